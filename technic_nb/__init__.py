@@ -1,0 +1,64 @@
+"""technic_nb: technical stock-market scans, interactive in JupyterLab.
+
+Build a :class:`ScanConfig`, call :func:`run_scan` (or :func:`scan` for the full
+:class:`ScanResult`), and get a ranked table of TechRatings, signals and trade
+plans, a per-symbol error table and a status line.  The built-in demo market
+needs no network and no API key::
+
+    import technic_nb as tn
+    table, status = tn.run_scan(tn.ScanConfig(universe="demo"))
+"""
+
+from __future__ import annotations
+
+from ._cancel import ScanCancellation, ScanCancelled
+from ._checkpoint import cache_size
+from ._config import ScanConfig, default_cache_dir
+from ._engine import clear_scan_cache as clear_cache
+from ._engine import run_scan, scan
+from ._errors import ErrorType, ScanError
+from ._indicators import IndicatorParams
+from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
+from ._regime import MarketRegime
+from ._result import ScanResult
+from ._retry import RetryPolicy
+from ._scoring import ScoringParams, ScoringWeights
+from .sources import (
+    DataSource,
+    DateWindow,
+    DemoSource,
+    DirectorySource,
+    InMemorySource,
+    PolygonSource,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STAGES",
+    "DataSource",
+    "DateWindow",
+    "DemoSource",
+    "DirectorySource",
+    "ErrorType",
+    "InMemorySource",
+    "IndicatorParams",
+    "MarketRegime",
+    "MultiStageProgressTracker",
+    "PolygonSource",
+    "ProgressSnapshot",
+    "RetryPolicy",
+    "ScanCancellation",
+    "ScanCancelled",
+    "ScanConfig",
+    "ScanError",
+    "ScanResult",
+    "ScoringParams",
+    "ScoringWeights",
+    "__version__",
+    "cache_size",
+    "clear_cache",
+    "default_cache_dir",
+    "run_scan",
+    "scan",
+]

@@ -1,0 +1,131 @@
+"""Validation of daily OHLCV bars.
+
+Every data source returns bars through :func:`normalize_bars` (structure) and
+the engine checks the values it will use with :func:`check_bar_values`.  Each
+problem raises a data :class:`~technic_nb.ScanError` naming the symbol, the
+first offending date and what to do; nothing is silently changed except the
+documented repairs below.
+
+Documented repairs (never change a number):
+
+* column names are matched case-insensitively and stripped of spaces;
+  extra columns are dropped;
+* rows in descending or shuffled date order are sorted ascending.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._errors import data_error
+
+__all__ = ["BAR_COLUMNS", "normalize_bars", "check_bar_values", "empty_bars"]
+
+BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+
+
+def empty_bars() -> pd.DataFrame:
+    """An empty bars frame with the canonical layout."""
+    index = pd.DatetimeIndex([], name="date")
+    return pd.DataFrame({c: pd.Series([], dtype="float64") for c in BAR_COLUMNS}, index=index)
+
+
+def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """Bring ``raw`` bars to the canonical layout or raise a data error.
+
+    The result has a tz-naive, midnight-normalized ``DatetimeIndex`` named
+    ``date`` (strictly ascending, unique) and float64 columns
+    ``open, high, low, close, volume``.  ``raw`` may carry the dates in a
+    ``date`` column or in its index.
+    """
+    if not isinstance(raw, pd.DataFrame):
+        raise data_error(symbol, f"expected a DataFrame of bars, got {type(raw).__name__}")
+    frame = raw.copy()
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "date" in frame.columns:
+        frame = frame.set_index("date")
+    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
+    if missing:
+        raise data_error(
+            symbol,
+            f"missing column(s) {', '.join(missing)}; found {list(frame.columns)}",
+            "Provide columns date,open,high,low,close,volume.",
+            missing=missing,
+        )
+    frame = frame.loc[:, list(BAR_COLUMNS)]
+    if frame.empty:
+        raise data_error(symbol, "no bars", "Check the symbol and the date window.")
+    try:
+        index = pd.DatetimeIndex(pd.to_datetime(frame.index, errors="raise"))
+    except (ValueError, TypeError) as exc:
+        raise data_error(
+            symbol, f"unparseable date in the date column ({exc})", "Use ISO dates (YYYY-MM-DD)."
+        ) from None
+    if index.hasnans:
+        raise data_error(symbol, "a row has no date", "Remove rows without a date.")
+    if index.tz is not None:
+        index = index.tz_convert("America/New_York").tz_localize(None)
+    frame.index = index.normalize().rename("date")
+    for column in BAR_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            when = frame.index[bad.to_numpy()][0].date()
+            raise data_error(
+                symbol,
+                f"non-numeric {column} value {frame[column][bad].iloc[0]!r} on {when}",
+                "Fix the value or remove the row.",
+                column=column,
+                date=str(when),
+            )
+        frame[column] = values.astype("float64")
+    if frame.index.has_duplicates:
+        when = frame.index[frame.index.duplicated()][0].date()
+        raise data_error(
+            symbol,
+            f"duplicate date {when}",
+            "Keep one row per trading day.",
+            date=str(when),
+        )
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index()
+    return frame
+
+
+def check_bar_values(bars: pd.DataFrame, symbol: str) -> None:
+    """Raise a data error if any bar that will be used is not a valid price bar.
+
+    Checks: no NaN or infinite value; all prices > 0; volume >= 0;
+    ``high >= low``; open and close inside ``[low, high]``.
+    """
+    values = bars.loc[:, list(BAR_COLUMNS)].to_numpy(dtype="float64")
+    _first_bad(~np.isfinite(values).all(axis=1), bars, symbol, "a missing (NaN) or infinite value")
+    prices = values[:, :4]
+    _first_bad((prices <= 0).any(axis=1), bars, symbol, "a non-positive price")
+    _first_bad(values[:, 4] < 0, bars, symbol, "a negative volume")
+    high, low = prices[:, 1], prices[:, 2]
+    _first_bad(high < low, bars, symbol, "high below low")
+    outside = (
+        (prices[:, 0] > high) | (prices[:, 0] < low) | (prices[:, 3] > high) | (prices[:, 3] < low)
+    )
+    _first_bad(outside, bars, symbol, "open or close outside the high-low range")
+
+
+def _first_bad(mask: np.ndarray, bars: pd.DataFrame, symbol: str, what: str) -> None:
+    if mask.any():
+        positions = np.flatnonzero(mask)
+        when = bars.index[positions[0]].date()
+        row = bars.iloc[positions[0]].to_dict()
+        raise data_error(
+            symbol,
+            f"{what} on {when} ({len(positions)} bad row(s) in the bars used)",
+            "Correct or drop these rows in the source data, or exclude the symbol; "
+            "an earlier as_of or a shorter lookback may avoid them.",
+            date=str(when),
+            bad_rows=int(len(positions)),
+            row={k: float(v) for k, v in row.items()},
+        )
+
+

@@ -1,0 +1,165 @@
+"""The persistent per-symbol checkpoint cache (joblib.Memory).
+
+Two layers with independent keys:
+
+* **bars** (network sources only): key = source identity, symbol, date window,
+  frequency.  Changing an indicator or a scoring weight never refetches.
+* **features** (every source): the per-symbol scan result (the indicator row, or a
+  permanent data error), key = the bars' key, the indicator parameters, the
+  lookback and a code version.  Scoring runs on the whole table afterwards and
+  is not cached, so changing a weight re-ranks in milliseconds.
+
+Each entry is written atomically by joblib.  An unreadable (corrupted or
+truncated) entry is reported as a warning and recomputed.  The folder is
+created with mode 0700.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from . import _checkpoint_entries
+from ._errors import ErrorType, ScanError
+
+__all__ = ["Checkpoint", "NotCached", "cache_size", "clear_cache"]
+
+logger = logging.getLogger("technic_nb.cache")
+
+
+class NotCached(Exception):
+    """Raised by a loader to read an entry without computing it."""
+
+
+def _not_cached() -> Any:
+    raise NotCached
+
+
+class Checkpoint:
+    """The checkpoint cache under one folder; cheap to pickle (only the path)."""
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.cache_dir = Path(cache_dir).expanduser()
+        self._lock = threading.Lock()
+        self._memory: joblib.Memory | None = None
+        self._features: Any = None
+        self._bars: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cache_dir": self.cache_dir}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["cache_dir"])
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({str(self.cache_dir)!r})"
+
+    def _ensure(self) -> None:
+        if self._memory is not None:
+            return
+        with self._lock:
+            if self._memory is not None:
+                return
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                if os.name == "posix" and self.cache_dir.stat().st_uid == os.getuid():
+                    os.chmod(self.cache_dir, 0o700)
+            except OSError as exc:
+                raise ScanError(
+                    ErrorType.CACHE_ERROR,
+                    f"cannot create the cache folder {str(self.cache_dir)!r}: {exc.strerror}",
+                    details={"cache_dir": str(self.cache_dir)},
+                    suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
+                ) from None
+            memory = joblib.Memory(self.cache_dir, verbose=0)
+            self._features = memory.cache(_checkpoint_entries.features_entry, ignore=["compute"])
+            self._bars = memory.cache(_checkpoint_entries.bars_entry, ignore=["fetch"])
+            self._memory = memory
+
+    # -- features layer --------------------------------------------------------
+    def features(
+        self, symbol: str, bars_key: str, params_key: str, version: str, compute: Callable[[], Any]
+    ) -> Any:
+        """The cached result for this key, computing and storing it if absent."""
+        self._ensure()
+        return self._features(symbol, bars_key, params_key, version, compute=compute)
+
+    def load_features(self, symbol: str, bars_key: str, params_key: str, version: str) -> Any:
+        """The cached result, or raise :class:`NotCached` (also for an unreadable entry)."""
+        self._ensure()
+        if not self._features.check_call_in_cache(
+            symbol, bars_key, params_key, version, compute=None
+        ):
+            raise NotCached
+        try:
+            return self._features(symbol, bars_key, params_key, version, compute=_not_cached)
+        except NotCached:
+            logger.warning(
+                "checkpoint entry for %s was unreadable (corrupted or truncated); recomputing",
+                symbol,
+            )
+            raise CorruptEntry(symbol) from None
+
+    # -- bars layer ------------------------------------------------------------
+    def bars(self, bars_key: str, fetch: Callable[[], Any]) -> Any:
+        """Cached bars for ``bars_key``, fetching and storing them if absent."""
+        self._ensure()
+        return self._bars(bars_key, fetch=fetch)
+
+    def has_bars(self, bars_key: str) -> bool:
+        """True when bars for ``bars_key`` are cached."""
+        self._ensure()
+        return bool(self._bars.check_call_in_cache(bars_key, fetch=None))
+
+    # -- maintenance -----------------------------------------------------------
+    def forget(self, entries: Iterable[tuple[str, str, str, str]], bars_keys: Iterable[str]) -> int:
+        """Remove the given feature entries and bars entries; return how many were removed."""
+        self._ensure()
+        removed = 0
+        for symbol, bars_key, params_key, version in entries:
+            try:
+                self._features.call_and_shelve(
+                    symbol, bars_key, params_key, version, compute=_not_cached
+                ).clear()
+                removed += 1
+            except NotCached:
+                pass
+        for bars_key in bars_keys:
+            try:
+                self._bars.call_and_shelve(bars_key, fetch=_not_cached).clear()
+                removed += 1
+            except NotCached:
+                pass
+        return removed
+
+
+class CorruptEntry(NotCached):
+    """An entry existed but could not be read; it will be recomputed."""
+
+
+def cache_size(cache_dir: str | Path) -> int:
+    """Bytes used by the checkpoint cache under ``cache_dir`` (0 if absent)."""
+    root = Path(cache_dir).expanduser()
+    total = 0
+    if root.is_dir():
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for name in filenames:
+                try:
+                    total += os.lstat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    pass
+    return total
+
+
+def clear_cache(cache_dir: str | Path) -> None:
+    """Delete the whole checkpoint cache under ``cache_dir``."""
+    root = Path(cache_dir).expanduser() / "joblib"
+    if root.exists():
+        shutil.rmtree(root)

@@ -1,0 +1,234 @@
+"""The scan configuration: a frozen, validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._errors import config_error
+from ._indicators import IndicatorParams
+from ._retry import RetryPolicy
+from ._scoring import ScoringParams, ScoringWeights
+from .sources._base import DataSource
+
+__all__ = ["ScanConfig", "default_cache_dir", "BACKENDS"]
+
+#: joblib backends accepted by :attr:`ScanConfig.backend`.
+BACKENDS: tuple[str, ...] = ("loky", "threading", "multiprocessing", "sequential", "dask")
+
+#: Trading bars needed for SMA 200 and the 52-week (252-bar) high, plus warm-up for
+#: the recursive indicators (RSI, ATR, MACD).
+DEFAULT_LOOKBACK_DAYS = 300
+
+
+def default_cache_dir() -> Path:
+    """Where checkpoints live when ``cache_dir`` is not given.
+
+    ``$TECHNIC_NB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/technic_nb``, else
+    ``~/.cache/technic_nb``.  The folder is created private to the user (0700).
+    """
+    env = os.environ.get("TECHNIC_NB_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "technic_nb"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanConfig:
+    """Everything that defines a scan.
+
+    Build one, then change it with :meth:`replace` (it is frozen).  Every invalid
+    value raises a :class:`~technic_nb.ScanError` of type ``config_error`` that
+    names the field, the value and what is allowed.
+
+    Attributes:
+        universe: which symbols to scan: ``"demo"`` (the demo market's symbols),
+            ``"source"`` (every symbol the source lists, e.g. a folder's
+            ``universe.csv`` or its files), a list of symbols, or the path of a
+            CSV file with columns ``symbol,name,sector``.
+        source: where bars come from: a :class:`~technic_nb.sources.DataSource`
+            or a spec: ``"demo"``, ``"demo:N"`` (N synthetic symbols),
+            ``"csv:DIR"`` (a folder of ``SYMBOL.csv[.gz]`` / ``.parquet`` files),
+            ``"polygon"`` or ``"polygon:BASE_URL"``.
+        lookback_days: trading bars of history used per symbol (default 300:
+            enough for SMA 200 and the 52-week high, with indicator warm-up).
+        as_of: scan as of the close of this date, ignoring any later bar
+            (``date``, ISO string, or None for the latest data).
+        min_price: drop symbols whose last close is below this (dollars).
+        min_dollar_volume: drop symbols whose 20-day average dollar volume is below this.
+        min_bars: drop symbols with fewer bars than this in the lookback window.
+        sectors: keep only these sectors (case-insensitive), or None for all.
+        max_symbols: scan at most this many symbols (the first ones of the universe).
+        top_n: keep the best N rows in the ranked table (None keeps all).
+        cache_dir: checkpoint folder (None: :func:`default_cache_dir`).
+        use_cache: read and write the per-symbol checkpoint cache.
+        n_jobs: joblib workers for the CPU stage (-1: all cores).
+        backend: joblib backend for the CPU stage: ``loky`` (processes, default),
+            ``threading``, ``multiprocessing``, ``sequential`` or ``dask``.
+        fetch_concurrency: I/O threads (and connections) for network sources.
+        max_tries: attempts per symbol for transient fetch failures.
+        max_time: seconds spent at most on one symbol's retries.
+        indicators: indicator parameters.
+        scoring: scoring parameters (weights, thresholds, trade plan).
+        benchmark: symbol for the market regime; ``"auto"`` asks the source; None skips.
+    """
+
+    universe: str | Sequence[str] | Path = "demo"
+    source: DataSource | str = "demo"
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    as_of: dt.date | str | None = None
+    min_price: float = 1.0
+    min_dollar_volume: float = 250_000.0
+    min_bars: int = 200
+    sectors: Sequence[str] | None = None
+    max_symbols: int | None = None
+    top_n: int | None = None
+    cache_dir: Path | str | None = None
+    use_cache: bool = True
+    n_jobs: int = -1
+    backend: str = "loky"
+    fetch_concurrency: int = 8
+    max_tries: int = 5
+    max_time: float = 60.0
+    indicators: IndicatorParams = dataclasses.field(default_factory=IndicatorParams)
+    scoring: ScoringParams = dataclasses.field(default_factory=ScoringParams)
+    benchmark: str | None = "auto"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "universe", _check_universe(self.universe))
+        if not isinstance(self.source, DataSource | str) or (
+            isinstance(self.source, str) and not self.source.strip()
+        ):
+            raise config_error(
+                "source",
+                self.source,
+                "a DataSource or a spec such as 'demo', 'demo:2000', 'csv:DIR' or 'polygon'",
+            )
+        if not _is_int(self.lookback_days) or not 30 <= self.lookback_days <= 20_000:
+            raise config_error("lookback_days", self.lookback_days, "an integer from 30 to 20000")
+        set_(self, "as_of", _check_as_of(self.as_of))
+        for name in ("min_price", "min_dollar_volume"):
+            value = getattr(self, name)
+            if not _is_number(value) or not value >= 0 or value == float("inf"):
+                raise config_error(name, value, "a finite number >= 0")
+        if not _is_int(self.min_bars) or not 1 <= self.min_bars <= self.lookback_days:
+            raise config_error(
+                "min_bars", self.min_bars, f"an integer from 1 to lookback_days ({self.lookback_days})"
+            )
+        set_(self, "sectors", _check_sectors(self.sectors))
+        for name in ("max_symbols", "top_n"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 1):
+                raise config_error(name, value, "None or an integer >= 1")
+        if self.cache_dir is not None:
+            if not isinstance(self.cache_dir, str | os.PathLike) or not str(self.cache_dir):
+                raise config_error("cache_dir", self.cache_dir, "None or a folder path")
+            set_(self, "cache_dir", Path(self.cache_dir).expanduser())
+        if not isinstance(self.use_cache, bool):
+            raise config_error("use_cache", self.use_cache, "True or False")
+        if not _is_int(self.n_jobs) or self.n_jobs == 0 or self.n_jobs < -64 or self.n_jobs > 1024:
+            raise config_error(
+                "n_jobs", self.n_jobs, "a non-zero integer (-1 for all cores, 1 for no workers)"
+            )
+        if self.backend not in BACKENDS:
+            raise config_error("backend", self.backend, f"one of {', '.join(BACKENDS)}")
+        if not _is_int(self.fetch_concurrency) or not 1 <= self.fetch_concurrency <= 256:
+            raise config_error("fetch_concurrency", self.fetch_concurrency, "an integer from 1 to 256")
+        if not _is_int(self.max_tries) or not 1 <= self.max_tries <= 100:
+            raise config_error("max_tries", self.max_tries, "an integer from 1 to 100")
+        if not _is_number(self.max_time) or not 0 < self.max_time <= 86_400:
+            raise config_error("max_time", self.max_time, "a number of seconds in (0, 86400]")
+        if not isinstance(self.indicators, IndicatorParams):
+            raise config_error("indicators", self.indicators, "an IndicatorParams")
+        if isinstance(self.scoring, ScoringWeights):
+            set_(self, "scoring", dataclasses.replace(ScoringParams(), weights=self.scoring))
+        if not isinstance(self.scoring, ScoringParams):
+            raise config_error("scoring", self.scoring, "a ScoringParams (or ScoringWeights)")
+        if self.benchmark is not None and (
+            not isinstance(self.benchmark, str) or not self.benchmark.strip()
+        ):
+            raise config_error("benchmark", self.benchmark, "'auto', a symbol, or None")
+        if self.min_bars > self.lookback_days:  # pragma: no cover - caught above
+            raise config_error("min_bars", self.min_bars, "at most lookback_days")
+
+    def replace(self, **changes: Any) -> ScanConfig:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        """The checkpoint folder this config uses."""
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy built from :attr:`max_tries` and :attr:`max_time`."""
+        return RetryPolicy(max_tries=self.max_tries, max_time=float(self.max_time))
+
+
+def _check_universe(value: Any) -> str | tuple[str, ...] | Path:
+    allowed = "'demo', 'source', a list of symbols, or the path of a CSV with symbol,name,sector"
+    if isinstance(value, Path):
+        return value.expanduser()
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise config_error("universe", value, allowed)
+        if text.lower() in ("demo", "source", "all"):
+            return text.lower()
+        if text.lower().endswith(".csv") or os.sep in text or "/" in text:
+            return Path(text).expanduser()
+        raise config_error("universe", value, allowed)
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
+        symbols = tuple(value)
+        if not symbols:
+            raise config_error("universe", value, "a non-empty list of symbols (or " + allowed + ")")
+        if not all(isinstance(s, str) for s in symbols):
+            raise config_error("universe", value, "a list of symbol strings")
+        return symbols
+    raise config_error("universe", value, allowed)
+
+
+def _check_as_of(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return value.to_pydatetime().date()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise config_error("as_of", value, "None, a datetime.date, or an ISO date string 'YYYY-MM-DD'")
+
+
+def _check_sectors(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = (value,)
+    if (
+        not isinstance(value, Sequence)
+        or not value
+        or not all(isinstance(s, str) and s.strip() for s in value)
+    ):
+        raise config_error("sectors", value, "None or a non-empty list of sector names")
+    return tuple(s.strip() for s in value)

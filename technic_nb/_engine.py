@@ -1,0 +1,561 @@
+"""The scan engine: one pipeline that every front end drives.
+
+Stages (see :mod:`technic_nb._progress`):
+
+1. **universe_loading** - resolve the source, read the universe, validate symbols.
+2. **data_fetching** - bars in hand for each symbol.  Local sources (files, the
+   demo market) are read inside the CPU workers, so this stage advances with
+   the next one.  Network and in-memory sources are fetched by an I/O thread
+   pool in this process (bounded connections, retries) and shipped to workers.
+3. **symbol_scanning** - indicators per symbol in joblib workers (processes by
+   default: TA-Lib holds the GIL), streamed back as they finish
+   (``return_as="generator_unordered"``), so no more than the work in flight is
+   ever held in memory.
+4. **finalization** - filters, scoring, ranking and the market regime, vectorized
+   over the whole table.
+
+Every finished symbol is checkpointed (:mod:`technic_nb._checkpoint`); a re-run
+reads those and fetches and computes only the rest.  Cancelling (the token, or
+Ctrl-C / Kernel > Interrupt) stops dispatching, closes the result generator
+(on loky this stops the workers) and returns the partial result.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import logging
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from joblib import Parallel, delayed
+
+from ._cancel import ScanCancellation, ScanCancelled
+from ._checkpoint import Checkpoint, CorruptEntry, NotCached
+from ._config import ScanConfig
+from ._errors import ErrorType, ScanError
+from ._progress import MultiStageProgressTracker, ProgressCallback
+from ._regime import market_regime
+from ._result import ERROR_COLUMNS, ScanResult
+from ._scoring import apply_filters, score_table
+from ._universe import load_universe
+from ._work import FEATURES_VERSION, SymbolJob, run_symbol, run_symbols
+from .sources import resolve_source
+from .sources._base import DataSource, DateWindow
+
+__all__ = ["scan", "run_scan", "resolve_window", "clear_scan_cache"]
+
+logger = logging.getLogger("technic_nb.engine")
+
+#: Symbols per worker task for local sources: small enough that results stream
+#: (progress and cancel stay responsive), large enough to amortize dispatch.
+LOCAL_BATCH = 8
+#: Symbols computed per worker call when bars are shipped from this process.
+REMOTE_CHUNK = 64
+
+
+def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int) -> DateWindow:
+    """The date window of a scan, resolved once per scan.
+
+    The end is ``as_of``, or for network sources today's date (so a scan run
+    tomorrow asks for tomorrow's bars), or None for offline sources ("their
+    latest bar").  When the end is known the start is far enough back to hold
+    ``lookback_days`` trading bars (365.25/252 calendar days per bar plus 30 days
+    for holidays).
+    """
+    end = source.resolve_end(as_of)
+    if end is None:
+        return DateWindow(None, None)
+    span = math.ceil(lookback_days * 365.25 / 252) + 30
+    return DateWindow(end - dt.timedelta(days=span), end)
+
+
+def _effective_jobs(n_jobs: int) -> int:
+    cores = os.cpu_count() or 1
+    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else n_jobs
+
+
+class _ScanRun:
+    """The state of one scan (not reusable)."""
+
+    def __init__(
+        self, config: ScanConfig, token: ScanCancellation, tracker: MultiStageProgressTracker
+    ) -> None:
+        self.config = config
+        self.token = token
+        self.tracker = tracker
+        self.started = time.monotonic()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.errors: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []
+        self.from_cache = 0
+        self.computed = 0
+        self.total = 0
+        self.fatal: ScanError | None = None
+        self.source: DataSource | None = None
+        self.universe = pd.DataFrame(columns=["symbol", "name", "sector"])
+        self.checkpoint = (
+            Checkpoint(config.resolved_cache_dir) if config.use_cache else None
+        )
+        self.window = DateWindow()
+        self.job: SymbolJob | None = None
+        self.keys: dict[str, str] = {}
+        self.retry_before: dict[str, float] = {}
+
+    # -- the whole scan ------------------------------------------------------
+    def execute(self) -> ScanResult:
+        cancelled = False
+        try:
+            self._load_universe()
+            self._scan_symbols()
+        except ScanCancelled:
+            cancelled = True
+        except KeyboardInterrupt:
+            self.token.cancel("interrupted")
+            cancelled = True
+        if self.fatal is not None:
+            self.tracker.stop("failed")
+            raise self.fatal
+        if cancelled or self.token.is_cancelled():
+            self.tracker.stop("cancelled")
+            return self._finish(cancelled=True)
+        return self._finish(cancelled=False)
+
+    # -- stage 1 -------------------------------------------------------------
+    def _load_universe(self) -> None:
+        tracker = self.tracker
+        tracker.start_stage("universe_loading", 3, "resolving the data source")
+        self.source = resolve_source(self.config.source)
+        tracker.advance("universe_loading", message=f"reading the universe from {self.source!r}")
+        frame, bad = load_universe(self.config, self.source)
+        for exc in bad:
+            symbol = exc.details.get("symbol", "?")
+            self.errors[str(symbol)] = exc.to_dict()
+        self.universe = frame
+        self.total = len(frame)
+        tracker.advance("universe_loading", message=f"{self.total} symbols")
+        self.window = resolve_window(self.source, self.config.as_of, self.config.lookback_days)
+        self.job = SymbolJob(
+            window=self.window,
+            lookback=self.config.lookback_days,
+            indicators=self.config.indicators,
+            checkpoint=self.checkpoint,
+        )
+        self.keys = {s: self.source.fingerprint(s, self.window) for s in frame["symbol"]}
+        stats = getattr(self.source, "retry_stats", None)
+        self.retry_before = stats.snapshot() if stats is not None else {}
+        tracker.finish_stage("universe_loading", f"{self.total} symbols to scan")
+        self.token.check_and_raise()
+
+    # -- stages 2 and 3 ------------------------------------------------------
+    def _scan_symbols(self) -> None:
+        tracker = self.tracker
+        symbols = list(self.universe["symbol"])
+        tracker.start_stage("data_fetching", len(symbols), "checking the cache")
+        tracker.start_stage("symbol_scanning", len(symbols), "checking the cache")
+        todo = self._resume(symbols)
+        if todo:
+            assert self.source is not None
+            if self.source.fetch_in_worker:
+                self._run_local(todo)
+            else:
+                self._run_fetched(todo)
+        tracker.finish_stage("data_fetching")
+        tracker.finish_stage("symbol_scanning")
+
+    def _resume(self, symbols: list[str]) -> list[str]:
+        """Take every checkpointed symbol from the cache; return the rest."""
+        if self.checkpoint is None:
+            return symbols
+        assert self.job is not None
+        todo: list[str] = []
+        params_key = self.job.params_key
+        for i, symbol in enumerate(symbols):
+            if i % 64 == 0:
+                self.token.check_and_raise()
+            try:
+                outcome = self.checkpoint.load_features(
+                    symbol, self.keys[symbol], params_key, FEATURES_VERSION
+                )
+            except CorruptEntry:
+                self.warnings.append(
+                    f"{symbol}: the checkpoint entry was unreadable (corrupted or truncated) "
+                    "and was recomputed"
+                )
+                todo.append(symbol)
+                continue
+            except NotCached:
+                todo.append(symbol)
+                continue
+            self._accept(outcome, from_cache=True, fetched=True)
+        return todo
+
+    def _consume(self, outputs: Iterator[Any], batched: bool) -> None:
+        """Take results as they finish; on cancel close the generator (stops the workers)."""
+        try:
+            for output in outputs:
+                for outcome in output if batched else (output,):
+                    self._accept(outcome, from_cache=False, fetched=batched)
+                self.token.check_and_raise()
+        finally:
+            close = getattr(outputs, "close", None)
+            if close is not None:
+                close()
+
+    def _run_local(self, todo: list[str]) -> None:
+        """Sources read inside the workers: one streamed Parallel over small batches."""
+        assert self.job is not None and self.source is not None
+        n_workers = _effective_jobs(self.config.n_jobs)
+        per_task = max(1, min(LOCAL_BATCH, len(todo) // (4 * n_workers) or 1))
+        batches = [
+            [(s, self.keys[s]) for s in todo[i : i + per_task]]
+            for i in range(0, len(todo), per_task)
+        ]
+        self.tracker.advance("symbol_scanning", 0, f"computing {len(todo)} symbols")
+        parallel = Parallel(
+            n_jobs=self.config.n_jobs,
+            backend=self.config.backend,
+            return_as="generator_unordered",
+            batch_size=1,
+            pre_dispatch="2*n_jobs",
+        )
+        outputs = parallel(delayed(run_symbols)(batch, self.job, self.source) for batch in batches)
+        self._consume(outputs, batched=True)
+
+    def _run_fetched(self, todo: list[str]) -> None:
+        """Network and in-memory sources: fetch in I/O threads, compute in workers, overlapped."""
+        assert self.job is not None and self.source is not None
+        source, job, token = self.source, self.job, self.token
+        cache_bars = self.checkpoint is not None and source.cache_bars
+        concurrency = self.config.fetch_concurrency
+        max_in_flight = max(4 * concurrency, 2 * REMOTE_CHUNK)
+
+        def fetch(symbol: str) -> pd.DataFrame:
+            token.check_and_raise()
+
+            def do_fetch() -> pd.DataFrame:
+                return source.fetch(symbol, self.window, cancellation=token)
+
+            if cache_bars:
+                assert self.checkpoint is not None
+                return self.checkpoint.bars(self.keys[symbol], do_fetch)
+            return do_fetch()
+
+        pending = deque(todo)
+        in_flight: dict[cf.Future, str] = {}
+        ready: list[tuple[str, pd.DataFrame]] = []
+        pool = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="technic_nb-fetch")
+        try:
+            with Parallel(
+                n_jobs=self.config.n_jobs,
+                backend=self.config.backend,
+                return_as="generator_unordered",
+                batch_size=8,
+                pre_dispatch="2*n_jobs",
+            ) as parallel:
+                while pending or in_flight or ready:
+                    while pending and len(in_flight) < max_in_flight:
+                        symbol = pending.popleft()
+                        in_flight[pool.submit(fetch, symbol)] = symbol
+                    if in_flight:
+                        timeout = 0.0 if len(ready) >= REMOTE_CHUNK else 0.05
+                        done, _ = cf.wait(in_flight, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+                        for future in done:
+                            symbol = in_flight.pop(future)
+                            bars = self._fetched(symbol, future)
+                            if bars is not None:
+                                ready.append((symbol, bars))
+                    token.check_and_raise()
+                    flush = len(ready) >= REMOTE_CHUNK or (ready and not pending and not in_flight)
+                    if flush or (ready and len(in_flight) >= max_in_flight and not done):
+                        chunk, ready = ready, []
+                        outputs = parallel(
+                            delayed(run_symbol)(s, job, self.keys[s], bars=b) for s, b in chunk
+                        )
+                        self._consume(outputs, batched=False)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _fetched(self, symbol: str, future: cf.Future) -> pd.DataFrame | None:
+        """Bars of a finished fetch, or None after recording its error."""
+        try:
+            bars = future.result()
+        except ScanCancelled:
+            return None
+        except ScanError as exc:
+            if exc.fatal:
+                self.fatal = exc
+                self.token.cancel("failed")
+                raise ScanCancelled("failed") from None
+            outcome = {"symbol": symbol, "error": exc.to_dict()}
+            if not exc.recoverable and self.checkpoint is not None and self.job is not None:
+                # permanent (404, unknown symbol, bad bars): remember it, do not refetch
+                self.checkpoint.features(
+                    symbol, self.keys[symbol], self.job.params_key, FEATURES_VERSION, lambda: outcome
+                )
+            self._accept(outcome, from_cache=False, fetched=True, scanned=True)
+            return None
+        except Exception as exc:  # unexpected: a bug, keep going
+            error = ScanError(
+                ErrorType.SYSTEM_ERROR,
+                f"{symbol}: unexpected {type(exc).__name__} while fetching: {exc}",
+                details={"symbol": symbol},
+                suggestion="Please report this with the symbol and the source.",
+                affected_symbols=(symbol,),
+            )
+            self._accept({"symbol": symbol, "error": error.to_dict()}, False, True, True)
+            return None
+        self.tracker.advance("data_fetching", message=symbol)
+        return bars
+
+    # -- bookkeeping ---------------------------------------------------------
+    def _accept(
+        self, outcome: dict[str, Any], from_cache: bool, fetched: bool, scanned: bool = True
+    ) -> None:
+        symbol = outcome["symbol"]
+        error = outcome.get("error")
+        if error is not None:
+            if error.get("fatal"):
+                self.fatal = ScanError.from_dict(error)
+                self.token.cancel("failed")
+                raise ScanCancelled("failed")
+            self.errors[symbol] = error
+            self.tracker.count("failed")
+        else:
+            self.rows[symbol] = outcome["features"]
+        if from_cache:
+            self.from_cache += 1
+            self.tracker.count("from_cache")
+        else:
+            self.computed += 1
+        metadata = {"symbol": symbol, "from_cache": from_cache, "ok": error is None}
+        if fetched:
+            self.tracker.advance("data_fetching", message=symbol, **metadata)
+        if scanned:
+            self.tracker.advance("symbol_scanning", message=symbol, **metadata)
+
+    # -- stage 4 -------------------------------------------------------------
+    def _finish(self, cancelled: bool) -> ScanResult:
+        tracker = self.tracker
+        config = self.config
+        if not cancelled:
+            tracker.start_stage("finalization", 3, "scoring")
+        features = pd.DataFrame.from_dict(self.rows, orient="index")
+        features.index.name = "symbol"
+        meta = self.universe.set_index("symbol")[["name", "sector"]]
+        kept, rejected = apply_filters(
+            features,
+            min_price=config.min_price,
+            min_dollar_volume=config.min_dollar_volume,
+            min_bars=config.min_bars,
+        )
+        table = score_table(kept, config.scoring)
+        table = table.join(meta, how="left")
+        if not cancelled:
+            tracker.advance("finalization", message="ranking")
+        table = _order_columns(table)
+        if config.top_n is not None:
+            table = table.head(config.top_n)
+        regime = None if cancelled else self._regime()
+        if not cancelled:
+            tracker.advance("finalization", message="regime")
+        errors = _error_table(self.errors)
+        filtered = rejected.join(meta, how="left") if len(rejected) else rejected
+        stats = self._stats(len(table), len(errors), len(rejected))
+        status = self._status(cancelled, table, stats, regime)
+        if not cancelled:
+            tracker.finish_stage("finalization", status)
+        return ScanResult(
+            table=table,
+            errors=errors,
+            status=status,
+            stats=stats,
+            cancelled=cancelled,
+            filtered=filtered,
+            regime=regime,
+            warnings=list(self.warnings),
+            config=config,
+        )
+
+    def _regime(self):
+        source = self.source
+        if source is None or self.config.benchmark is None:
+            return None
+        symbol = source.benchmark_symbol() if self.config.benchmark == "auto" else self.config.benchmark
+        if not symbol:
+            return None
+        try:
+            key = source.fingerprint(symbol, self.window)
+            if self.checkpoint is not None and source.cache_bars:
+                bars = self.checkpoint.bars(
+                    key, lambda: source.fetch(symbol, self.window, cancellation=self.token)
+                )
+            else:
+                bars = source.fetch(symbol, self.window, cancellation=self.token)
+            if self.window.end is not None:
+                bars = bars.loc[bars.index <= pd.Timestamp(self.window.end)]
+            return market_regime(bars["close"])
+        except ScanError as exc:
+            self.warnings.append(f"market regime unavailable: {exc}")
+            return None
+
+    def _stats(self, ranked: int, n_errors: int, n_filtered: int) -> dict[str, Any]:
+        snap = self.tracker.snapshot()
+        stats: dict[str, Any] = {
+            "symbols": self.total,
+            "done": self.from_cache + self.computed,
+            "from_cache": self.from_cache,
+            "computed": self.computed,
+            "ranked": ranked,
+            "failed": n_errors,
+            "filtered": n_filtered,
+            "elapsed": time.monotonic() - self.started,
+            "stage_seconds": {s.name: round(s.elapsed, 6) for s in snap.stages},
+            "window": self.window.key(),
+        }
+        retry = getattr(self.source, "retry_stats", None)
+        if retry is not None:
+            now = retry.snapshot()
+            for name, value in now.items():
+                stats[f"fetch_{name}"] = value - self.retry_before.get(name, 0)
+        return stats
+
+    def _status(self, cancelled: bool, table: pd.DataFrame, stats: dict[str, Any], regime) -> str:
+        done, total = stats["done"], stats["symbols"]
+        if cancelled:
+            return (
+                f"Cancelled after {done} of {total} symbols - run again to resume "
+                f"({stats['ranked']} ranked so far, {stats['failed']} errors)"
+            )
+        as_of = ""
+        if len(table) and "last_date" in table.columns:
+            as_of = f" | as of {table['last_date'].max()}"
+        label = f" | regime {regime.label}" if regime is not None else ""
+        return (
+            f"Scanned {total} symbols in {stats['elapsed']:.1f}s: {stats['ranked']} ranked, "
+            f"{stats['filtered']} filtered, {stats['failed']} errors, "
+            f"{stats['from_cache']} from cache{as_of}{label}"
+        )
+
+
+_LEADING = [
+    "rank",
+    "name",
+    "sector",
+    "signal",
+    "tech_rating",
+    "percentile",
+    "trend",
+    "momentum",
+    "volume",
+    "volatility",
+    "oscillator",
+    "breakout",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+]
+
+
+def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
+    leading = [c for c in _LEADING if c in table.columns]
+    return table[leading + [c for c in table.columns if c not in leading]]
+
+
+def _error_table(errors: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    records = [
+        {
+            "symbol": symbol,
+            "error_type": e["error_type"],
+            "message": e["message"],
+            "suggestion": e.get("suggestion", ""),
+            "recoverable": bool(e.get("recoverable", False)),
+            "details": e.get("details", {}),
+        }
+        for symbol, e in sorted(errors.items())
+    ]
+    return pd.DataFrame.from_records(records, columns=list(ERROR_COLUMNS))
+
+
+def scan(
+    config: ScanConfig | None = None,
+    progress_cb: ProgressCallback | None = None,
+    cancellation_token: ScanCancellation | None = None,
+    *,
+    tracker: MultiStageProgressTracker | None = None,
+) -> ScanResult:
+    """Run a scan and return the full :class:`~technic_nb.ScanResult`.
+
+    Args:
+        config: the scan configuration (default: ``ScanConfig()``, the demo market).
+        progress_cb: ``cb(stage, current, total, message, metadata)`` or the legacy
+            ``cb(stage, current, total)``; called from the scanning thread.
+        cancellation_token: a :class:`~technic_nb.ScanCancellation`; cancelling it
+            returns the partial result promptly.
+        tracker: a progress tracker to drive instead of a new one (front ends).
+
+    Raises:
+        ScanError: for an invalid configuration, an unusable cache folder, or a
+            scan-wide failure such as a rejected API key.  Per-symbol failures
+            never raise; they are in ``result.errors``.
+    """
+    config = config if config is not None else ScanConfig()
+    if not isinstance(config, ScanConfig):
+        raise TypeError(f"config must be a ScanConfig, got {type(config).__name__}")
+    token = cancellation_token if cancellation_token is not None else ScanCancellation()
+    if tracker is None:
+        tracker = MultiStageProgressTracker(callback=progress_cb)
+    elif progress_cb is not None:
+        tracker.add_listener(progress_cb)
+    return _ScanRun(config, token, tracker).execute()
+
+
+def run_scan(
+    config: ScanConfig | None = None,
+    progress_cb: ProgressCallback | None = None,
+    cancellation_token: ScanCancellation | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """Run a scan; return ``(ranked_table, status_text)``, always exactly two values.
+
+    The table's ``attrs`` also carry ``errors`` (a list of error dicts),
+    ``stats`` and ``cancelled``; use :func:`scan` for the full
+    :class:`~technic_nb.ScanResult`.
+    """
+    result = scan(config, progress_cb, cancellation_token)
+    table = result.table
+    table.attrs["errors"] = result.errors.to_dict("records")
+    table.attrs["stats"] = result.stats
+    table.attrs["cancelled"] = result.cancelled
+    return table, result.status
+
+
+def clear_scan_cache(config: ScanConfig | None = None, *, everything: bool = False) -> int:
+    """Remove checkpoint entries.
+
+    With ``everything=True`` the whole cache folder of ``config`` is removed.
+    Otherwise only the entries this config's scan would read (its symbols,
+    window and parameters) are removed.  Returns how many entries were removed
+    (``-1`` when the whole folder was removed).
+    """
+    from ._checkpoint import clear_cache
+
+    config = config if config is not None else ScanConfig()
+    if everything:
+        clear_cache(config.resolved_cache_dir)
+        return -1
+    source = resolve_source(config.source)
+    frame, _ = load_universe(config, source)
+    window = resolve_window(source, config.as_of, config.lookback_days)
+    job = SymbolJob(window, config.lookback_days, config.indicators, None)
+    keys = [source.fingerprint(s, window) for s in frame["symbol"]]
+    entries = [
+        (s, k, job.params_key, FEATURES_VERSION) for s, k in zip(frame["symbol"], keys, strict=True)
+    ]
+    return Checkpoint(config.resolved_cache_dir).forget(entries, keys)

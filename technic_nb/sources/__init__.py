@@ -1,0 +1,77 @@
+"""Data sources: one small interface, several implementations.
+
+* :class:`DemoSource` - the built-in deterministic synthetic market (no network).
+* :class:`DirectorySource` - a folder of ``SYMBOL.csv[.gz]`` / ``SYMBOL.parquet`` files.
+* :class:`InMemorySource` - DataFrames you already hold.
+* :class:`PolygonSource` - daily aggregates over HTTP (Polygon-style API).
+
+:func:`resolve_source` turns a short spec such as ``"demo"`` or ``"csv:DIR"`` into a source.
+"""
+
+from __future__ import annotations
+
+from .._errors import ErrorType, ScanError
+from ._base import DataSource, DateWindow
+from ._demo import DemoSource
+from ._files import DirectorySource
+from ._http import PolygonSource
+from ._memory import InMemorySource
+
+__all__ = [
+    "DataSource",
+    "DateWindow",
+    "DemoSource",
+    "DirectorySource",
+    "InMemorySource",
+    "PolygonSource",
+    "resolve_source",
+]
+
+_SPEC_HELP = (
+    "a DataSource, or one of 'demo', 'demo:N' (N synthetic symbols), 'csv:DIR' "
+    "(also 'dir:DIR' or 'parquet:DIR'), 'polygon' or 'polygon:BASE_URL'"
+)
+
+
+def resolve_source(spec: DataSource | str) -> DataSource:
+    """The data source for ``spec`` (a source object is returned as is)."""
+    if isinstance(spec, DataSource):
+        return spec
+    if not isinstance(spec, str):
+        raise _bad_spec(spec)
+    kind, _, arg = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind == "demo":
+        if not arg:
+            return DemoSource()
+        try:
+            count = int(arg)
+        except ValueError:
+            raise _bad_spec(spec) from None
+        try:
+            return DemoSource(n_symbols=count)
+        except ValueError as exc:
+            raise ScanError(
+                ErrorType.CONFIG_ERROR,
+                f"ScanConfig.source={spec!r} is invalid: {exc}",
+                details={"field": "source", "value": spec},
+                suggestion="Use 'demo:N' with N from 1 to 20000.",
+            ) from None
+    if kind in ("csv", "dir", "parquet", "files"):
+        if not arg:
+            raise _bad_spec(spec)
+        return DirectorySource(arg)
+    if kind == "polygon":
+        if arg and not arg.startswith(("http://", "https://")):
+            raise _bad_spec(spec)
+        return PolygonSource(base_url=arg) if arg else PolygonSource()
+    raise _bad_spec(spec)
+
+
+def _bad_spec(spec: object) -> ScanError:
+    return ScanError(
+        ErrorType.CONFIG_ERROR,
+        f"ScanConfig.source={spec!r} is invalid: source must be {_SPEC_HELP}",
+        details={"field": "source", "value": repr(spec), "allowed": _SPEC_HELP},
+        suggestion=f"Pass source as {_SPEC_HELP}.",
+    )

@@ -1,0 +1,125 @@
+"""The one small interface every data source implements."""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .._bars import normalize_bars
+from .._cancel import ScanCancellation
+from .._symbols import validate_symbol
+
+__all__ = ["DateWindow", "DataSource"]
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """An inclusive window of trading dates.
+
+    ``start=None`` means "from the first bar the source has"; ``end=None`` means
+    "up to the latest bar the source has" (used by offline sources when no
+    ``as_of`` is given).  Remote sources always get a concrete ``end``: the scan
+    resolves "today" once, so a scan run tomorrow asks for tomorrow's data.
+    """
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def key(self) -> str:
+        """A short stable text used in cache keys."""
+        start = self.start.isoformat() if self.start else "first"
+        end = self.end.isoformat() if self.end else "latest"
+        return f"{start}..{end}"
+
+    def clip(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``bars`` (date-indexed, ascending) inside this window."""
+        if self.start is not None:
+            bars = bars.loc[bars.index >= pd.Timestamp(self.start)]
+        if self.end is not None:
+            bars = bars.loc[bars.index <= pd.Timestamp(self.end)]
+        return bars
+
+
+class DataSource(abc.ABC):
+    """Daily OHLCV bars by symbol.
+
+    Subclasses implement :meth:`_fetch_raw` (and :attr:`identity`); callers use
+    :meth:`fetch`, which validates the symbol *before* any I/O, normalizes and
+    validates the structure of the bars, and clips them to the window.
+
+    Class attributes tell the engine how to run the source:
+
+    * ``fetch_in_worker``: fetch inside the CPU worker processes (cheap, local
+      sources: files, the synthetic demo market).  When False the engine fetches
+      in an I/O thread pool in the main process and ships the bars to workers
+      (network sources, in-memory frames).
+    * ``cache_bars``: keep fetched bars in the on-disk bars cache (worth it for
+      network sources; local sources are their own cache).
+    """
+
+    fetch_in_worker: bool = True
+    cache_bars: bool = False
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """A stable, secret-free text that identifies the data (used in cache keys)."""
+
+    @abc.abstractmethod
+    def _fetch_raw(
+        self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
+    ) -> pd.DataFrame:
+        """Return raw bars for a validated ``symbol`` (any column case, dates in a column or index).
+
+        Network sources honour ``cancellation`` between attempts.
+        """
+
+    def fetch(
+        self,
+        symbol: str,
+        window: DateWindow | None = None,
+        *,
+        cancellation: ScanCancellation | None = None,
+    ) -> pd.DataFrame:
+        """Validated bars of ``symbol`` inside ``window``.
+
+        Raises:
+            ScanError: of type data_error for an invalid symbol, missing data or
+                malformed bars; api_error/timeout_error from network sources.
+        """
+        window = window or DateWindow()
+        symbol = validate_symbol(symbol)
+        bars = normalize_bars(self._fetch_raw(symbol, window, cancellation), symbol)
+        return window.clip(bars)
+
+    def universe(self) -> pd.DataFrame | None:
+        """The source's own universe (``symbol, name, sector``), if it has one."""
+        return None
+
+    def benchmark_symbol(self) -> str | None:
+        """The symbol used for the market regime, if the source has one."""
+        return None
+
+    def resolve_end(self, as_of: dt.date | None) -> dt.date | None:
+        """The window end for a scan: ``as_of``, else the latest available (None).
+
+        Remote sources override this to return today's date when ``as_of`` is None.
+        """
+        return as_of
+
+    def fingerprint(self, symbol: str, window: DateWindow) -> str:
+        """A text that changes whenever the bars for ``symbol``/``window`` may change.
+
+        Used as the key of the checkpoint cache.  The default is the identity,
+        the symbol and the window; file sources add the file's size and mtime.
+        """
+        return f"{self.identity}|{symbol}|{window.key()}|1d"
+
+    def close(self) -> None:
+        """Release resources such as connection pools (default: nothing)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.identity!r})"

@@ -1,0 +1,186 @@
+"""Malformed bars become per-symbol data errors with clear messages."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from technic_nb import DirectorySource, ErrorType, InMemorySource, ScanError
+from technic_nb._bars import check_bar_values, normalize_bars
+from technic_nb._symbols import validate_symbol
+
+
+def good_frame(n: int = 30) -> pd.DataFrame:
+    dates = pd.bdate_range("2024-01-01", periods=n)
+    close = np.linspace(10, 20, n)
+    return pd.DataFrame(
+        {
+            "date": dates.strftime("%Y-%m-%d"),
+            "open": close,
+            "high": close + 0.5,
+            "low": close - 0.5,
+            "close": close,
+            "volume": np.full(n, 1e6),
+        }
+    )
+
+
+def fetch_error(frame: pd.DataFrame) -> ScanError:
+    source = InMemorySource({"XYZ": frame})
+    with pytest.raises(ScanError) as info:
+        bars = source.fetch("XYZ")
+        check_bar_values(bars, "XYZ")
+    assert info.value.error_type is ErrorType.DATA_ERROR
+    assert "XYZ" in info.value.message
+    assert info.value.suggestion
+    return info.value
+
+
+def test_good_frame_is_normalized():
+    bars = normalize_bars(good_frame(), "XYZ")
+    assert list(bars.columns) == ["open", "high", "low", "close", "volume"]
+    assert bars.index.name == "date"
+    assert bars.index.is_monotonic_increasing
+    assert bars.dtypes.eq("float64").all()
+    check_bar_values(bars, "XYZ")
+
+
+def test_missing_column():
+    error = fetch_error(good_frame().drop(columns=["volume"]))
+    assert "missing column(s) volume" in error.message
+
+
+def test_duplicate_date():
+    frame = good_frame()
+    frame.loc[5, "date"] = frame.loc[4, "date"]
+    assert "duplicate date 2024-01-05" in fetch_error(frame).message
+
+
+def test_unsorted_dates_are_sorted_not_rejected():
+    frame = good_frame().iloc[::-1]
+    bars = normalize_bars(frame, "XYZ")
+    assert bars.index.is_monotonic_increasing
+    assert bars["close"].iloc[-1] == 20.0
+
+
+def test_nan_value():
+    frame = good_frame()
+    frame.loc[7, "close"] = np.nan
+    assert "missing (NaN)" in fetch_error(frame).message
+
+
+def test_infinite_value():
+    frame = good_frame()
+    frame.loc[7, "high"] = np.inf
+    assert "infinite" in fetch_error(frame).message
+
+
+def test_non_positive_price():
+    frame = good_frame()
+    frame.loc[3, "low"] = 0.0
+    assert "non-positive price on 2024-01-04" in fetch_error(frame).message
+
+
+def test_negative_volume():
+    frame = good_frame()
+    frame.loc[3, "volume"] = -5
+    assert "negative volume" in fetch_error(frame).message
+
+
+def test_high_below_low():
+    frame = good_frame()
+    frame.loc[10, ["high", "low"]] = [10.0, 12.0]
+    error = fetch_error(frame)
+    assert "high below low" in error.message
+    assert error.details["bad_rows"] == 1
+
+
+def test_close_outside_range():
+    frame = good_frame()
+    frame.loc[10, "close"] = frame.loc[10, "high"] * 10  # a decimal shift
+    assert "outside the high-low range" in fetch_error(frame).message
+
+
+def test_non_numeric_value():
+    frame = good_frame().astype({"open": object})
+    frame.loc[2, "open"] = "n/a"
+    assert "non-numeric open value 'n/a'" in fetch_error(frame).message
+
+
+def test_unparseable_date():
+    frame = good_frame()
+    frame.loc[2, "date"] = "yesterday"
+    assert "unparseable date" in fetch_error(frame).message
+
+
+def test_empty_frame():
+    assert "no bars" in fetch_error(good_frame().iloc[0:0]).message
+
+
+def test_not_a_dataframe():
+    source = InMemorySource({"XYZ": good_frame()})
+    source._frames["XYZ"] = [1, 2, 3]
+    with pytest.raises(ScanError, match="expected a DataFrame"):
+        source.fetch("XYZ")
+
+
+@pytest.mark.parametrize(
+    "bad", ["../etc/passwd", "A/B", "..", "AAPL ", " ", "A B", "\x00X", "TOOLONGSYMBOL123", 42]
+)
+def test_symbols_are_validated_before_io(bad):
+    if bad == "AAPL ":
+        assert validate_symbol(bad) == "AAPL"
+        return
+    with pytest.raises(ScanError) as info:
+        validate_symbol(bad)
+    assert info.value.error_type is ErrorType.DATA_ERROR
+
+
+def test_path_traversal_through_directory_source(tmp_path):
+    secret = tmp_path / "secret.csv"
+    good_frame().to_csv(secret, index=False)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    source = DirectorySource(folder)
+    for symbol in ("../secret", "..%2Fsecret", "/etc/passwd"):
+        with pytest.raises(ScanError, match="not a valid ticker"):
+            source.fetch(symbol)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "cannot read"),
+        (b"date,open,high,low,close\n2024-01-02,1,2,0.5,1\n", "missing column(s) volume"),
+        (b'date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1,"\n', "cannot read"),
+        (b"\xff\xfe\x00garbage", "cannot read"),
+    ],
+)
+def test_malformed_csv_files(tmp_path, content, expected):
+    (tmp_path / "BAD.csv").write_bytes(content)
+    with pytest.raises(ScanError) as info:
+        DirectorySource(tmp_path).fetch("BAD")
+    assert expected in info.value.message
+    assert info.value.error_type is ErrorType.DATA_ERROR
+
+
+def test_truncated_gzip_file(tmp_path):
+    data = gzip.compress(good_frame(500).to_csv(index=False).encode())
+    (tmp_path / "CUT.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ScanError, match="cannot read CUT.csv.gz"):
+        DirectorySource(tmp_path).fetch("CUT")
+
+
+def test_missing_file_names_the_folder(tmp_path):
+    with pytest.raises(ScanError, match="no file NOPE.csv"):
+        DirectorySource(tmp_path).fetch("NOPE")
+
+
+def test_missing_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ScanError) as info:
+        DirectorySource(tmp_path / "nowhere")
+    assert info.value.error_type is ErrorType.CONFIG_ERROR
+    assert "does not exist" in info.value.message
