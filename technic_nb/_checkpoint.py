@@ -16,6 +16,7 @@ created with mode 0700.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -151,10 +152,8 @@ def cache_size(cache_dir: str | Path) -> int:
     if root.is_dir():
         for dirpath, _dirnames, filenames in os.walk(root):
             for name in filenames:
-                try:
+                with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(dirpath, name)).st_size
-                except OSError:
-                    pass
     return total
 
 

@@ -15,7 +15,7 @@ from ._retry import RetryPolicy
 from ._scoring import ScoringParams, ScoringWeights
 from .sources._base import DataSource
 
-__all__ = ["ScanConfig", "default_cache_dir", "BACKENDS"]
+__all__ = ["BACKENDS", "ScanConfig", "default_cache_dir"]
 
 #: joblib backends accepted by :attr:`ScanConfig.backend`.
 BACKENDS: tuple[str, ...] = ("loky", "threading", "multiprocessing", "sequential", "dask")
@@ -127,7 +127,9 @@ class ScanConfig:
                 raise config_error(name, value, "a finite number >= 0")
         if not _is_int(self.min_bars) or not 1 <= self.min_bars <= self.lookback_days:
             raise config_error(
-                "min_bars", self.min_bars, f"an integer from 1 to lookback_days ({self.lookback_days})"
+                "min_bars",
+                self.min_bars,
+                f"an integer from 1 to lookback_days ({self.lookback_days})",
             )
         set_(self, "sectors", _check_sectors(self.sectors))
         for name in ("max_symbols", "top_n"):
@@ -147,7 +149,9 @@ class ScanConfig:
         if self.backend not in BACKENDS:
             raise config_error("backend", self.backend, f"one of {', '.join(BACKENDS)}")
         if not _is_int(self.fetch_concurrency) or not 1 <= self.fetch_concurrency <= 256:
-            raise config_error("fetch_concurrency", self.fetch_concurrency, "an integer from 1 to 256")
+            raise config_error(
+                "fetch_concurrency", self.fetch_concurrency, "an integer from 1 to 256"
+            )
         if not _is_int(self.max_tries) or not 1 <= self.max_tries <= 100:
             raise config_error("max_tries", self.max_tries, "an integer from 1 to 100")
         if not _is_number(self.max_time) or not 0 < self.max_time <= 86_400:
@@ -196,7 +200,9 @@ def _check_universe(value: Any) -> str | tuple[str, ...] | Path:
     if isinstance(value, Sequence) and not isinstance(value, bytes):
         symbols = tuple(value)
         if not symbols:
-            raise config_error("universe", value, "a non-empty list of symbols (or " + allowed + ")")
+            raise config_error(
+                "universe", value, "a non-empty list of symbols (or " + allowed + ")"
+            )
         if not all(isinstance(s, str) for s in symbols):
             raise config_error("universe", value, "a list of symbol strings")
         return symbols

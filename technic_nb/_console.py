@@ -11,7 +11,7 @@ from tqdm.std import tqdm as _tqdm_std
 
 from ._progress import STAGES, MultiStageProgressTracker
 
-__all__ = ["ConsoleProgress", "STAGE_LABELS"]
+__all__ = ["STAGE_LABELS", "ConsoleProgress"]
 
 STAGE_LABELS = {
     "universe_loading": "universe",
@@ -40,13 +40,23 @@ class ConsoleProgress:
         cls = tqdm_class or (_tqdm_std if file is not None else _tqdm_auto)
         out = file if file is not None else sys.stderr
         self.overall = cls(
-            total=1000, desc="overall", file=out, position=0, disable=disable, leave=True,
+            total=1000,
+            desc="overall",
+            file=out,
+            position=0,
+            disable=disable,
+            leave=True,
             bar_format="{desc:>10}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
         )
         self.bars = {
             stage: cls(
-                total=0, desc=STAGE_LABELS[stage], file=out, position=i + 1, disable=disable,
-                leave=True, unit="sym" if stage in ("data_fetching", "symbol_scanning") else "step",
+                total=0,
+                desc=STAGE_LABELS[stage],
+                file=out,
+                position=i + 1,
+                disable=disable,
+                leave=True,
+                unit="sym" if stage in ("data_fetching", "symbol_scanning") else "step",
                 dynamic_ncols=True,
             )
             for i, stage in enumerate(STAGES)

@@ -44,11 +44,11 @@ from ._regime import market_regime
 from ._result import ERROR_COLUMNS, ScanResult
 from ._scoring import apply_filters, score_table
 from ._universe import load_universe
-from ._work import FEATURES_VERSION, SymbolJob, run_symbol, run_symbols
+from ._work import FEATURES_VERSION, SymbolJob, run_symbol, run_symbols, trim_bars
 from .sources import resolve_source
 from .sources._base import DataSource, DateWindow
 
-__all__ = ["scan", "run_scan", "resolve_window", "clear_scan_cache"]
+__all__ = ["clear_scan_cache", "resolve_window", "run_scan", "scan"]
 
 logger = logging.getLogger("technic_nb.engine")
 
@@ -99,9 +99,7 @@ class _ScanRun:
         self.fatal: ScanError | None = None
         self.source: DataSource | None = None
         self.universe = pd.DataFrame(columns=["symbol", "name", "sector"])
-        self.checkpoint = (
-            Checkpoint(config.resolved_cache_dir) if config.use_cache else None
-        )
+        self.checkpoint = Checkpoint(config.resolved_cache_dir) if config.use_cache else None
         self.window = DateWindow()
         self.job: SymbolJob | None = None
         self.keys: dict[str, str] = {}
@@ -264,7 +262,9 @@ class _ScanRun:
                         in_flight[pool.submit(fetch, symbol)] = symbol
                     if in_flight:
                         timeout = 0.0 if len(ready) >= REMOTE_CHUNK else 0.05
-                        done, _ = cf.wait(in_flight, timeout=timeout, return_when=cf.FIRST_COMPLETED)
+                        done, _ = cf.wait(
+                            in_flight, timeout=timeout, return_when=cf.FIRST_COMPLETED
+                        )
                         for future in done:
                             symbol = in_flight.pop(future)
                             bars = self._fetched(symbol, future)
@@ -296,7 +296,11 @@ class _ScanRun:
             if not exc.recoverable and self.checkpoint is not None and self.job is not None:
                 # permanent (404, unknown symbol, bad bars): remember it, do not refetch
                 self.checkpoint.features(
-                    symbol, self.keys[symbol], self.job.params_key, FEATURES_VERSION, lambda: outcome
+                    symbol,
+                    self.keys[symbol],
+                    self.job.params_key,
+                    FEATURES_VERSION,
+                    lambda: outcome,
                 )
             self._accept(outcome, from_cache=False, fetched=True, scanned=True)
             return None
@@ -386,7 +390,9 @@ class _ScanRun:
         source = self.source
         if source is None or self.config.benchmark is None:
             return None
-        symbol = source.benchmark_symbol() if self.config.benchmark == "auto" else self.config.benchmark
+        symbol = (
+            source.benchmark_symbol() if self.config.benchmark == "auto" else self.config.benchmark
+        )
         if not symbol:
             return None
         try:
@@ -397,9 +403,8 @@ class _ScanRun:
                 )
             else:
                 bars = source.fetch(symbol, self.window, cancellation=self.token)
-            if self.window.end is not None:
-                bars = bars.loc[bars.index <= pd.Timestamp(self.window.end)]
-            return market_regime(bars["close"])
+            assert self.job is not None
+            return market_regime(trim_bars(bars, self.job)["close"])
         except ScanError as exc:
             self.warnings.append(f"market regime unavailable: {exc}")
             return None

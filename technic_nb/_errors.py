@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["ErrorType", "ScanError", "config_error", "data_error"]
 
 
-class ErrorType(str, enum.Enum):
+class ErrorType(enum.StrEnum):
     """The kind of a :class:`ScanError`."""
 
     API_ERROR = "api_error"

@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "STAGES",
     "DEFAULT_STAGE_WEIGHTS",
+    "STAGES",
     "MultiStageProgressTracker",
+    "ProgressCallback",
     "ProgressSnapshot",
     "StageSnapshot",
-    "ProgressCallback",
 ]
 
 logger = logging.getLogger("technic_nb.progress")
@@ -92,7 +92,7 @@ class ProgressSnapshot:
 
 
 class _Stage:
-    __slots__ = ("name", "weight", "current", "total", "state", "started", "ended", "message")
+    __slots__ = ("current", "ended", "message", "name", "started", "state", "total", "weight")
 
     def __init__(self, name: str, weight: float) -> None:
         self.name = name
@@ -155,7 +155,9 @@ class MultiStageProgressTracker:
             )
         for name, value in weights.items():
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"weight of stage {name!r} must be a finite number >= 0, got {value!r}")
+                raise ValueError(
+                    f"weight of stage {name!r} must be a finite number >= 0, got {value!r}"
+                )
         total = sum(weights.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"stage weights must sum to 1, got {total:.6g}")
@@ -299,7 +301,9 @@ class MultiStageProgressTracker:
             except Exception:  # a user callback never breaks the scan
                 if not self._callback_failed:
                     self._callback_failed = True
-                    logger.warning("progress callback raised; further errors ignored", exc_info=True)
+                    logger.warning(
+                        "progress callback raised; further errors ignored", exc_info=True
+                    )
         for listener in listeners:
             try:
                 listener(stage, current, total, message, dict(metadata))

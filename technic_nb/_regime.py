@@ -120,7 +120,9 @@ def _annualized_vol(log_returns: np.ndarray) -> float:
     return float(np.std(log_returns, ddof=1)) * _ANNUALIZE_PCT
 
 
-def market_regime(bench_close: pd.Series, *, high_vol_ratio: float = HIGH_VOL_RATIO) -> MarketRegime:
+def market_regime(
+    bench_close: pd.Series, *, high_vol_ratio: float = HIGH_VOL_RATIO
+) -> MarketRegime:
     """The trend and volatility regime at the last of ``bench_close`` (see the module doc)."""
     if not isinstance(high_vol_ratio, int | float) or not math.isfinite(high_vol_ratio):
         raise ValueError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ScanResult", "ERROR_COLUMNS"]
+__all__ = ["ERROR_COLUMNS", "ScanResult"]
 
 ERROR_COLUMNS = ("symbol", "error_type", "message", "suggestion", "recoverable", "details")
 

@@ -27,32 +27,35 @@ condition is used once, in one subscore only.  Each bullish condition has an
 exact bearish mirror, so a mirror-image bearish setup scores exactly the negated
 subscores (see *Symmetry*).  ``sign(x)`` is +1, 0 or -1.
 
-==============  =============================================================  ==========
-subscore        points (defaults of :class:`ScoringParams` in brackets)         range
-==============  =============================================================  ==========
-``trend``       ``sign(close - sma50)`` + ``sign(sma20 - sma50)``              -3 .. 3
+==============  ==========================================================  ========
+subscore        points (defaults of :class:`ScoringParams` in brackets)     range
+==============  ==========================================================  ========
+``trend``       ``sign(close - sma50)`` + ``sign(sma20 - sma50)``           -3 .. 3
                 + ``sign(sma50 - sma200)``
-``momentum``    +1 if ``ret_21d_pct > mom_ret21_pct`` [2], -1 if                -3 .. 3
-                ``< -mom_ret21_pct``; +1 if ``ret_63d_pct > mom_ret63_pct``
-                [5], -1 if ``< -mom_ret63_pct``; + ``sign(macd_hist)``
-``volume``      ``sign(ret_1d_pct) * g`` where ``g`` = 3 if                     -3 .. 3
+``momentum``    +1 if ``ret_21d_pct > mom_ret21_pct`` [2], -1 if            -3 .. 3
+                ``ret_21d_pct < -mom_ret21_pct``; +1 if
+                ``ret_63d_pct > mom_ret63_pct`` [5], -1 if
+                ``ret_63d_pct < -mom_ret63_pct``; + ``sign(macd_hist)``
+``volume``      ``sign(ret_1d_pct) * g``: ``g`` = 3 if                      -3 .. 3
                 ``volume_spike >= spike_extreme`` [2.0], 2 if
                 ``>= spike_strong`` [1.5], 1 if ``>= spike_mild`` [1.2],
                 -1 if ``< volume_dry`` [0.7], else 0
-``volatility``  ``sign(trend) * c`` where ``c`` = +1 if                         -1 .. 1
+``volatility``  ``sign(trend) * c``: ``c`` = +1 if                          -1 .. 1
                 ``rvol20_pct <= calm_rvol_pct`` [25], -1 if
                 ``rvol20_pct >= wild_rvol_pct`` [60], else 0
-``oscillator``  RSI zone: +1 if ``rsi > rsi_overbought`` [70]; +2 if            -2 .. 2
-                ``rsi_strong < rsi <= rsi_overbought`` [60, 70]; +1 if
-                ``rsi_bull < rsi <= rsi_strong`` [55, 60]; 0 from
-                ``100 - rsi_bull`` to ``rsi_bull`` [45 .. 55]; mirrored below 50
-                (-1 in [40, 45), -2 in [30, 40), -1 below 30)
-``breakout``    20-day high: +2 if ``dist_high20_pct >= -breakout_at_pct``      -3 .. 3
-                [1], else +1 if ``>= -breakout_near_pct`` [3]; 20-day low:
-                -2 if ``dist_low20_pct <= breakout_at_pct``, else -1 if
-                ``<= breakout_near_pct``; thrust: +1 if
-                ``ret_5d_pct > thrust_ret5_pct`` [2], -1 if ``< -thrust_ret5_pct``
-==============  =============================================================  ==========
+``oscillator``  RSI zones: +1 if ``rsi > rsi_overbought`` [70];             -2 .. 2
+                +2 if ``rsi_strong < rsi <= rsi_overbought`` [60, 70];
+                +1 if ``rsi_bull < rsi <= rsi_strong`` [55, 60];
+                0 if ``100 - rsi_bull <= rsi <= rsi_bull`` [45, 55];
+                mirrored below 50: -1 in [40, 45), -2 in [30, 40),
+                -1 below 30
+``breakout``    20-day high: +2 if ``dist_high20_pct >= -breakout_at_pct``  -3 .. 3
+                [1], else +1 if ``>= -breakout_near_pct`` [3];
+                20-day low: -2 if ``dist_low20_pct <= breakout_at_pct``,
+                else -1 if ``<= breakout_near_pct``; thrust: +1 if
+                ``ret_5d_pct > thrust_ret5_pct`` [2], -1 if
+                ``ret_5d_pct < -thrust_ret5_pct``
+==============  ==========================================================  ========
 
 Design notes:
 
@@ -69,7 +72,8 @@ Design notes:
   (selling drying up).  ``volume_dry = 0`` switches that rule off.
 * ``volatility`` is symmetric by construction: calm prices confirm whichever
   direction the trend has (+1 for an up trend, -1 for a down trend), wild
-  prices discount it (toward 0).  It uses the realized close-to-close
+  prices count against it.  It borrows only the sign of ``trend`` as its
+  direction; the points measure volatility alone.  It uses the realized close-to-close
   volatility ``rvol20_pct``, not ATR %, because ATR % already sets the risk
   factor of the TechRating; a flat trend (``trend == 0``) gives 0.
 * A stock sitting at its 20-day high and near its 20-day low at once (a tight
@@ -141,12 +145,17 @@ short target at or below 0 is reported as NaN (with a NaN ``reward_risk``).
 
 Ranking
 -------
-:func:`score_table` sorts by ``tech_rating`` descending, ties broken by the
-symbol (index label as text, ascending), and numbers the rows ``rank`` = 1, 2,
-... (1 = best).  ``percentile`` = ``100 * (rows rated strictly lower) /
-(rated rows - 1)``: 100 for the best, 0 for the worst, equal for equal ratings,
-100 when a single row is rated.  Rows whose ``tech_rating`` is NaN are kept, go
-last (in symbol order) and have NaN ``rank`` and ``percentile``.
+:func:`score_table` returns the features, ``dist_low20_pct``, the subscores,
+``tech_rating``, ``signal``, the trade plan, ``rank`` and ``percentile``.  The
+feature ``volume`` (shares traded on the last bar) becomes ``volume_shares``
+there, because ``volume`` is the volume subscore.
+
+Rows are sorted by ``tech_rating`` descending, ties broken by the symbol (index
+label as text, ascending), and numbered ``rank`` = 1, 2, ... (1 = best).
+``percentile`` = ``100 * (rows rated strictly lower) / (rated rows - 1)``: 100
+for the best, 0 for the worst, equal for equal ratings, 100 when a single row is
+rated.  Rows whose ``tech_rating`` is NaN are kept, go last (in symbol order) and
+have NaN ``rank`` and ``percentile``.
 
 Missing values
 --------------
@@ -257,7 +266,9 @@ class ScoringWeights:
         for f in fields(self):
             value = _finite("ScoringWeights", f.name, getattr(self, f.name), "a finite number >= 0")
             if value < 0:
-                raise _invalid("ScoringWeights", f.name, getattr(self, f.name), "a finite number >= 0")
+                raise _invalid(
+                    "ScoringWeights", f.name, getattr(self, f.name), "a finite number >= 0"
+                )
             object.__setattr__(self, f.name, value)
         if self.total == 0:
             raise ValueError(
@@ -458,7 +469,9 @@ _DEFAULT_PARAMS = ScoringParams()
 
 def _check_frame(features: Any, what: str) -> None:
     if not isinstance(features, pd.DataFrame):
-        raise TypeError(f"{what}: features must be a pandas DataFrame, got {type(features).__name__}")
+        raise TypeError(
+            f"{what}: features must be a pandas DataFrame, got {type(features).__name__}"
+        )
 
 
 def _require(features: pd.DataFrame, names: tuple[str, ...], what: str) -> None:
@@ -480,22 +493,23 @@ def _num(features: pd.DataFrame, name: str) -> pd.Series:
     return values.where(np.isfinite(values))
 
 
+def _distance(features: pd.DataFrame, column: str, level: str) -> pd.Series:
+    """``column`` when present, else (and where it is NaN) ``100 * (close / level - 1)``."""
+    computed = 100.0 * (_num(features, "close") / _num(features, level) - 1.0)
+    computed = computed.where(np.isfinite(computed))
+    if column in features.columns:
+        return _num(features, column).fillna(computed)
+    return computed
+
+
 def _dist_high20(features: pd.DataFrame) -> pd.Series:
-    if "dist_high20_pct" in features.columns:
-        dist = _num(features, "dist_high20_pct")
-        if "high20" in features.columns:
-            dist = dist.fillna(100.0 * (_num(features, "close") / _num(features, "high20") - 1.0))
-        return dist
-    return 100.0 * (_num(features, "close") / _num(features, "high20") - 1.0)
+    """``100 * (close / high20 - 1)``: distance below the 20-day high, in % (<= 0)."""
+    return _distance(features, "dist_high20_pct", "high20")
 
 
 def _dist_low20(features: pd.DataFrame) -> pd.Series:
-    """``100 * (close / low_recent - 1)``: distance above the 20-day low, in %."""
-    computed = 100.0 * (_num(features, "close") / _num(features, "low_recent") - 1.0)
-    computed = computed.where(np.isfinite(computed))
-    if "dist_low20_pct" in features.columns:
-        return _num(features, "dist_low20_pct").fillna(computed)
-    return computed
+    """``100 * (close / low_recent - 1)``: distance above the 20-day low, in % (>= 0)."""
+    return _distance(features, "dist_low20_pct", "low_recent")
 
 
 def _has_either(features: pd.DataFrame, a: str, b: str, what: str) -> None:
@@ -586,7 +600,11 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
     )
     volatility = _sign(trend) * calm
 
-    low_bull, low_strong, oversold = 100.0 - p.rsi_bull, 100.0 - p.rsi_strong, 100.0 - p.rsi_overbought
+    low_bull, low_strong, oversold = (
+        100.0 - p.rsi_bull,
+        100.0 - p.rsi_strong,
+        100.0 - p.rsi_overbought,
+    )
     oscillator = _levels(
         _num(features, "rsi"),
         [
@@ -601,9 +619,13 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
     )
 
     at, near = p.breakout_at_pct, p.breakout_near_pct
-    near_high = _levels(_dist_high20(features), [lambda x: x >= -at, lambda x: x >= -near], [2.0, 1.0])
+    near_high = _levels(
+        _dist_high20(features), [lambda x: x >= -at, lambda x: x >= -near], [2.0, 1.0]
+    )
     near_low = _levels(_dist_low20(features), [lambda x: x <= at, lambda x: x <= near], [2.0, 1.0])
-    breakout = _sum_known(near_high - near_low, _beyond(_num(features, "ret_5d_pct"), p.thrust_ret5_pct))
+    breakout = _sum_known(
+        near_high - near_low, _beyond(_num(features, "ret_5d_pct"), p.thrust_ret5_pct)
+    )
 
     out = pd.DataFrame(
         {
@@ -778,6 +800,20 @@ def _rank(rating: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, rank, percentile
 
 
+_OUTPUT_COLUMNS = frozenset(
+    {*SUBSCORES, "tech_rating", "signal", *PLAN_COLUMNS, "rank", "percentile"}
+)
+
+
+def _renamed_inputs(columns: pd.Index) -> dict[Any, str]:
+    """Input columns that share a name with an output column, and their new names."""
+    renamed = {}
+    for name in columns:
+        if name in _OUTPUT_COLUMNS:
+            renamed[name] = "volume_shares" if name == "volume" else f"{name}_input"
+    return renamed
+
+
 def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -> pd.DataFrame:
     """Score, signal, plan and rank every row of ``features``.
 
@@ -786,7 +822,9 @@ def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS)
     ``rank`` (1 = best; ties broken by symbol) and ``percentile`` (0 .. 100,
     100 = best), sorted by rank.  Rows with a NaN ``tech_rating`` come last with
     NaN ``rank`` and ``percentile``.  The index must be unique (one row per
-    symbol).
+    symbol).  The feature ``volume`` (shares traded on the last bar) is renamed
+    ``volume_shares`` because ``volume`` is the volume subscore; any other
+    features column named like an output column is renamed ``<name>_input``.
     """
     _check_frame(features, "score_table")
     if not features.index.is_unique:
@@ -797,7 +835,7 @@ def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS)
     signal = signals(rating, subs, params)
     plan = trade_plan(features, signal, params)
 
-    out = features.copy()
+    out = features.rename(columns=_renamed_inputs(features.columns))
     if "dist_low20_pct" not in out.columns:
         out["dist_low20_pct"] = _dist_low20(features)
     for name in SUBSCORES:
@@ -849,7 +887,9 @@ def apply_filters(
     _require(features, ("close", "dollar_volume20", "bars"), "apply_filters")
 
     checks = (
-        _failures(_num(features, "close").to_numpy(), float(min_price), "close", "min_price", ",.2f"),
+        _failures(
+            _num(features, "close").to_numpy(), float(min_price), "close", "min_price", ",.2f"
+        ),
         _failures(
             _num(features, "dollar_volume20").to_numpy(),
             float(min_dollar_volume),

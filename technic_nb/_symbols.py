@@ -6,7 +6,7 @@ import re
 
 from ._errors import ErrorType, ScanError
 
-__all__ = ["validate_symbol", "SYMBOL_PATTERN"]
+__all__ = ["SYMBOL_PATTERN", "validate_symbol"]
 
 #: Upper-case letters and digits, optionally with one class suffix after a dot or a dash
 #: (``BRK.B``, ``BF-B``), at most 15 characters.  No slashes, no ``..``, no spaces.

@@ -77,7 +77,9 @@ def load_universe(config: ScanConfig, source: DataSource) -> tuple[pd.DataFrame,
         mask = frame["sector"].astype(str).str.casefold().isin(wanted)
         if not mask.any():
             raise config_error(
-                "sectors", list(config.sectors), f"sector names present in the universe: {available}"
+                "sectors",
+                list(config.sectors),
+                f"sector names present in the universe: {available}",
             )
         frame = frame.loc[mask].reset_index(drop=True)
     if config.max_symbols is not None:

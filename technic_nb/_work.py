@@ -127,5 +127,3 @@ def run_symbols(
 ) -> list[dict[str, Any]]:
     """Run a batch of (symbol, bars_key) in one task (fewer round trips to workers)."""
     return [run_symbol(symbol, job, key, source=source) for symbol, key in symbols]
-
-

@@ -24,11 +24,21 @@ from ._engine import scan
 from ._errors import ErrorType, ScanError
 from ._progress import MultiStageProgressTracker
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 DISPLAY_COLUMNS = [
-    "rank", "sector", "signal", "tech_rating", "close", "entry", "stop", "target", "reward_risk",
-    "rsi", "atr_pct", "ret_21d_pct",
+    "rank",
+    "sector",
+    "signal",
+    "tech_rating",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+    "rsi",
+    "atr_pct",
+    "ret_21d_pct",
 ]
 
 
@@ -39,13 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("scan", help="run a scan and print the ranked table")
-    p.add_argument("--universe", default="demo",
-                   help="'demo', 'source', a CSV file (symbol,name,sector) or comma-separated symbols")
-    p.add_argument("--source", default="demo",
-                   help="'demo', 'demo:N', 'csv:DIR' or 'polygon[:BASE_URL]' (default: demo)")
-    p.add_argument("--lookback", type=int, default=None, help="trading bars of history (default 300)")
+    p.add_argument(
+        "--universe",
+        default="demo",
+        help="'demo', 'source', a CSV file (symbol,name,sector) or comma-separated symbols",
+    )
+    p.add_argument(
+        "--source",
+        default="demo",
+        help="'demo', 'demo:N', 'csv:DIR' or 'polygon[:BASE_URL]' (default: demo)",
+    )
+    p.add_argument(
+        "--lookback", type=int, default=None, help="trading bars of history (default 300)"
+    )
     p.add_argument("--as-of", default=None, help="scan as of this date (YYYY-MM-DD)")
-    p.add_argument("--top-n", type=int, default=20, help="rows printed (and kept with --out unless --all)")
+    p.add_argument(
+        "--top-n", type=int, default=20, help="rows printed (and kept with --out unless --all)"
+    )
     p.add_argument("--all", action="store_true", help="write every ranked row with --out")
     p.add_argument("--sectors", default=None, help="comma-separated sector filter")
     p.add_argument("--max-symbols", type=int, default=None, help="scan at most this many symbols")
@@ -101,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet"):
-        print(f"technic-nb: error: --out {args.out!r} must end in .csv or .parquet", file=sys.stderr)
+        print(
+            f"technic-nb: error: --out {args.out!r} must end in .csv or .parquet", file=sys.stderr
+        )
         return 2
     try:
         config = _config_from_args(args)
@@ -121,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     tracker = MultiStageProgressTracker()
-    view = ConsoleProgress(tracker, file=sys.stderr, disable=args.no_progress or None)
+    view = ConsoleProgress(tracker, file=sys.stderr, disable=args.no_progress)
     try:
         result = scan(config, cancellation_token=token, tracker=tracker)
     except ScanError as exc:
@@ -148,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("(no ranked symbols)")
     if len(result.errors):
-        print(f"{len(result.errors)} symbol(s) failed; first: {result.errors['message'].iloc[0]}",
-              file=sys.stderr)
+        print(
+            f"{len(result.errors)} symbol(s) failed; first: {result.errors['message'].iloc[0]}",
+            file=sys.stderr,
+        )
     print(result.status)
     return 130 if result.cancelled else 0
 

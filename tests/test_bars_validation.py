@@ -170,12 +170,12 @@ def test_malformed_csv_files(tmp_path, content, expected):
 def test_truncated_gzip_file(tmp_path):
     data = gzip.compress(good_frame(500).to_csv(index=False).encode())
     (tmp_path / "CUT.csv.gz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ScanError, match="cannot read CUT.csv.gz"):
+    with pytest.raises(ScanError, match=r"cannot read CUT\.csv\.gz"):
         DirectorySource(tmp_path).fetch("CUT")
 
 
 def test_missing_file_names_the_folder(tmp_path):
-    with pytest.raises(ScanError, match="no file NOPE.csv"):
+    with pytest.raises(ScanError, match=r"no file NOPE\.csv"):
         DirectorySource(tmp_path).fetch("NOPE")
 
 

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+
 from technic_nb._bars import BAR_COLUMNS, check_bar_values
 from technic_nb._errors import ErrorType, ScanError
 from technic_nb._symbols import SYMBOL_PATTERN

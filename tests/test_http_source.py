@@ -205,6 +205,8 @@ def test_missing_key_is_a_fatal_config_error(monkeypatch) -> None:
     ("option", "value"),
     [
         ("base_url", "ftp://example.test"),
+        ("base_url", "https://api.example.test/?apiKey=x"),
+        ("base_url", f"https://user:{KEY}@api.example.test"),
         ("max_connections", 0),
         ("requests_per_second", 0),
         ("timeout", -1),
@@ -216,6 +218,7 @@ def test_invalid_arguments_are_config_errors(option: str, value: object) -> None
         PolygonSource(api_key=KEY, **{option: value})
     assert info.value.error_type is ErrorType.CONFIG_ERROR
     assert option in info.value.message
+    assert_no_key(*error_texts(info.value))
 
 
 def test_an_open_window_is_refused(make, symbols) -> None:

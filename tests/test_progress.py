@@ -31,8 +31,12 @@ def test_default_weights_and_validation():
         MultiStageProgressTracker({"universe_loading": 1.0})
     with pytest.raises(ValueError, match="finite number >= 0"):
         MultiStageProgressTracker(
-            {"universe_loading": -0.1, "data_fetching": 0.4, "symbol_scanning": 0.6,
-             "finalization": 0.1}
+            {
+                "universe_loading": -0.1,
+                "data_fetching": 0.4,
+                "symbol_scanning": 0.6,
+                "finalization": 0.1,
+            }
         )
 
 

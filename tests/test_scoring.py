@@ -460,7 +460,9 @@ def test_signal_thresholds_are_parameters() -> None:
 
 
 def test_weights_validation_messages() -> None:
-    with pytest.raises(ValueError, match=r"ScoringWeights\.trend=-1 is invalid: trend must be a finite number >= 0"):
+    with pytest.raises(
+        ValueError, match=r"ScoringWeights\.trend=-1 is invalid: trend must be a finite number >= 0"
+    ):
         ScoringWeights(trend=-1)
     with pytest.raises(ValueError, match=r"ScoringWeights\.volume=nan .*finite number >= 0"):
         ScoringWeights(volume=float("nan"))
@@ -610,7 +612,9 @@ def test_empty_features() -> None:
 
 def plan_for(signal: str, params: ScoringParams | None = None, **overrides: float) -> pd.Series:
     features = frame(X=make_row(**overrides))
-    return trade_plan(features, pd.Series([signal], index=["X"]), params or ScoringParams()).loc["X"]
+    return trade_plan(features, pd.Series([signal], index=["X"]), params or ScoringParams()).loc[
+        "X"
+    ]
 
 
 def test_long_plan_hand_computed() -> None:
@@ -710,10 +714,11 @@ def test_rank_and_percentile_ranges() -> None:
     assert rated["percentile"].is_monotonic_decreasing
     assert table["rank"].iloc[count:].isna().all()
     assert set(table.index) == set(features.index)
-    # every feature column is kept, unchanged
-    pd.testing.assert_frame_equal(
-        table[features.columns].loc[features.index], features, check_names=False
-    )
+    # every feature column is kept, unchanged; the share volume is renamed
+    inputs = [name if name != "volume" else "volume_shares" for name in features.columns]
+    kept = table[inputs].set_axis(features.columns, axis=1).loc[features.index]
+    pd.testing.assert_frame_equal(kept, features, check_names=False)
+    assert table["volume"].dropna().isin([-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]).all()
 
 
 def test_single_row_and_duplicates() -> None:
@@ -745,7 +750,9 @@ def test_filters_with_reasons() -> None:
         NOCLOSE=make_row(close=np.nan),
         MULTI=make_row(close=0.5, bars=10.0),
     )
-    kept, rejected = apply_filters(features, min_price=1.0, min_dollar_volume=250_000.0, min_bars=200)
+    kept, rejected = apply_filters(
+        features, min_price=1.0, min_dollar_volume=250_000.0, min_bars=200
+    )
     assert list(kept.index) == ["OK"]
     assert list(kept.columns) == list(features.columns)
     assert rejected["reason"].to_dict() == {
@@ -756,7 +763,9 @@ def test_filters_with_reasons() -> None:
         "MULTI": "close 0.50 < min_price 1.00; bars 10 < min_bars 200",
     }
     # the limits are inclusive
-    kept, rejected = apply_filters(features, min_price=0.5, min_dollar_volume=100_000.0, min_bars=10)
+    kept, rejected = apply_filters(
+        features, min_price=0.5, min_dollar_volume=100_000.0, min_bars=10
+    )
     assert list(rejected.index) == ["NOCLOSE"]
 
 
@@ -766,7 +775,7 @@ def test_filter_arguments_are_validated() -> None:
         apply_filters(features, -1, 0, 0)
     with pytest.raises(ValueError, match="min_dollar_volume=nan"):
         apply_filters(features, 1, float("nan"), 0)
-    with pytest.raises(ValueError, match="min_bars=2.5"):
+    with pytest.raises(ValueError, match=r"min_bars=2\.5"):
         apply_filters(features, 1, 0, 2.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no column\\(s\\) bars"):
         apply_filters(features.drop(columns=["bars"]), 1, 0, 0)

@@ -12,7 +12,7 @@ from .._bars import normalize_bars
 from .._cancel import ScanCancellation
 from .._symbols import validate_symbol
 
-__all__ = ["DateWindow", "DataSource"]
+__all__ = ["DataSource", "DateWindow"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class DataSource(abc.ABC):
         """
         return f"{self.identity}|{symbol}|{window.key()}|1d"
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources such as connection pools (default: nothing)."""
 
     def __repr__(self) -> str:

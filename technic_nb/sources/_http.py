@@ -14,7 +14,10 @@ Failures are sorted into three groups:
 * one symbol's problem (a data error, not retried): HTTP 404, a ``NOT_FOUND``
   status, no bars in the window;
 * the whole scan's problem (raised at once, ``fatal=True``): HTTP 401/403 (a
-  missing or wrong API key), an unusable ``base_url``.
+  missing or wrong API key, or a plan without this data).
+
+Anything else (another 4xx, a protocol error on our side) is an ``api_error``
+for the symbol, not retried.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:  # "-0000" means UTC with an unknown origin zone
-            when = when.replace(tzinfo=dt.timezone.utc)
+            when = when.replace(tzinfo=dt.UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if not math.isfinite(seconds):
         return None
@@ -211,6 +214,14 @@ class PolygonSource(DataSource):
                 "base_url", base_url, "an http:// or https:// URL such as https://api.polygon.io"
             )
         split = urlsplit(base_url.strip())
+        if split.username is not None or split.password is not None:
+            raise ScanError(  # the value is not echoed: it holds credentials
+                ErrorType.CONFIG_ERROR,
+                "PolygonSource.base_url is invalid: base_url must not contain user:password@",
+                details={"field": "base_url", "allowed": "an http:// or https:// URL"},
+                suggestion="Pass the key as api_key=... (or POLYGON_API_KEY), not in base_url.",
+                fatal=True,
+            )
         if not split.netloc or split.query or split.fragment:
             raise _source_config_error(
                 "base_url", base_url, "an http:// or https:// URL without query or fragment"
@@ -287,8 +298,10 @@ class PolygonSource(DataSource):
         with self._client_lock:
             if self._client is None or self._client_pid != pid:
                 # After a fork the parent's client is left alone (its sockets are shared).
+                # No pool timeout: with more fetch threads than connections a thread
+                # waits for a free connection, which is not a failure of the service.
                 self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout),
+                    timeout=httpx.Timeout(self.timeout, pool=None),
                     limits=httpx.Limits(
                         max_connections=self.max_connections,
                         max_keepalive_connections=self.max_connections,
@@ -395,12 +408,7 @@ class PolygonSource(DataSource):
                 suggestion="Check base_url; report the problem if it persists.",
                 affected_symbols=(symbol,),
             )
-        query = [
-            (k, v)
-            for k, v in parse_qsl(split.query, keep_blank_values=True)
-            if k.lower() not in ("apikey", "api_key")
-        ]
-        return urlunsplit((split.scheme, split.netloc, split.path, urlencode(query), ""))
+        return _without_key(next_url)
 
     def _get_json(
         self,
@@ -552,6 +560,10 @@ class PolygonSource(DataSource):
                 suggestion="Try again later; report the problem if it persists.",
                 affected_symbols=(symbol,),
             )
+        next_url = payload.get("next_url")
+        if isinstance(next_url, str):
+            # Some proxies put the key into next_url: drop it before anything can keep it.
+            payload["next_url"] = _without_key(next_url)
         return payload
 
     def _frame(self, rows: list[Any], symbol: str) -> pd.DataFrame:
@@ -590,6 +602,17 @@ class PolygonSource(DataSource):
                 "volume": raw["v"].to_numpy(),
             }
         )
+
+
+def _without_key(url: str) -> str:
+    """``url`` without ``apiKey``/``api_key`` query parameters (and without a fragment)."""
+    split = urlsplit(url)
+    query = [
+        (k, v)
+        for k, v in parse_qsl(split.query, keep_blank_values=True)
+        if k.lower() not in ("apikey", "api_key")
+    ]
+    return urlunsplit((split.scheme, split.netloc, split.path, urlencode(query), ""))
 
 
 def _describe(failure: BaseException) -> str:

@@ -316,7 +316,7 @@ class FakePolygonServer:
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name=f"FakePolygonServer:{self.port}",
             daemon=True,
         )

@@ -1,0 +1,57 @@
+"""The package metadata, the conda environment and the public API stay in step."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import technic_nb
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+CONDA_NAMES = {"ta-lib": "ta-lib"}  # the same names on PyPI and conda-forge
+
+
+def _requirements() -> dict[str, str]:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return {re.split(r"[<>=!~ ]", s, maxsplit=1)[0].lower(): s for s in specs}
+
+
+def _environment() -> dict[str, str]:
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    deps = [d for d in env["dependencies"] if isinstance(d, str)]
+    out = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0].lower(): d for d in deps}
+    out.pop("python", None)
+    out.pop("pip", None)
+    return out
+
+
+def test_environment_yml_matches_pyproject():
+    requirements = _requirements()
+    environment = _environment()
+    assert set(environment) == {CONDA_NAMES.get(n, n) for n in requirements}
+    for name, spec in requirements.items():
+        conda_spec = environment[CONDA_NAMES.get(name, name)]
+        assert conda_spec.replace(" ", "") == spec.replace(" ", ""), (name, spec, conda_spec)
+
+
+def test_console_script_declared():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["technic-nb"] == "technic_nb.cli:main"
+
+
+@pytest.mark.parametrize("name", technic_nb.__all__)
+def test_public_names_exist_and_are_documented(name):
+    obj = getattr(technic_nb, name)
+    if callable(obj):
+        assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_scan_error_subclasses_exception():
+    assert issubclass(technic_nb.ScanError, Exception)
+    assert issubclass(technic_nb.ScanCancelled, technic_nb.ScanError)
