@@ -22,6 +22,7 @@ from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
 from ._regime import MarketRegime
 from ._result import ScanResult
 from ._retry import RetryPolicy
+from ._runner import RunnerState, ScanRunner
 from ._scoring import ScoringParams, ScoringWeights
 from .sources import (
     DataSource,
@@ -48,11 +49,13 @@ __all__ = [
     "PolygonSource",
     "ProgressSnapshot",
     "RetryPolicy",
+    "RunnerState",
     "ScanCancellation",
     "ScanCancelled",
     "ScanConfig",
     "ScanError",
     "ScanResult",
+    "ScanRunner",
     "ScoringParams",
     "ScoringWeights",
     "__version__",

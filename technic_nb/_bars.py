@@ -125,7 +125,11 @@ def check_bar_values(bars: pd.DataFrame, symbol: str) -> None:
     Checks: no NaN or infinite value; all prices > 0; volume >= 0;
     ``high >= low``; open and close inside ``[low, high]``.
     """
-    values = bars.loc[:, list(BAR_COLUMNS)].to_numpy(dtype="float64")
+    values = (
+        bars.to_numpy(dtype="float64")
+        if tuple(bars.columns) == BAR_COLUMNS
+        else bars.loc[:, list(BAR_COLUMNS)].to_numpy(dtype="float64")
+    )
     _first_bad(~np.isfinite(values).all(axis=1), bars, symbol, "a missing (NaN) or infinite value")
     prices = values[:, :4]
     _first_bad((prices <= 0).any(axis=1), bars, symbol, "a non-positive price")

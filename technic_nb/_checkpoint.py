@@ -34,6 +34,9 @@ __all__ = ["Checkpoint", "NotCached", "cache_size", "clear_cache"]
 
 logger = logging.getLogger("technic_nb.cache")
 
+#: Sub-folder of ``cache_dir`` that holds the joblib.Memory store.
+CHECKPOINT_FOLDER = "checkpoints"
+
 
 class NotCached(Exception):
     """Raised by a loader to read an entry without computing it."""
@@ -79,7 +82,7 @@ class Checkpoint:
                     details={"cache_dir": str(self.cache_dir)},
                     suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
                 ) from None
-            memory = joblib.Memory(self.cache_dir, verbose=0)
+            memory = joblib.Memory(self.cache_dir / CHECKPOINT_FOLDER, verbose=0)
             self._features = memory.cache(_checkpoint_entries.features_entry, ignore=["compute"])
             self._bars = memory.cache(_checkpoint_entries.bars_entry, ignore=["fetch"])
             self._memory = memory
@@ -159,6 +162,6 @@ def cache_size(cache_dir: str | Path) -> int:
 
 def clear_cache(cache_dir: str | Path) -> None:
     """Delete the whole checkpoint cache under ``cache_dir``."""
-    root = Path(cache_dir).expanduser() / "joblib"
+    root = Path(cache_dir).expanduser() / CHECKPOINT_FOLDER
     if root.exists():
         shutil.rmtree(root)

@@ -79,8 +79,10 @@ class ScanConfig:
         backend: joblib backend for the CPU stage: ``loky`` (processes, default),
             ``threading``, ``multiprocessing``, ``sequential`` or ``dask``.
         fetch_concurrency: I/O threads (and connections) for network sources.
-        max_tries: attempts per symbol for transient fetch failures.
-        max_time: seconds spent at most on one symbol's retries.
+        max_tries: attempts per request for transient fetch failures (None: the
+            source's own :class:`~technic_nb.RetryPolicy`, 5 by default).
+        max_time: seconds spent at most retrying one request (None: the source's
+            policy, 60 s by default).
         indicators: indicator parameters.
         scoring: scoring parameters (weights, thresholds, trade plan).
         benchmark: symbol for the market regime; ``"auto"`` asks the source; None skips.
@@ -101,8 +103,8 @@ class ScanConfig:
     n_jobs: int = -1
     backend: str = "loky"
     fetch_concurrency: int = 8
-    max_tries: int = 5
-    max_time: float = 60.0
+    max_tries: int | None = None
+    max_time: float | None = None
     indicators: IndicatorParams = dataclasses.field(default_factory=IndicatorParams)
     scoring: ScoringParams = dataclasses.field(default_factory=ScoringParams)
     benchmark: str | None = "auto"
@@ -152,10 +154,16 @@ class ScanConfig:
             raise config_error(
                 "fetch_concurrency", self.fetch_concurrency, "an integer from 1 to 256"
             )
-        if not _is_int(self.max_tries) or not 1 <= self.max_tries <= 100:
-            raise config_error("max_tries", self.max_tries, "an integer from 1 to 100")
-        if not _is_number(self.max_time) or not 0 < self.max_time <= 86_400:
-            raise config_error("max_time", self.max_time, "a number of seconds in (0, 86400]")
+        if self.max_tries is not None and (
+            not _is_int(self.max_tries) or not 1 <= self.max_tries <= 100
+        ):
+            raise config_error("max_tries", self.max_tries, "None or an integer from 1 to 100")
+        if self.max_time is not None and (
+            not _is_number(self.max_time) or not 0 < self.max_time <= 86_400
+        ):
+            raise config_error(
+                "max_time", self.max_time, "None or a number of seconds in (0, 86400]"
+            )
         if not isinstance(self.indicators, IndicatorParams):
             raise config_error("indicators", self.indicators, "an IndicatorParams")
         if isinstance(self.scoring, ScoringWeights):
@@ -178,10 +186,14 @@ class ScanConfig:
         """The checkpoint folder this config uses."""
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The retry policy built from :attr:`max_tries` and :attr:`max_time`."""
-        return RetryPolicy(max_tries=self.max_tries, max_time=float(self.max_time))
+    def retry_policy(self, base: RetryPolicy) -> RetryPolicy:
+        """``base`` with :attr:`max_tries` and :attr:`max_time` applied where they are set."""
+        changes: dict[str, Any] = {}
+        if self.max_tries is not None:
+            changes["max_tries"] = self.max_tries
+        if self.max_time is not None:
+            changes["max_time"] = float(self.max_time)
+        return dataclasses.replace(base, **changes) if changes else base
 
 
 def _check_universe(value: Any) -> str | tuple[str, ...] | Path:

@@ -23,13 +23,15 @@ Ctrl-C / Kernel > Interrupt) stops dispatching, closes the result generator
 from __future__ import annotations
 
 import concurrent.futures as cf
+import copy
 import datetime as dt
 import logging
 import math
 import os
 import time
+import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -42,6 +44,7 @@ from ._errors import ErrorType, ScanError
 from ._progress import MultiStageProgressTracker, ProgressCallback
 from ._regime import market_regime
 from ._result import ERROR_COLUMNS, ScanResult
+from ._retry import RetryPolicy
 from ._scoring import apply_filters, score_table
 from ._universe import load_universe
 from ._work import FEATURES_VERSION, SymbolJob, run_symbol, run_symbols, trim_bars
@@ -51,6 +54,9 @@ from .sources._base import DataSource, DateWindow
 __all__ = ["clear_scan_cache", "resolve_window", "run_scan", "scan"]
 
 logger = logging.getLogger("technic_nb.engine")
+
+#: ``fn(symbol, features)``: see the ``row_listener`` argument of :func:`scan`.
+RowListener = Callable[[str, dict[str, Any]], Any]
 
 #: Symbols per worker task for local sources: small enough that results stream
 #: (progress and cancel stay responsive), large enough to amortize dispatch.
@@ -84,10 +90,15 @@ class _ScanRun:
     """The state of one scan (not reusable)."""
 
     def __init__(
-        self, config: ScanConfig, token: ScanCancellation, tracker: MultiStageProgressTracker
+        self,
+        config: ScanConfig,
+        token: ScanCancellation,
+        tracker: MultiStageProgressTracker,
+        row_listener: RowListener | None = None,
     ) -> None:
         self.config = config
         self.token = token
+        self.row_listener = row_listener
         self.tracker = tracker
         self.started = time.monotonic()
         self.rows: dict[str, dict[str, Any]] = {}
@@ -98,6 +109,7 @@ class _ScanRun:
         self.total = 0
         self.fatal: ScanError | None = None
         self.source: DataSource | None = None
+        self.owns_source = False
         self.universe = pd.DataFrame(columns=["symbol", "name", "sector"])
         self.checkpoint = Checkpoint(config.resolved_cache_dir) if config.use_cache else None
         self.window = DateWindow()
@@ -107,28 +119,47 @@ class _ScanRun:
 
     # -- the whole scan ------------------------------------------------------
     def execute(self) -> ScanResult:
-        cancelled = False
         try:
-            self._load_universe()
-            self._scan_symbols()
-        except ScanCancelled:
-            cancelled = True
-        except KeyboardInterrupt:
-            self.token.cancel("interrupted")
-            cancelled = True
-        if self.fatal is not None:
-            self.tracker.stop("failed")
-            raise self.fatal
-        if cancelled or self.token.is_cancelled():
-            self.tracker.stop("cancelled")
-            return self._finish(cancelled=True)
-        return self._finish(cancelled=False)
+            cancelled = False
+            try:
+                self._load_universe()
+                self._scan_symbols()
+            except ScanCancelled:
+                cancelled = True
+            except KeyboardInterrupt:
+                self.token.cancel("interrupted")
+                cancelled = True
+            except BaseException:
+                self.tracker.stop("failed")
+                raise
+            if self.fatal is not None:
+                self.tracker.stop("failed")
+                raise self.fatal
+            if cancelled or self.token.is_cancelled():
+                self.tracker.stop("cancelled")
+                return self._finish(cancelled=True)
+            return self._finish(cancelled=False)
+        finally:
+            if self.source is not None and self.owns_source:
+                self.source.close()
+
+    def _prepare_source(self, source: DataSource) -> DataSource:
+        """Apply the config's retry limits (on a copy: the caller's source is not changed)."""
+        self.owns_source = not isinstance(self.config.source, DataSource)
+        base = getattr(source, "retry", None)
+        if isinstance(base, RetryPolicy):
+            policy = self.config.retry_policy(base)
+            if policy != base:
+                source = copy.copy(source)
+                source.retry = policy  # type: ignore[attr-defined]
+                self.owns_source = True
+        return source
 
     # -- stage 1 -------------------------------------------------------------
     def _load_universe(self) -> None:
         tracker = self.tracker
         tracker.start_stage("universe_loading", 3, "resolving the data source")
-        self.source = resolve_source(self.config.source)
+        self.source = self._prepare_source(resolve_source(self.config.source))
         tracker.advance("universe_loading", message=f"reading the universe from {self.source!r}")
         frame, bad = load_universe(self.config, self.source)
         for exc in bad:
@@ -203,7 +234,9 @@ class _ScanRun:
         finally:
             close = getattr(outputs, "close", None)
             if close is not None:
-                close()
+                with warnings.catch_warnings():  # joblib warns that in-flight tasks were dropped
+                    warnings.simplefilter("ignore", UserWarning)
+                    close()
 
     def _run_local(self, todo: list[str]) -> None:
         """Sources read inside the workers: one streamed Parallel over small batches."""
@@ -332,6 +365,11 @@ class _ScanRun:
             self.tracker.count("failed")
         else:
             self.rows[symbol] = outcome["features"]
+            if self.row_listener is not None:
+                try:
+                    self.row_listener(symbol, outcome["features"])
+                except Exception:  # a front end's hook never breaks the scan
+                    logger.debug("row listener raised", exc_info=True)
         if from_cache:
             self.from_cache += 1
             self.tracker.count("from_cache")
@@ -362,6 +400,7 @@ class _ScanRun:
         table = table.join(meta, how="left")
         if not cancelled:
             tracker.advance("finalization", message="ranking")
+        table["rank"] = table["rank"].astype("Int64")  # NaN-rated rows have no rank
         table = _order_columns(table)
         if config.top_n is not None:
             table = table.head(config.top_n)
@@ -495,6 +534,7 @@ def scan(
     cancellation_token: ScanCancellation | None = None,
     *,
     tracker: MultiStageProgressTracker | None = None,
+    row_listener: RowListener | None = None,
 ) -> ScanResult:
     """Run a scan and return the full :class:`~technic_nb.ScanResult`.
 
@@ -505,6 +545,11 @@ def scan(
         cancellation_token: a :class:`~technic_nb.ScanCancellation`; cancelling it
             returns the partial result promptly.
         tracker: a progress tracker to drive instead of a new one (front ends).
+        row_listener: ``fn(symbol, features)`` called with the feature dict of
+            every symbol finished without error (from the cache or computed),
+            from the scanning thread; front ends use it to rank the rows so far.
+            The dict is the engine's own: do not change it.  Exceptions it
+            raises are logged and ignored.
 
     Raises:
         ScanError: for an invalid configuration, an unusable cache folder, or a
@@ -519,7 +564,7 @@ def scan(
         tracker = MultiStageProgressTracker(callback=progress_cb)
     elif progress_cb is not None:
         tracker.add_listener(progress_cb)
-    return _ScanRun(config, token, tracker).execute()
+    return _ScanRun(config, token, tracker, row_listener).execute()
 
 
 def run_scan(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
 
 __all__ = ["ERROR_COLUMNS", "ScanResult"]
 
@@ -51,3 +56,75 @@ class ScanResult:
             f"ScanResult({len(self.table)} ranked, {len(self.errors)} errors, "
             f"cancelled={self.cancelled}, status={self.status!r})"
         )
+
+    def styled(self, top: int | None = None, columns: Sequence[str] | None = None) -> Styler:
+        """The ranked table as a pandas ``Styler``: signal colours, formatted numbers.
+
+        Longs are green (dark for Strong Long), shorts red, Neutral grey.  ``top``
+        keeps the best rows only; ``columns`` picks the columns (default: rank,
+        name, sector, signal, TechRating, subscores, trade plan and a few
+        indicators).
+        """
+        from ._plots import style_table
+
+        return style_table(self.table, top=top, columns=columns)
+
+    def plot(self, symbol: str, **kwargs: Any) -> Figure:
+        """Chart ``symbol`` with the bars this scan used: price, SMAs, volume, RSI, MACD.
+
+        The bars are fetched again from the scan's source, in the same date
+        window (same ``as_of``) and trimmed to the same ``lookback_days``; the
+        trade plan of the symbol's row (entry, stop, target) is drawn when it
+        has one.  Keyword arguments go to :func:`technic_nb._plots.plot_symbol`.
+
+        Raises:
+            ValueError: when the result has no config.
+            ScanError: when the source has no bars for ``symbol``.
+        """
+        from ._engine import resolve_window
+        from ._plots import plot_symbol
+        from ._symbols import validate_symbol
+        from ._work import SymbolJob, trim_bars
+        from .sources import DataSource, resolve_source
+
+        config = self.config
+        if config is None:
+            raise ValueError("this ScanResult has no config, so its bars cannot be fetched")
+        symbol = validate_symbol(symbol)
+        source = resolve_source(config.source)
+        try:
+            window = resolve_window(source, config.as_of, config.lookback_days)
+            bars = source.fetch(symbol, window)
+        finally:
+            if not isinstance(config.source, DataSource):
+                source.close()
+        bars = trim_bars(bars, SymbolJob(window, config.lookback_days, config.indicators, None))
+        row = self.table.loc[symbol] if symbol in self.table.index else None
+        kwargs.setdefault("params", config.indicators)
+        return plot_symbol(bars, row, symbol=symbol, **kwargs)
+
+    def plot_sectors(self, **kwargs: Any) -> Figure:
+        """The TechRating distribution of each sector (box and points per sector)."""
+        from ._plots import plot_sector_scores
+
+        return plot_sector_scores(self.table, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Status line, the styled top 20 and the error summary (notebook display)."""
+        import html
+
+        from ._plots import errors_html, style_table
+
+        colour = "#92400e" if self.cancelled else "#065f46"
+        parts = [f"<p style='color:{colour};font-weight:600'>{html.escape(self.status)}</p>"]
+        if len(self.table):
+            shown = min(20, len(self.table))
+            caption = f"Top {shown} of {len(self.table)} ranked"
+            parts.append(style_table(self.table, top=20, caption=caption).to_html())
+        else:
+            parts.append("<p>No ranked symbols.</p>")
+        parts.append(errors_html(self.errors, max_rows=10))
+        if self.warnings:
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings[:10])
+            parts.append(f"<p>Warnings:</p><ul>{items}</ul>")
+        return "<div class='technic-nb-result'>" + "".join(parts) + "</div>"

@@ -58,7 +58,7 @@ def load_universe(config: ScanConfig, source: DataSource) -> tuple[pd.DataFrame,
             if column not in frame.columns:
                 frame[column] = pd.NA
             frame[column] = frame[column].fillna(frame["symbol"] if fill is None else fill)
-    frame = frame.loc[:, ["symbol", "name", "sector"]].copy()
+    frame = frame.loc[:, ["symbol", "name", "sector"]].astype(str)
 
     errors: list[ScanError] = []
     valid = []

@@ -36,11 +36,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from .._cancel import ScanCancellation, ScanCancelled
 from .._errors import ErrorType, ScanError, data_error
 from .._retry import RetryPolicy, RetryStats, TransientFetchError, call_with_retries
+from .._symbols import validate_symbol
 from ._base import DataSource, DateWindow
 
 __all__ = ["PolygonSource"]
@@ -194,9 +196,14 @@ class PolygonSource(DataSource):
         requests_per_second: float | None = None,
         timeout: float = 10.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        benchmark: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not isinstance(key, str) or not key.strip():
+        # Only the wrapped key stays in this frame: tracebacks that list locals stay clean.
+        api_key = None
+        secret = _Secret(key.strip()) if isinstance(key, str) and key.strip() else None
+        del key
+        if secret is None:
             raise ScanError(
                 ErrorType.CONFIG_ERROR,
                 f"no Polygon API key: set {API_KEY_ENV} or pass api_key=... to PolygonSource",
@@ -250,7 +257,7 @@ class PolygonSource(DataSource):
             raise _source_config_error("timeout", timeout, "a finite number of seconds > 0")
         if not isinstance(retry, RetryPolicy):
             raise _source_config_error("retry", retry, "a RetryPolicy")
-        self._api_key = _Secret(key.strip())
+        self._api_key = secret
         self.base_url = base_url.strip().rstrip("/")
         self.max_connections = max_connections
         self.requests_per_second = (
@@ -258,6 +265,7 @@ class PolygonSource(DataSource):
         )
         self.timeout = float(timeout)
         self.retry = retry
+        self.benchmark = validate_symbol(benchmark) if benchmark else None
         self.retry_stats = RetryStats()
         self._limiter = _RateLimiter(self.requests_per_second) if self.requests_per_second else None
         self._client: httpx.Client | None = None
@@ -269,6 +277,15 @@ class PolygonSource(DataSource):
     @property
     def identity(self) -> str:
         return f"polygon:{self.base_url}"
+
+    def __repr__(self) -> str:
+        if "base_url" not in self.__dict__:  # shown by tracebacks while __init__ runs
+            return f"{type(self).__name__}(<not initialized>)"
+        return super().__repr__()
+
+    def benchmark_symbol(self) -> str | None:
+        """The ``benchmark`` given to the constructor (e.g. ``"SPY"``), used for the regime."""
+        return self.benchmark
 
     def resolve_end(self, as_of: dt.date | None) -> dt.date | None:
         """``as_of``, else today's calendar date in New York (the exchange's time zone)."""
@@ -574,32 +591,48 @@ class PolygonSource(DataSource):
                 "the data service answered with malformed bars (a row is not an object)",
                 "Try again later; report the problem if it persists.",
             )
-        raw = pd.DataFrame.from_records(rows)
-        missing = [c for c in ("t", "o", "h", "l", "c", "v") if c not in raw.columns]
-        if missing:
-            raise data_error(
-                symbol,
-                f"the data service answered with malformed bars (missing {', '.join(missing)})",
-                "Try again later; report the problem if it persists.",
-                missing=missing,
-            )
-        try:
-            stamps = pd.to_datetime(pd.to_numeric(raw["t"], errors="raise"), unit="ms", utc=True)
-        except (ValueError, TypeError, OverflowError):
+        columns: dict[str, np.ndarray] = {}
+        for key in ("t", "o", "h", "l", "c", "v"):
+            try:
+                columns[key] = np.fromiter(
+                    (row[key] for row in rows), dtype="float64", count=len(rows)
+                )
+            except KeyError:
+                raise data_error(
+                    symbol,
+                    f"the data service answered with malformed bars (missing {key})",
+                    "Try again later; report the problem if it persists.",
+                    missing=[key],
+                ) from None
+            except (TypeError, ValueError):
+                raise data_error(
+                    symbol,
+                    f"the data service answered with malformed bars (non-numeric {key})",
+                    "Try again later; report the problem if it persists.",
+                ) from None
+        stamps = columns["t"]
+        if not np.isfinite(stamps).all() or (np.abs(stamps) > 4e12).any():
             raise data_error(
                 symbol,
                 "the data service answered with malformed bar timestamps",
                 "Try again later; report the problem if it persists.",
-            ) from None
-        dates = stamps.dt.tz_convert(NEW_YORK).dt.tz_localize(None).dt.normalize().dt.as_unit("us")
+            )
+        dates = (
+            pd.DatetimeIndex(stamps.astype("int64").astype("datetime64[ms]"))
+            .tz_localize("UTC")
+            .tz_convert(NEW_YORK)
+            .tz_localize(None)
+            .normalize()
+            .as_unit("us")
+        )
         return pd.DataFrame(
             {
-                "date": dates.to_numpy(),
-                "open": raw["o"].to_numpy(),
-                "high": raw["h"].to_numpy(),
-                "low": raw["l"].to_numpy(),
-                "close": raw["c"].to_numpy(),
-                "volume": raw["v"].to_numpy(),
+                "date": dates,
+                "open": columns["o"],
+                "high": columns["h"],
+                "low": columns["l"],
+                "close": columns["c"],
+                "volume": columns["v"],
             }
         )
 

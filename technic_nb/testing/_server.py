@@ -600,9 +600,9 @@ class FakePolygonServer:
                 },
             )
             return
-        rows = _rows(bars)
+        rows = self._rows_for(symbol, start, end, bars)
         if query.get("sort", "asc") == "desc":
-            rows.reverse()
+            rows = rows[::-1]
         size = min(limit, self.page_size or limit)
         page = rows[offset : offset + size]
         body: dict[str, Any] = {
@@ -626,6 +626,19 @@ class FakePolygonServer:
         with self._lock:
             self._successes[symbol] += 1
         handler.send_json(200, body)
+
+    def _rows_for(
+        self, symbol: str, start: dt.date, end: dt.date, bars: pd.DataFrame
+    ) -> list[dict[str, Any]]:
+        """Result rows of ``bars``, kept for repeated requests (the server shares the GIL)."""
+        key = ("rows", symbol, start.isoformat(), end.isoformat())
+        with self._lock:
+            rows = self._bars.get(key)
+        if rows is None:
+            rows = _rows(bars)
+            with self._lock:
+                self._bars[key] = rows
+        return rows
 
     def _bars_for(self, symbol: str, start: dt.date, end: dt.date) -> pd.DataFrame | None:
         """The source's bars (None for an unknown symbol), kept for repeated requests."""

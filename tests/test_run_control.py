@@ -1,0 +1,236 @@
+"""Cancellation, resume from checkpoints, crash safety (real processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import technic_nb as tn
+from technic_nb import ScanCancellation, ScanConfig
+
+
+def config_for(cache_dir: Path, **changes) -> ScanConfig:
+    options = {"source": "demo:400", "cache_dir": cache_dir, "n_jobs": 2, "backend": "loky"}
+    options.update(changes)
+    return ScanConfig(**options)
+
+
+def cancel_when(token: ScanCancellation, done_at_least: int):
+    """A progress callback that cancels once ``done_at_least`` symbols are scanned."""
+    fired = threading.Event()
+    state = {"cancelled_at": None}
+
+    def callback(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current >= done_at_least and not fired.is_set():
+            fired.set()
+            state["cancelled_at"] = time.monotonic()
+            token.cancel()
+
+    return callback, fired, state
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted scan of the demo market used by these tests."""
+    return tn.scan(config_for(tmp_path_factory.mktemp("ref")))
+
+
+def test_token_api():
+    token = ScanCancellation()
+    assert not token.is_cancelled()
+    token.check_and_raise()
+    token.cancel("because")
+    token.cancel("again")
+    assert token.is_cancelled() and token.reason == "because"
+    with pytest.raises(tn.ScanCancelled):
+        token.check_and_raise()
+    assert token.wait(0) is True
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_cancel_from_another_thread_returns_promptly(tmp_path, backend):
+    token = ScanCancellation()
+    config = config_for(tmp_path, source="demo:3000", backend=backend)
+    started = threading.Event()
+
+    def on_progress(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current >= 100:
+            started.set()
+
+    box = {}
+
+    def run():
+        box["result"] = tn.scan(config, on_progress, token)
+        box["returned"] = time.monotonic()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert started.wait(120), "the scan never got going"
+    cancelled_at = time.monotonic()
+    token.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    latency = box["returned"] - cancelled_at
+    assert latency < 2.0, f"cancel took {latency:.2f}s"
+    result = box["result"]
+    assert result.cancelled
+    done = result.stats["done"]
+    assert 100 <= done < 3000
+    assert result.status.startswith(f"Cancelled after {done} of 3000 symbols - run again to resume")
+    symbols = list(result.table.index) + list(result.filtered.index) + list(result.errors.symbol)
+    assert len(symbols) == len(set(symbols)) == done  # each finished symbol exactly once
+    assert list(result.table["rank"]) == list(range(1, len(result.table) + 1))
+
+
+@pytest.mark.parametrize("stops", [[50], [30, 170, 260]])
+def test_cancel_then_resume_equals_uninterrupted(tmp_path, reference, stops):
+    config = config_for(tmp_path)
+    finished_before = 0
+    for stop in stops:
+        token = ScanCancellation()
+        callback, fired, _ = cancel_when(token, stop)
+        result = tn.scan(config, callback, token)
+        assert fired.is_set() and result.cancelled
+        assert result.stats["from_cache"] >= finished_before
+        assert result.stats["done"] >= stop
+        finished_before = result.stats["done"]
+    final = tn.scan(config)
+    assert not final.cancelled
+    # work still in flight at a cancel is checkpointed too, so at least those are cached
+    assert final.stats["from_cache"] >= finished_before
+    assert final.stats["computed"] == 400 - final.stats["from_cache"]
+    pd.testing.assert_frame_equal(final.table, reference.table)
+
+
+def test_cancel_before_start_returns_empty_partial(tmp_path):
+    token = ScanCancellation()
+    token.cancel()
+    result = tn.scan(config_for(tmp_path), cancellation_token=token)
+    assert result.cancelled and result.stats["done"] == 0 and result.table.empty
+
+
+def test_keyboard_interrupt_in_scan_gives_partial_result(tmp_path):
+    token = ScanCancellation()
+    config = config_for(tmp_path, backend="threading")
+    result = tn.scan(config, cancellation_token=token, tracker=_InterruptingTracker(40))
+    assert result.cancelled
+    assert token.is_cancelled() and token.reason == "interrupted"
+    assert 40 <= result.stats["done"] < 400
+    assert result.status.startswith("Cancelled after")
+
+
+class _InterruptingTracker(tn.MultiStageProgressTracker):
+    """Raises KeyboardInterrupt from the scanning thread, like a SIGINT would."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def advance(self, stage, n=1, message="", **metadata):
+        super().advance(stage, n, message, **metadata)
+        if stage == "symbol_scanning" and self.snapshot().stage(stage).current == self.at:
+            raise KeyboardInterrupt
+
+
+def test_truncated_cache_entries_are_recovered(tmp_path, reference):
+    config = config_for(tmp_path)
+    tn.scan(config)
+    outputs = sorted(Path(tmp_path).rglob("output.pkl"))
+    assert len(outputs) >= 400
+    damaged = outputs[:5]
+    for path in damaged:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    outputs[5].write_bytes(b"")
+    again = tn.scan(config)
+    assert len(again.warnings) == 6
+    assert all("unreadable" in w and "recomputed" in w for w in again.warnings)
+    assert again.stats["from_cache"] == 394 and again.stats["computed"] == 6
+    pd.testing.assert_frame_equal(again.table, reference.table)
+    third = tn.scan(config)  # the recomputed entries were written back
+    assert third.stats["from_cache"] == 400 and not third.warnings
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import technic_nb as tn
+
+    def progress(stage, current, total, message, metadata):
+        if stage == "symbol_scanning":
+            print(current, flush=True)
+
+    config = tn.ScanConfig(source="demo:400", cache_dir=sys.argv[1], n_jobs=2)
+    tn.scan(config, progress)
+    print("finished", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("kill_at", [20, 150, 330])
+def test_sigkill_mid_scan_then_resume_is_identical(tmp_path, reference, kill_at):
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT)
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(cache)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        seen = 0
+        for line in proc.stdout:
+            if line.strip() == "finished":
+                break
+            seen = int(line)
+            if seen >= kill_at:
+                os.killpg(proc.pid, signal.SIGKILL)  # the scan and its workers, no clean-up
+                break
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    resumed = tn.scan(config_for(cache))
+    assert resumed.stats["from_cache"] >= kill_at - 16  # at most a few results in flight
+    assert not resumed.warnings
+    pd.testing.assert_frame_equal(resumed.table, reference.table)
+
+
+def test_clear_cache_and_size(tmp_path):
+    config = config_for(tmp_path, source="demo:60", n_jobs=1)
+    assert tn.cache_size(tmp_path) == 0
+    tn.scan(config)
+    size = tn.cache_size(tmp_path)
+    assert size > 60 * 100
+    other = config.replace(max_symbols=20)
+    assert tn.clear_cache(other) == 20
+    again = tn.scan(config)
+    assert again.stats["from_cache"] == 40
+    assert tn.clear_cache(config, everything=True) == -1
+    assert tn.cache_size(tmp_path) < size
+    assert tn.scan(config).stats["from_cache"] == 0
+
+
+def test_cache_folder_is_private(tmp_path):
+    tn.scan(config_for(tmp_path / "private", source="demo:5", n_jobs=1))
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o700
+
+
+def test_unwritable_cache_is_a_cache_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(tn.ScanError) as info:
+        tn.scan(config_for(blocker / "cache", source="demo:5", n_jobs=1))
+    assert info.value.error_type is tn.ErrorType.CACHE_ERROR
+    assert "use_cache=False" in info.value.suggestion
