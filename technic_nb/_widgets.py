@@ -257,8 +257,9 @@ class ScanPanel:
         progress.max = max(shown_total, 1)
         bar.n = shown_total if state == "done" and total == 0 else current
         bar.start_t = bar._time() - elapsed  # the tracker's stage clock, not the bar's
-        if state == "stopped":
+        if state == "stopped":  # where it stopped, with no time left to show
             bar.set_description(f"{STAGE_LABELS[stage]} (stopped)", refresh=False)
+            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]"
         if state in ("done", "stopped"):
             self._closed.add(stage)
             bar.close()  # freezes the elapsed time and the rate
@@ -333,7 +334,7 @@ class ScanPanel:
         if self._top_rows is None:
             return
         now = time.monotonic()
-        interval = max(self._table_interval, 4.0 * self._table_cost)
+        interval = max(self._table_interval, 8.0 * self._table_cost)  # <= ~12% of the time
         if not force and now - self._table_at < interval:
             return
         started = time.monotonic()

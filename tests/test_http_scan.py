@@ -123,7 +123,7 @@ def test_resume_never_refetches_finished_symbols(market, clean_run, tmp_path):
         assert not {s for s in finished if server.requests_by_symbol.get(s)}
         # bars fetched by work in flight at a cancel are cached too: never more than the rest
         assert sum(server.requests_by_symbol.values()) <= 300 - final.stats["from_cache"]
-        assert max(server.requests_by_symbol.values()) == 1
+        assert max(server.requests_by_symbol.values(), default=0) <= 1
     pd.testing.assert_frame_equal(final.table, clean_run.table)
 
 

@@ -1,0 +1,482 @@
+"""ScanRunner, the widget panel and the plots, without a kernel.
+
+Widgets are instantiated without a front end (their comms are inert), so the
+panel's state can be read directly.  Nothing here sleeps and hopes: slow scans
+use a source whose fetches block on an Event, and tests wait on Events with
+timeouts.
+"""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import sys
+import threading
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import technic_nb as tn  # noqa: E402
+from technic_nb import (  # noqa: E402
+    DemoSource,
+    ErrorType,
+    RunnerState,
+    ScanCancelled,
+    ScanConfig,
+    ScanError,
+    ScanRunner,
+)
+from technic_nb._plots import plot_sector_scores, plot_symbol, style_table  # noqa: E402
+from technic_nb._runner import active_runners, in_jupyter  # noqa: E402
+from technic_nb._widgets import ScanPanel  # noqa: E402
+
+TIMEOUT = 60.0
+
+
+class GatedSource(DemoSource):
+    """The demo market, fetched in this process; fetches after the first ``free`` block.
+
+    Blocked fetches wait until ``gate`` is set or the scan is cancelled, so a
+    scan over this source stays running as long as a test needs.
+    """
+
+    fetch_in_worker = False
+
+    def __init__(self, n_symbols: int, free: int, gate: threading.Event | None = None):
+        super().__init__(n_symbols=n_symbols)
+        self.free = free
+        self.gate = gate if gate is not None else threading.Event()
+        self.blocked = threading.Event()
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def _fetch_raw(self, symbol, window, cancellation):
+        with self._lock:
+            self._count += 1
+            count = self._count
+        if count > self.free and symbol != "DEMO":
+            self.blocked.set()
+            while not self.gate.is_set():
+                if cancellation is not None and cancellation.wait(0.01):
+                    raise ScanCancelled(cancellation.reason or "cancelled")
+        return super()._fetch_raw(symbol, window, cancellation)
+
+
+class FatalSource(DemoSource):
+    """Every fetch fails as a rejected API key would."""
+
+    fetch_in_worker = False
+
+    def _fetch_raw(self, symbol, window, cancellation):
+        raise ScanError(
+            ErrorType.API_ERROR,
+            "the API key was rejected (HTTP 401)",
+            suggestion="Set a valid API key.",
+            fatal=True,
+        )
+
+
+def config(cache_dir, **changes) -> ScanConfig:
+    options = {"source": "demo:60", "cache_dir": cache_dir, "n_jobs": 1, "backend": "sequential"}
+    options.update(changes)
+    return ScanConfig(**options)
+
+
+def quiet(cfg: ScanConfig, **kwargs) -> ScanRunner:
+    kwargs.setdefault("display", False)
+    kwargs.setdefault("console", False)
+    return ScanRunner(cfg, **kwargs)
+
+
+def when(tracker, predicate) -> threading.Event:
+    """An Event set the first time a tracker event satisfies ``predicate``."""
+    event = threading.Event()
+
+    def listener(stage, current, total, message, metadata):
+        if predicate(stage, current, total):
+            event.set()
+
+    tracker.add_listener(listener)
+    return event
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_runners():
+    yield
+    for runner in active_runners():
+        runner.cancel("test cleanup")
+        runner._done.wait(TIMEOUT)
+
+
+# -- states ---------------------------------------------------------------------------
+
+
+def test_pending_running_finished(cache_dir):
+    runner = quiet(config(cache_dir))
+    assert runner.state == RunnerState.PENDING == "pending"
+    assert not runner.done
+    with pytest.raises(RuntimeError, match="not started"):
+        runner.wait(0)
+    with pytest.raises(RuntimeError, match="not finished"):
+        _ = runner.result
+    seen = set()
+    runner.tracker.add_listener(lambda *a: seen.add(runner.state))
+    runner.start()
+    assert runner.state in (RunnerState.RUNNING, RunnerState.FINISHED)
+    result = runner.wait(TIMEOUT)
+    assert runner.state is RunnerState.FINISHED and runner.state.is_final
+    assert seen == {RunnerState.RUNNING}
+    assert runner.done and result is runner.result
+    assert not result.cancelled and result.status.startswith("Scanned 60 symbols")
+    assert all(stage.state == "done" for stage in runner.progress.stages)
+    assert runner.cancel_latency is None
+    runner.cancel()  # a no-op once ended
+    assert runner.state is RunnerState.FINISHED
+    with pytest.raises(RuntimeError, match="already started"):
+        runner.start()
+    assert active_runners() == []
+
+
+def test_running_cancelling_cancelled(cache_dir):
+    source = GatedSource(300, free=20)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    scanned = when(runner.tracker, lambda s, c, t: s == "symbol_scanning" and c >= 20)
+    runner.start()
+    assert source.blocked.wait(TIMEOUT) and scanned.wait(TIMEOUT)
+    assert runner.state is RunnerState.RUNNING
+    runner.cancel()
+    assert runner.state in (RunnerState.CANCELLING, RunnerState.CANCELLED)
+    assert runner.token.is_cancelled()
+    result = runner.wait(TIMEOUT)
+    assert runner.state is RunnerState.CANCELLED
+    assert result.cancelled and result.stats["done"] == 20
+    assert result.status.startswith("Cancelled after 20 of 300 symbols - run again to resume")
+    assert len(result.table) > 0
+    assert runner.cancel_latency is not None and runner.cancel_latency < 2.0
+    assert any("Cancel requested" in m for m in runner.messages)
+
+    # the same scan again resumes from the checkpoints
+    source.gate.set()
+    again = quiet(config(cache_dir, source=source, universe="source")).run()
+    assert not again.cancelled
+    assert again.stats["from_cache"] >= 20 and again.stats["symbols"] == 300
+
+
+def test_cancel_before_start_stops_at_once(cache_dir):
+    runner = quiet(config(cache_dir))
+    runner.cancel()
+    assert runner.state is RunnerState.PENDING
+    result = runner.run()
+    assert result.cancelled and runner.state is RunnerState.CANCELLED
+    assert result.stats["done"] == 0
+
+
+def test_failed_fatal_api_error_is_raised_from_wait_and_result(cache_dir):
+    runner = quiet(config(cache_dir, source=FatalSource(40), universe="source"))
+    panel = runner.panel
+    runner.start()
+    with pytest.raises(ScanError) as caught:
+        runner.wait(TIMEOUT)
+    assert caught.value.error_type is ErrorType.API_ERROR and caught.value.fatal
+    assert runner.state is RunnerState.FAILED
+    with pytest.raises(ScanError, match="API key was rejected"):
+        _ = runner.result
+    # shown in the panel: status line, error box with the suggestion, traceback in the log
+    assert panel.status_text.startswith("✗ Failed: ScanError")
+    assert panel.error_box.layout.display == "block"
+    assert "Set a valid API key." in panel.error_box.value
+    assert "Traceback" in panel.log_text
+    assert panel.overall.container.children[1].bar_style == "danger"
+    assert active_runners() == []
+
+
+def test_failed_config_error_missing_universe(cache_dir, tmp_path):
+    runner = quiet(config(cache_dir, universe=tmp_path / "missing.csv"))
+    with pytest.raises(ScanError) as caught:
+        runner.run()
+    assert caught.value.error_type is ErrorType.CONFIG_ERROR
+    assert runner.state is RunnerState.FAILED
+    with pytest.raises(ScanError):
+        runner.wait(1)
+
+
+def test_wait_timeout_raises_timeout_error(cache_dir):
+    source = GatedSource(200, free=0)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    runner.start()
+    assert source.blocked.wait(TIMEOUT)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="did not end within 0.05 s"):
+        runner.wait(0.05)
+    assert time.monotonic() - started < 5
+    assert runner.state is RunnerState.RUNNING
+    runner.cancel()
+    assert runner.wait(TIMEOUT).cancelled
+
+
+# -- one scan per cache folder ------------------------------------------------------------
+
+
+def test_second_runner_on_same_cache_cancels_and_joins_the_first(cache_dir, tmp_path):
+    source = GatedSource(300, free=10)
+    first = quiet(config(cache_dir, source=source, universe="source"))
+    other_cache = quiet(config(tmp_path / "other", source=GatedSource(300, free=0)))
+    first.start()
+    other_cache.start()
+    assert source.blocked.wait(TIMEOUT)
+
+    second = quiet(config(cache_dir, source="demo:40"))
+    seen_at_start = {}
+
+    def on_first_event(stage, current, total, message, metadata):
+        seen_at_start.setdefault("first", (first.state, first.done))
+
+    second.tracker.add_listener(on_first_event)
+    second.start()
+    result = second.wait(TIMEOUT)
+    assert not result.cancelled
+    assert seen_at_start["first"] == (RunnerState.CANCELLED, True)
+    assert first.result.cancelled and "superseded" in first.token.reason
+    assert any("same cache folder" in m for m in second.messages)
+    # a scan on another cache folder is left alone
+    assert other_cache.state is RunnerState.RUNNING
+    assert active_runners() == [other_cache]
+    other_cache.cancel()
+    assert other_cache.wait(TIMEOUT).cancelled
+
+
+# -- blocking run() and interrupts --------------------------------------------------------
+
+
+def test_run_keyboard_interrupt_from_listener_gives_cancelled_result(cache_dir):
+    runner = quiet(config(cache_dir, source="demo:200"))
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current == 30:
+            raise KeyboardInterrupt
+
+    runner.tracker.add_listener(interrupt)
+    result = runner.run()
+    assert result.cancelled and runner.state is RunnerState.CANCELLED
+    assert result.stats["done"] == 30
+    assert "Cancelled after 30 of 200 symbols - run again to resume" in result.status
+    assert signal.getsignal(signal.SIGINT) is before
+    assert active_runners() == [] and runner.done
+
+
+def test_run_keyboard_interrupt_while_finishing_still_gives_partial_result(cache_dir):
+    runner = quiet(config(cache_dir))
+
+    def interrupt(stage, current, total, message, metadata):
+        if stage == "finalization" and message == "ranking":
+            raise KeyboardInterrupt
+
+    runner.tracker.add_listener(interrupt)
+    result = runner.run()
+    assert result.cancelled and runner.state is RunnerState.CANCELLED
+    assert result.status.startswith("Cancelled after 60 of 60 symbols - run again to resume")
+    assert len(result.table) > 0 and result.table["rank"].iloc[0] == 1
+    assert active_runners() == []
+
+
+@pytest.mark.parametrize("how", ["interrupt_main", "raise_signal"])
+def test_run_interrupted_from_another_thread(cache_dir, how):
+    source = GatedSource(300, free=20)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    scanned = when(runner.tracker, lambda s, c, t: s == "symbol_scanning" and c >= 20)
+
+    def interrupter():
+        if scanned.wait(TIMEOUT) and source.blocked.wait(TIMEOUT):
+            if how == "interrupt_main":
+                _thread.interrupt_main()
+            else:
+                signal.raise_signal(signal.SIGINT)
+
+    thread = threading.Thread(target=interrupter)
+    thread.start()
+    try:
+        result = runner.run()
+    finally:
+        thread.join(TIMEOUT)
+    assert result.cancelled and runner.state is RunnerState.CANCELLED
+    assert result.stats["done"] == 20
+    assert runner.cancel_latency is not None and runner.cancel_latency < 2.0
+    assert any("Interrupted" in m for m in runner.messages)
+
+
+# -- console and panel ----------------------------------------------------------------------
+
+
+def test_console_mode_writes_bars_and_status_to_stderr(cache_dir, capsys, monkeypatch):
+    assert not in_jupyter()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # tqdm hides bars off a terminal
+    runner = ScanRunner(config(cache_dir))  # outside Jupyter: console bars by default
+    result = runner.run()
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "scanning" in err and "overall" in err
+    assert result.status in err
+
+
+def test_panel_shows_progress_live_table_and_results(cache_dir):
+    runner = quiet(config(cache_dir, source="demo:400"))
+    panel = runner.panel
+    calls = []
+    events = []
+    refresh = panel.refresh
+
+    def counting_refresh(*args, **kwargs):
+        calls.append(time.monotonic())
+        return refresh(*args, **kwargs)
+
+    panel.refresh = counting_refresh
+    runner.tracker.add_listener(lambda *a: events.append(a))
+    tables = []
+    panel.top_table.observe(lambda change: tables.append(change["new"]), "value")
+    started = time.monotonic()
+    result = runner.run()
+    elapsed = time.monotonic() - started
+
+    # throttled: a handful of refreshes for hundreds of events
+    assert len(events) > 800
+    assert len(calls) <= elapsed / runner.refresh_interval + 12
+    assert any("so far" in t and "symbols scored" in t for t in tables if t)
+    # finished look
+    assert [b.container.children[1].bar_style for b in panel.bars.values()] == ["success"] * 4
+    assert panel.overall.container.children[1].bar_style == "success"
+    assert panel.status_text == "✓ " + result.status
+    assert panel.button.disabled
+    assert "Top 25 of" in panel.results.value and "No errors." in panel.results.value
+    assert "<b>400</b> of 400 done" in panel.counters.value
+    assert panel.error_box.layout.display == "none"
+    # the blocking form cannot take a click: the button says how to stop instead
+    assert "Kernel > Interrupt" in panel.button.tooltip
+
+
+def test_cancel_button_click_disables_first_then_cancels(cache_dir):
+    source = GatedSource(300, free=20)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    panel = runner.panel
+    scanned = when(runner.tracker, lambda s, c, t: s == "symbol_scanning" and c >= 20)
+    runner.start()
+    assert source.blocked.wait(TIMEOUT) and scanned.wait(TIMEOUT)
+    assert not panel.button.disabled and panel.button.description == "Cancel"
+    panel.button.click()
+    assert panel.button.disabled
+    assert runner.token.is_cancelled()
+    assert runner.state in (RunnerState.CANCELLING, RunnerState.CANCELLED)
+    result = runner.wait(TIMEOUT)
+    assert result.cancelled
+    styles = {name: bar.container.children[1].bar_style for name, bar in panel.bars.items()}
+    assert styles["universe_loading"] == "success"
+    assert styles["symbol_scanning"] == styles["data_fetching"] == "warning"
+    assert panel.overall.container.children[1].bar_style == "warning"
+    label = panel.bars["symbol_scanning"].container.children[0].value
+    assert "stopped" in label
+    assert panel.status_text.startswith("⚠ Cancelled after 20 of 300 symbols - run again to resume")
+    assert "partial" in panel.results.value
+    assert panel.button.description == "Cancelled"
+    assert "Cancel clicked" in panel.log_text
+
+
+def test_panel_click_handler_disables_before_calling_back():
+    states = []
+    panel = ScanPanel(None, on_cancel=lambda: states.append(panel.button.disabled))
+    panel.button.click()
+    panel.button.click()  # ipywidgets still calls handlers; the runner's cancel is idempotent
+    assert states[0] is True
+
+
+def test_panel_log_uses_output_widget_not_print(capsys):
+    panel = ScanPanel(None)
+    panel.log("hello from a thread")
+    thread = threading.Thread(target=panel.log, args=("from a worker",))
+    thread.start()
+    thread.join()
+    assert capsys.readouterr().out == ""
+    assert "hello from a thread" in panel.log_text and "from a worker" in panel.log_text
+
+
+# -- the engine hook --------------------------------------------------------------------------
+
+
+def test_scan_row_listener_sees_every_scored_row(cache_dir):
+    rows = {}
+    result = tn.scan(config(cache_dir), row_listener=lambda s, f: rows.__setitem__(s, dict(f)))
+    assert set(rows) == set(result.table.index) | set(result.filtered.index)
+    symbol = result.table.index[0]
+    assert rows[symbol]["close"] == result.table.loc[symbol, "close"]
+    # from the cache too, and a raising listener never breaks the scan
+    again = tn.scan(config(cache_dir), row_listener=lambda s, f: 1 / 0)
+    assert again.stats["from_cache"] == 60 and not again.cancelled
+
+
+# -- plots and styled tables -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_result(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("plots")
+    return tn.scan(config(cache, source="demo:80", as_of="2025-06-30"))
+
+
+def test_plot_symbol_has_four_panes_and_plan_lines(demo_result):
+    source = DemoSource(n_symbols=80)
+    symbol = demo_result.table.index[0]
+    bars = source.fetch(symbol).iloc[-300:]
+    row = demo_result.table.loc[symbol]
+    fig = plot_symbol(bars, row)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    price = fig.axes[0]
+    labels = [line.get_label() for line in price.get_lines()]
+    assert {"close", "SMA 20", "SMA 50", "SMA 200"} <= set(labels)
+    if pd.notna(row["entry"]):
+        assert {"entry", "stop", "target"} <= set(labels)
+    assert symbol in price.get_title()
+    plan = {"entry": 10.0, "stop": 9.0, "target": float("nan")}
+    fig = plot_symbol(bars, trade_plan=plan, symbol="X")
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "entry" in labels and "stop" in labels and "target" not in labels
+
+
+def test_result_plot_uses_scan_window(demo_result):
+    symbol = demo_result.table.index[-1]
+    fig = demo_result.plot(symbol.lower())
+    assert len(fig.axes) == 4
+    x = fig.axes[0].get_lines()[0].get_xdata()
+    assert len(x) == demo_result.config.lookback_days
+    assert pd.Timestamp(x[-1]) == pd.Timestamp("2025-06-30")
+    fig.savefig(__import__("io").BytesIO(), format="png")
+
+
+def test_sector_plot_and_styled_tables(demo_result):
+    fig = demo_result.plot_sectors()
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    sectors = demo_result.table["sector"].nunique()
+    assert len(fig.axes[0].get_yticklabels()) == sectors
+    assert len(plot_sector_scores(demo_result.table.iloc[0:0]).axes) == 1
+
+    styler = demo_result.styled(top=15)
+    html = styler.to_html()
+    assert html.count("<tr>") == 16  # header + 15 rows
+    signals = set(demo_result.table["signal"].astype(str).head(15))
+    colours = {"Strong Long": "#1a7f37", "Long": "#c6efce", "Short": "#f9cfcf"}
+    for signal, colour in colours.items():
+        if signal in signals:
+            assert colour in html
+    assert "%" in html  # percent columns are formatted
+    custom = style_table(demo_result.table, columns=["signal", "close"]).to_html()
+    assert "tech_rating" not in custom
+    with pytest.raises(KeyError):
+        style_table(demo_result.table, columns=["nope"])
+
+    page = demo_result._repr_html_()
+    assert demo_result.status in page.replace("&#x27;", "'")
+    assert "Top 20 of" in page and "No errors." in page
