@@ -435,10 +435,10 @@ class ScanRunner:
             previous.cancel("superseded by a new scan on the same cache folder")
 
     def _show_ui(self) -> None:
+        if self._panel is not None and self._blocking:
+            self._panel.set_blocking()
         if self._display:
-            panel = self.panel
-            if self._blocking:
-                panel.set_blocking()
+            panel = self.panel  # a new panel reads the blocking flag itself
             from IPython.display import display
 
             display(panel.widget)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +111,36 @@ def test_symbols_list_with_real_data(real_data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert all(s in proc.stdout for s in ("AAPL", "MSFT", "XOM"))
     assert "as of 2017-11-10" in proc.stdout
+
+
+def test_ctrl_c_writes_partial_results_exits_130_and_resumes(tmp_path):
+    out = tmp_path / "partial.csv"
+    args = [sys.executable, "-m", "technic_nb.cli", "scan", "--source", "demo:3000",
+            "--cache-dir", str(tmp_path / "c"), "--jobs", "2", "--all", "--out", str(out)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        # wait until the scanning bar has moved (tqdm writes carriage-return updates)
+        buffer = ""
+        while not [n for n in re.findall(r"scanning:[^\r\n]*?(\d+)/3000", buffer) if int(n) >= 50]:
+            chunk = proc.stderr.read(64)
+            assert chunk, f"the scan ended before it could be interrupted: {buffer[-500:]}"
+            buffer += chunk
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the command
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    status = stdout.strip().splitlines()[-1]
+    assert status.startswith("Cancelled after") and "run again to resume" in status
+    done = int(status.split()[2])
+    assert 0 < done < 3000
+    partial = pd.read_csv(out, index_col="symbol")
+    assert 0 < len(partial) <= done
+    again = run_cli(*args[3:-2], "--no-progress", "--max-symbols", "3000")
+    assert again.returncode == 0, again.stderr
+    last = again.stdout.strip().splitlines()[-1]
+    cached = int(last.split(" from cache")[0].split()[-1])
+    assert cached >= done

@@ -55,3 +55,13 @@ def test_public_names_exist_and_are_documented(name):
 def test_scan_error_subclasses_exception():
     assert issubclass(technic_nb.ScanError, Exception)
     assert issubclass(technic_nb.ScanCancelled, technic_nb.ScanError)
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "python -m pytest             # run the whole test suite" in readme
+    assert 'pip install -e ".[dev]"' in readme
+    commands = [line.strip() for line in ci.splitlines() if line.strip().startswith("python -m")]
+    assert commands[-1] == "python -m pytest"
+    assert 'pip install --disable-pip-version-check --quiet -e ".[dev]"' in ci

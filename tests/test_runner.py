@@ -439,7 +439,7 @@ def test_plot_symbol_has_four_panes_and_plan_lines(demo_result):
     assert {"close", "SMA 20", "SMA 50", "SMA 200"} <= set(labels)
     if pd.notna(row["entry"]):
         assert {"entry", "stop", "target"} <= set(labels)
-    assert symbol in price.get_title()
+    assert symbol in price.get_title(loc="left")
     plan = {"entry": 10.0, "stop": 9.0, "target": float("nan")}
     fig = plot_symbol(bars, trade_plan=plan, symbol="X")
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
@@ -465,7 +465,7 @@ def test_sector_plot_and_styled_tables(demo_result):
 
     styler = demo_result.styled(top=15)
     html = styler.to_html()
-    assert html.count("<tr>") == 16  # header + 15 rows
+    assert html.count("<tr>") == 17  # two header rows (columns, index name) + 15 rows
     signals = set(demo_result.table["signal"].astype(str).head(15))
     colours = {"Strong Long": "#1a7f37", "Long": "#c6efce", "Short": "#f9cfcf"}
     for signal, colour in colours.items():

@@ -1,0 +1,255 @@
+"""The Cancel button in a real kernel: a click sent the way the front end sends it.
+
+A kernel (this interpreter, through a temporary kernelspec, so no installed
+kernelspec is needed) runs ``ScanRunner(...).start()``.  The test finds the
+Cancel button's widget model among the ``comm_open`` messages, waits until
+symbols are being scanned, sends the click as JupyterLab does (a ``comm_msg``
+on the shell channel), and checks that the scan stopped within 2 seconds with
+a partial result; then it runs the same scan again and checks that it resumes
+from the cache and finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+jupyter_client = pytest.importorskip("jupyter_client")
+pytest.importorskip("ipykernel")
+
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from jupyter_client.manager import KernelManager  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+KERNEL_NAME = "technic-nb-test"
+SYMBOLS = 2000
+
+
+class IopubRecorder:
+    """Reads every iopub message in a thread and keeps them, time-stamped."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._messages: list[tuple[float, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self._client.get_iopub_msg(timeout=0.1)
+            except Exception:  # queue.Empty, or the channel closing
+                continue
+            with self._cond:
+                self._messages.append((time.monotonic(), msg))
+                self._cond.notify_all()
+
+    def messages(self) -> list[tuple[float, dict[str, Any]]]:
+        with self._cond:
+            return list(self._messages)
+
+    def wait_for(self, predicate, timeout: float, start: int = 0) -> tuple[float, dict[str, Any]]:
+        """The first message (from index ``start``) satisfying ``predicate``."""
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._cond:
+            while True:
+                while index < len(self._messages):
+                    stamp, msg = self._messages[index]
+                    index += 1
+                    if predicate(msg):
+                        return stamp, msg
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no matching iopub message")
+                self._cond.wait(left)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def execute(client, recorder: IopubRecorder, code: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Run ``code``; return its stdout, stderr, results and reply once the kernel is idle."""
+    start = len(recorder.messages())
+    msg_id = client.execute(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    recorder.wait_for(
+        lambda m: m["parent_header"].get("msg_id") == msg_id
+        and m["msg_type"] == "status"
+        and m["content"]["execution_state"] == "idle",
+        timeout=max(1.0, deadline - time.monotonic()),
+        start=start,
+    )
+    out = {"reply": reply["content"], "stdout": "", "stderr": "", "results": [], "errors": []}
+    for _, msg in recorder.messages()[start:]:
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            out[content["name"]] += content["text"]
+        elif kind in ("execute_result", "display_data"):
+            out["results"].append(content["data"])
+        elif kind == "error":
+            out["errors"].append("\n".join(content["traceback"]))
+    assert reply["content"]["status"] == "ok", out["errors"] or reply["content"]
+    return out
+
+
+def report(client, recorder: IopubRecorder, code: str, timeout: float = 120.0) -> dict:
+    """Run ``code`` that prints one JSON object; return it."""
+    out = execute(client, recorder, code, timeout)
+    return json.loads(out["stdout"].strip().splitlines()[-1])
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    """A kernel of this interpreter through a temporary kernelspec; shut down afterwards."""
+    spec_dir = tmp_path / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "technic_nb tests",
+        "language": "python",
+        "interrupt_mode": "signal",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+    manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    manager.start_kernel(cwd=str(tmp_path))
+    client = manager.client()
+    recorder = None
+    try:
+        client.start_channels()
+        client.wait_for_ready(timeout=120)
+        recorder = IopubRecorder(client)
+        yield client, recorder
+    finally:
+        if recorder is not None:
+            recorder.close()
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _widget_update(msg: dict[str, Any], comm_id: str, key: str) -> Any:
+    if msg["msg_type"] != "comm_msg" or msg["content"].get("comm_id") != comm_id:
+        return None
+    data = msg["content"].get("data", {})
+    if data.get("method") != "update":
+        return None
+    return data.get("state", {}).get(key)
+
+
+def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
+    client, recorder = kernel
+    cache = tmp_path / "cache"
+    setup = (
+        "import json, time\n"
+        "from technic_nb import ScanConfig, ScanRunner\n"
+        f"config = ScanConfig(source='demo:{SYMBOLS}', cache_dir={str(cache)!r}, n_jobs=2)\n"
+        "runner = ScanRunner(config)\n"
+        "runner.start()\n"
+    )
+    started = time.monotonic()
+    out = execute(client, recorder, setup)
+    assert time.monotonic() - started < 30, "start() must return at once"
+    assert any("application/vnd.jupyter.widget-view+json" in r for r in out["results"])
+
+    # the widget models of the panel
+    models = {}
+    for _, msg in recorder.messages():
+        if msg["msg_type"] == "comm_open" and msg["content"].get("target_name") == "jupyter.widget":
+            state = msg["content"]["data"]["state"]
+            models[msg["content"]["comm_id"]] = state
+    buttons = [
+        cid
+        for cid, state in models.items()
+        if state.get("_model_name") == "ButtonModel" and "Cancel" in state.get("description", "")
+    ]
+    assert len(buttons) == 1, models
+    button = buttons[0]
+    html_models = [cid for cid, s in models.items() if s.get("_model_name") == "HTMLModel"]
+
+    # wait until the scan runs and symbols are done (the kernel is free meanwhile)
+    code = (
+        "print(json.dumps({'state': str(runner.state), "
+        "'done': runner.progress.stage('symbol_scanning').current}))"
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        status = report(client, recorder, code)
+        assert status["state"] == "running", status
+        if status["done"] >= 150:
+            break
+        assert time.monotonic() < deadline, f"no progress: {status}"
+        recorder.wait_for(lambda m: m["msg_type"] == "comm_msg", timeout=10)
+
+    # the click, as the front end sends it
+    mark = len(recorder.messages())
+    click = client.session.msg(
+        "comm_msg",
+        {"comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}},
+    )
+    client.shell_channel.send(click)
+    clicked = time.monotonic()
+    recorder.wait_for(lambda m: _widget_update(m, button, "disabled") is True, 10, start=mark)
+    seen, _ = recorder.wait_for(
+        lambda m: any(
+            "Cancelled after" in str(_widget_update(m, cid, "value") or "") for cid in html_models
+        ),
+        timeout=30,
+        start=mark,
+    )
+    observed = seen - clicked
+
+    result = report(
+        client,
+        recorder,
+        "r = runner.wait(10)\n"
+        "print(json.dumps({'cancelled': r.cancelled, 'state': str(runner.state), "
+        "'latency': runner.cancel_latency, 'done': r.stats['done'], "
+        "'symbols': r.stats['symbols'], 'status': r.status}))",
+    )
+    print(
+        f"click -> cancelled: {result['latency']:.3f} s in the kernel, "
+        f"{observed:.3f} s seen by the client ({result['done']} of {result['symbols']} done)"
+    )
+    assert result["cancelled"] is True and result["state"] == "cancelled"
+    assert result["latency"] < 2.0
+    assert observed < 2.0
+    assert 150 <= result["done"] < result["symbols"] == SYMBOLS
+    assert result["status"].startswith(f"Cancelled after {result['done']} of {SYMBOLS} symbols")
+
+    # the same cell again: a new runner on the same cache resumes and finishes
+    resumed = report(
+        client,
+        recorder,
+        "runner = ScanRunner(config)\n"
+        "runner.start()\n"
+        "r = runner.wait(300)\n"
+        "print(json.dumps({'cancelled': r.cancelled, 'state': str(runner.state), "
+        "'from_cache': r.stats['from_cache'], 'symbols': r.stats['symbols']}))",
+        timeout=330,
+    )
+    assert resumed["state"] == "finished" and resumed["cancelled"] is False
+    assert resumed["symbols"] == SYMBOLS
+    assert resumed["from_cache"] >= result["done"]
+
+    # results display as HTML, figures as images
+    shown = execute(client, recorder, "runner.result")
+    assert any("Scanned" in r.get("text/html", "") for r in shown["results"])
+    figure = execute(client, recorder, "runner.result.plot_sectors()")
+    assert any("image/png" in r for r in figure["results"])
