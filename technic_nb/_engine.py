@@ -293,6 +293,7 @@ class _ScanRun:
                     while pending and len(in_flight) < max_in_flight:
                         symbol = pending.popleft()
                         in_flight[pool.submit(fetch, symbol)] = symbol
+                    done: set[cf.Future] = set()
                     if in_flight:
                         timeout = 0.0 if len(ready) >= REMOTE_CHUNK else 0.05
                         done, _ = cf.wait(
@@ -304,9 +305,10 @@ class _ScanRun:
                             if bars is not None:
                                 ready.append((symbol, bars))
                     token.check_and_raise()
-                    flush = len(ready) >= REMOTE_CHUNK or (ready and not pending and not in_flight)
-                    if flush or (ready and len(in_flight) >= max_in_flight and not done):
-                        chunk, ready = ready, []
+                    fetching_over = not pending and not in_flight
+                    # compute a full chunk, or whatever is ready while the fetches are slow
+                    if ready and (len(ready) >= REMOTE_CHUNK or fetching_over or not done):
+                        chunk, ready = ready[:REMOTE_CHUNK], ready[REMOTE_CHUNK:]
                         outputs = parallel(
                             delayed(run_symbol)(s, job, self.keys[s], bars=b) for s, b in chunk
                         )

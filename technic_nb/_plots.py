@@ -227,17 +227,27 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
 
 
 def _enable_notebook_rendering() -> None:
-    # In a kernel, loading pyplot loads the inline backend, which registers the
-    # PNG formatter for every Figure (also those not made by pyplot).
-    if "IPython" not in sys.modules or "matplotlib.pyplot" in sys.modules:
+    # A Figure made without pyplot is shown as an image only once the inline
+    # backend has registered its PNG formatter, which it does when its module is
+    # first imported (normally on the first pyplot figure).  Importing it here
+    # does the same, and only when inline is the kernel's backend.
+    if "IPython" not in sys.modules or "matplotlib_inline.backend_inline" in sys.modules:
         return
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover
         return
     shell = get_ipython()
-    if shell is not None and hasattr(shell, "kernel"):
-        import matplotlib.pyplot  # noqa: F401
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    import matplotlib
+
+    try:
+        backend = matplotlib.get_backend(auto_select=False)
+    except TypeError:  # matplotlib < 3.10
+        backend = matplotlib.rcParams["backend"]
+    if backend in ("inline", "module://matplotlib_inline.backend_inline"):
+        import matplotlib_inline.backend_inline  # noqa: F401
 
 
 def _finite(value: Any) -> float | None:

@@ -88,9 +88,11 @@ def execute(client, recorder: IopubRecorder, code: str, timeout: float = 120.0) 
         if reply["parent_header"].get("msg_id") == msg_id:
             break
     recorder.wait_for(
-        lambda m: m["parent_header"].get("msg_id") == msg_id
-        and m["msg_type"] == "status"
-        and m["content"]["execution_state"] == "idle",
+        lambda m: (
+            m["parent_header"].get("msg_id") == msg_id
+            and m["msg_type"] == "status"
+            and m["content"]["execution_state"] == "idle"
+        ),
         timeout=max(1.0, deadline - time.monotonic()),
         start=start,
     )

@@ -18,12 +18,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
 
-import technic_nb as tn  # noqa: E402
-from technic_nb import (  # noqa: E402
+import technic_nb as tn
+from technic_nb import (
     DemoSource,
     ErrorType,
     RunnerState,
@@ -32,9 +32,9 @@ from technic_nb import (  # noqa: E402
     ScanError,
     ScanRunner,
 )
-from technic_nb._plots import plot_sector_scores, plot_symbol, style_table  # noqa: E402
-from technic_nb._runner import active_runners, in_jupyter  # noqa: E402
-from technic_nb._widgets import ScanPanel  # noqa: E402
+from technic_nb._plots import plot_sector_scores, plot_symbol, style_table
+from technic_nb._runner import active_runners, in_jupyter
+from technic_nb._widgets import ScanPanel
 
 TIMEOUT = 60.0
 
@@ -212,7 +212,7 @@ def test_wait_timeout_raises_timeout_error(cache_dir):
     runner.start()
     assert source.blocked.wait(TIMEOUT)
     started = time.monotonic()
-    with pytest.raises(TimeoutError, match="did not end within 0.05 s"):
+    with pytest.raises(TimeoutError, match=r"did not end within 0\.05 s"):
         runner.wait(0.05)
     assert time.monotonic() - started < 5
     assert runner.state is RunnerState.RUNNING
@@ -468,8 +468,8 @@ def test_sector_plot_and_styled_tables(demo_result):
     assert html.count("<tr>") == 17  # two header rows (columns, index name) + 15 rows
     signals = set(demo_result.table["signal"].astype(str).head(15))
     colours = {"Strong Long": "#1a7f37", "Long": "#c6efce", "Short": "#f9cfcf"}
-    for signal, colour in colours.items():
-        if signal in signals:
+    for name, colour in colours.items():
+        if name in signals:
             assert colour in html
     assert "%" in html  # percent columns are formatted
     custom = style_table(demo_result.table, columns=["signal", "close"]).to_html()
