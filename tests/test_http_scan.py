@@ -61,7 +61,19 @@ def test_http_scan_matches_the_direct_source(market, clean_run, tmp_path):
     assert clean_run.stats["fetch_retries"] == 0
 
 
-def test_thirty_percent_transient_faults_give_the_same_table(market, clean_run, tmp_path):
+def test_thirty_percent_transient_faults_give_an_identical_table(market, clean_run, tmp_path):
+    with FakePolygonServer(market, api_key=KEY, fault_rate=0.3, seed=11) as server:
+        result = tn.scan(config_for(polygon(server), tmp_path))
+        faults = sum(server.faults_by_symbol.values())
+        assert max(server.successes_by_symbol.values()) == 1
+    assert faults > 80
+    assert result.stats["fetch_retries"] == faults
+    assert result.stats["fetch_give_ups"] == 0
+    assert result.errors.empty
+    pd.testing.assert_frame_equal(result.table, clean_run.table)
+
+
+def test_error_table_lists_exactly_the_permanent_failures(market, clean_run, tmp_path):
     permanent = {"EVVB": "404", "LAE": "empty", "VANP": "503"}
     with FakePolygonServer(market, api_key=KEY, fault_rate=0.3, seed=3, faults=permanent) as server:
         result = tn.scan(config_for(polygon(server), tmp_path))
