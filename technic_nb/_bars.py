@@ -42,6 +42,8 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
     """
     if not isinstance(raw, pd.DataFrame):
         raise data_error(symbol, f"expected a DataFrame of bars, got {type(raw).__name__}")
+    if _is_canonical(raw):
+        return raw  # already in shape (pandas copy-on-write keeps the caller's frame safe)
     names = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in BAR_COLUMNS if c not in names]
     if missing:
@@ -67,6 +69,23 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
                 symbol, f"duplicate date {when}", "Keep one row per trading day.", date=str(when)
             )
     return pd.DataFrame(values, index=index, columns=list(BAR_COLUMNS))
+
+
+def _is_canonical(frame: pd.DataFrame) -> bool:
+    """True when ``frame`` already has the exact layout :func:`normalize_bars` produces."""
+    index = frame.index
+    if (
+        tuple(frame.columns) != BAR_COLUMNS
+        or not isinstance(index, pd.DatetimeIndex)
+        or index.tz is not None
+        or index.name != "date"
+        or len(index) == 0
+        or not all(dtype == np.float64 for dtype in frame.dtypes)
+    ):
+        return False
+    stamps = index.asi8
+    day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
+    return bool((np.diff(stamps) > 0).all() and not (stamps % day).any())
 
 
 def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:

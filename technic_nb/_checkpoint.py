@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -36,6 +37,11 @@ logger = logging.getLogger("technic_nb.cache")
 
 #: Sub-folder of ``cache_dir`` that holds the joblib.Memory store.
 CHECKPOINT_FOLDER = "checkpoints"
+
+
+#: joblib.Memory objects opened in this process, by folder: a worker process opens each
+#: folder once, not once per task (opening checks the cached functions' code on disk).
+_OPENED: dict[Path, tuple[Any, Any, Any]] = {}
 
 
 class NotCached(Exception):
@@ -71,6 +77,10 @@ class Checkpoint:
         with self._lock:
             if self._memory is not None:
                 return
+            shared = _OPENED.get(self.cache_dir)
+            if shared is not None:  # already opened in this process (e.g. by an earlier task)
+                self._memory, self._features, self._bars = shared
+                return
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if os.name == "posix" and self.cache_dir.stat().st_uid == os.getuid():
@@ -86,14 +96,23 @@ class Checkpoint:
             self._features = memory.cache(_checkpoint_entries.features_entry, ignore=["compute"])
             self._bars = memory.cache(_checkpoint_entries.bars_entry, ignore=["fetch"])
             self._memory = memory
+            _OPENED[self.cache_dir] = (memory, self._features, self._bars)
 
     # -- features layer --------------------------------------------------------
     def features(
         self, symbol: str, bars_key: str, params_key: str, version: str, compute: Callable[[], Any]
     ) -> Any:
-        """The cached result for this key, computing and storing it if absent."""
+        """The cached result for this key, computing and storing it if absent.
+
+        The result is stored as one pickled blob: joblib's own pickler walks a
+        dict of floats in Python, several times slower than the C pickler.
+        """
         self._ensure()
-        return self._features(symbol, bars_key, params_key, version, compute=compute)
+
+        def compute_blob() -> bytes:
+            return pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL)
+
+        return _unblob(self._features(symbol, bars_key, params_key, version, compute=compute_blob))
 
     def load_features(self, symbol: str, bars_key: str, params_key: str, version: str) -> Any:
         """The cached result, or raise :class:`NotCached` (also for an unreadable entry)."""
@@ -103,8 +122,10 @@ class Checkpoint:
         ):
             raise NotCached
         try:
-            return self._features(symbol, bars_key, params_key, version, compute=_not_cached)
-        except NotCached:
+            return _unblob(
+                self._features(symbol, bars_key, params_key, version, compute=_not_cached)
+            )
+        except (NotCached, pickle.UnpicklingError, EOFError, ValueError):
             logger.warning(
                 "checkpoint entry for %s was unreadable (corrupted or truncated); recomputing",
                 symbol,
@@ -142,6 +163,10 @@ class Checkpoint:
             except NotCached:
                 pass
         return removed
+
+
+def _unblob(value: Any) -> Any:
+    return pickle.loads(value) if isinstance(value, bytes) else value
 
 
 class CorruptEntry(NotCached):

@@ -6,6 +6,7 @@ small picklable arguments and return small dicts.
 
 from __future__ import annotations
 
+import pickle
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -126,4 +127,23 @@ def run_symbols(
     symbols: list[tuple[str, str]], job: SymbolJob, source: DataSource
 ) -> list[dict[str, Any]]:
     """Run a batch of (symbol, bars_key) in one task (fewer round trips to workers)."""
+    source = _warm_source(source)
     return [run_symbol(symbol, job, key, source=source) for symbol, key in symbols]
+
+
+#: Sources already seen by this worker process, by their pickled form.  Every task
+#: arrives with a fresh unpickled copy; reusing the first keeps its per-process
+#: caches warm (the demo market's factor paths, a file source's listing).
+_WARM_SOURCES: dict[bytes, DataSource] = {}
+
+
+def _warm_source(source: DataSource) -> DataSource:
+    try:
+        key = pickle.dumps(source, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # not picklable here: nothing to share
+        return source
+    if len(key) > 4096:  # large sources are not worth keeping twice
+        return source
+    if len(_WARM_SOURCES) > 64:
+        _WARM_SOURCES.clear()
+    return _WARM_SOURCES.setdefault(key, source)
