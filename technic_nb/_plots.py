@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ._indicators import IndicatorParams, indicator_series
+from ._result import LEADING_COLUMNS
+from ._scoring import SUBSCORES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,31 +52,17 @@ SIGNAL_COLOURS: Mapping[str, tuple[str, str]] = {
 }
 
 #: The columns :func:`style_table` shows by default (those present, in this order).
-DISPLAY_COLUMNS: tuple[str, ...] = (
-    "rank",
-    "name",
-    "sector",
-    "signal",
-    "tech_rating",
-    "percentile",
-    "trend",
-    "momentum",
-    "volume",
-    "volatility",
-    "oscillator",
-    "breakout",
-    "close",
-    "entry",
-    "stop",
-    "target",
-    "reward_risk",
-    "rsi",
-    "atr_pct",
-    "ret_21d_pct",
-    "last_date",
-)
+DISPLAY_COLUMNS: tuple[str, ...] = (*LEADING_COLUMNS, "rsi", "atr_pct", "ret_21d_pct", "last_date")
 
-_SUBSCORES = ("trend", "momentum", "volume", "volatility", "oscillator", "breakout")
+#: Marker colours of the signals in figures (stronger than the table backgrounds).
+_POINT_COLOURS: Mapping[str, str] = {
+    "Strong Long": "#1a7f37",
+    "Long": "#4caf50",
+    "Neutral": "#9ca3af",
+    "Short": "#ef5350",
+    "Strong Short": "#b42318",
+}
+
 _PRICE_COLUMNS = (
     "close",
     "entry",
@@ -120,7 +108,7 @@ def _formats(columns: Sequence[str]) -> dict[str, Any]:
             formats[name] = "{:.0f}"
         elif name == "tech_rating":
             formats[name] = "{:+.1f}"
-        elif name in _SUBSCORES or name == "direction":
+        elif name in SUBSCORES or name == "direction":
             formats[name] = "{:+.0f}"
         elif name == "reward_risk":
             formats[name] = "{:.1f}"
@@ -424,7 +412,7 @@ def plot_sector_scores(
     for position, sector in enumerate(order, start=1):
         rows = data[data["sector"] == sector]
         jitter = rng.uniform(-0.18, 0.18, size=len(rows))
-        colours = [SIGNAL_COLOURS.get(s, ("#9ca3af", ""))[0] for s in rows["signal"]]
+        colours = [_POINT_COLOURS.get(s, "#9ca3af") for s in rows["signal"]]
         ax.scatter(
             rows["tech_rating"],
             position + jitter,
@@ -433,6 +421,11 @@ def plot_sector_scores(
             alpha=0.7,
             linewidths=0,
         )
+    shown = [s for s in _POINT_COLOURS if (data["signal"] == s).any()]
+    for signal in shown:  # legend entries only
+        ax.scatter([], [], s=12, c=_POINT_COLOURS[signal], label=signal)
+    if shown:
+        ax.legend(loc="lower right", fontsize=8, frameon=False, title="signal", title_fontsize=8)
     ax.axvline(0, color="#9ca3af", linewidth=0.8)
     ax.set_xlim(-100, 100)
     ax.set_xlabel("TechRating")

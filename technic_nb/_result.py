@@ -12,9 +12,30 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
-__all__ = ["ERROR_COLUMNS", "ScanResult"]
+__all__ = ["ERROR_COLUMNS", "LEADING_COLUMNS", "ScanResult"]
 
 ERROR_COLUMNS = ("symbol", "error_type", "message", "suggestion", "recoverable", "details")
+
+#: The first columns of the ranked table, in this order; the features follow.
+LEADING_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "name",
+    "sector",
+    "signal",
+    "tech_rating",
+    "percentile",
+    "trend",
+    "momentum",
+    "volume",
+    "volatility",
+    "oscillator",
+    "breakout",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+)
 
 
 @dataclass

@@ -303,11 +303,10 @@ class ScanRunner:
                     on_cancel=self._cancel_clicked,
                     top_rows=self._top_rows,
                     extra_counters=self._extra_counters,
+                    blocking=self._blocking,
                 )
                 for message in self._messages:
                     panel.log(message)
-                if self._blocking:
-                    panel.set_blocking()
                 self._panel = panel
                 if self._completed:
                     panel.finish(self.progress, self._state, self._result, self._error)
@@ -424,7 +423,11 @@ class ScanRunner:
             self._started_at = time.monotonic()
             if self.token.is_cancelled():
                 self._state = RunnerState.CANCELLING
-        self._show_ui()
+        try:
+            self._show_ui()
+        except BaseException as exc:  # end in a final state, never half started
+            self._complete(error=exc)
+            raise
         previous = _register(self)
         if previous is not None:
             self._predecessor = previous

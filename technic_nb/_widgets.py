@@ -45,6 +45,8 @@ _STATUS_COLOURS = {
 }
 _STATUS_ICONS = {"cancelled": "⚠ ", "finished": "✓ ", "failed": "✗ ", "cancelling": "… "}
 
+_BLOCKING_TIP = "The scan runs in this cell: use Kernel > Interrupt to stop it"
+
 TopRows = Callable[[int], tuple[pd.DataFrame, int]]
 
 
@@ -71,6 +73,9 @@ class ScanPanel:
             (raised automatically when scoring the rows takes long).
         live_rows: rows in the live table.
         result_rows: rows of the final ranked table shown in the panel.
+        blocking: the scan runs in the cell itself (``ScanRunner.run``), so a click
+            could only arrive once it ended: the button is disabled and the
+            status line says to use Kernel > Interrupt.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class ScanPanel:
         live_table_interval: float = 0.5,
         live_rows: int = 10,
         result_rows: int = 25,
+        blocking: bool = False,
     ) -> None:
         self._on_cancel = on_cancel
         self._top_rows = top_rows
@@ -131,7 +137,8 @@ class ScanPanel:
             description="Cancel",
             icon="stop",
             button_style="warning",
-            tooltip="Stop the scan; finished symbols are kept and a re-run resumes",
+            tooltip=_BLOCKING_TIP if blocking else "Stop the scan; finished symbols are kept",
+            disabled=blocking,
             layout=widgets.Layout(width="8em"),
         )
         self.button.on_click(self._clicked)
@@ -149,6 +156,8 @@ class ScanPanel:
                 max_height="9em", overflow="auto", border="1px solid #e5e7eb", padding="2px 6px"
             )
         )
+        if blocking:
+            self.set_blocking()
         self.widget = widgets.VBox(
             [
                 self.header,
@@ -212,7 +221,7 @@ class ScanPanel:
         """The scan runs in the cell itself: the kernel cannot take a click until it ends."""
         self._blocking = True
         self.button.disabled = True
-        self.button.tooltip = "The scan runs in this cell: use Kernel > Interrupt to stop it"
+        self.button.tooltip = _BLOCKING_TIP
         self.set_status(
             "running",
             "Running in this cell - Kernel > Interrupt stops it and keeps the results so far",

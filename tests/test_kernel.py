@@ -12,6 +12,7 @@ from the cache and finishes.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -138,12 +139,21 @@ def kernel(tmp_path):
         client.start_channels()
         client.wait_for_ready(timeout=120)
         recorder = IopubRecorder(client)
-        yield client, recorder
+        yield manager, client, recorder
     finally:
         if recorder is not None:
             recorder.close()
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def _widget_models(recorder: IopubRecorder) -> dict[str, dict[str, Any]]:
+    """comm id -> initial state of every widget model the kernel opened."""
+    models = {}
+    for _, msg in recorder.messages():
+        if msg["msg_type"] == "comm_open" and msg["content"].get("target_name") == "jupyter.widget":
+            models[msg["content"]["comm_id"]] = msg["content"]["data"]["state"]
+    return models
 
 
 def _widget_update(msg: dict[str, Any], comm_id: str, key: str) -> Any:
@@ -156,7 +166,7 @@ def _widget_update(msg: dict[str, Any], comm_id: str, key: str) -> Any:
 
 
 def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
-    client, recorder = kernel
+    _, client, recorder = kernel
     cache = tmp_path / "cache"
     setup = (
         "import json, time\n"
@@ -171,11 +181,7 @@ def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
     assert any("application/vnd.jupyter.widget-view+json" in r for r in out["results"])
 
     # the widget models of the panel
-    models = {}
-    for _, msg in recorder.messages():
-        if msg["msg_type"] == "comm_open" and msg["content"].get("target_name") == "jupyter.widget":
-            state = msg["content"]["data"]["state"]
-            models[msg["content"]["comm_id"]] = state
+    models = _widget_models(recorder)
     buttons = [
         cid
         for cid, state in models.items()
@@ -197,7 +203,10 @@ def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
         if status["done"] >= 150:
             break
         assert time.monotonic() < deadline, f"no progress: {status}"
-        recorder.wait_for(lambda m: m["msg_type"] == "comm_msg", timeout=10)
+        # the next widget update (the panel refreshes while symbols finish)
+        recorder.wait_for(
+            lambda m: m["msg_type"] == "comm_msg", timeout=10, start=len(recorder.messages())
+        )
 
     # the click, as the front end sends it
     mark = len(recorder.messages())
@@ -250,8 +259,70 @@ def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
     assert resumed["symbols"] == SYMBOLS
     assert resumed["from_cache"] >= result["done"]
 
+    # nothing went to a stray stream (background threads write to widgets only)
+    stray = [
+        m["content"]["text"]
+        for _, m in recorder.messages()
+        if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+    ]
+    assert stray == []
+
     # results display as HTML, figures as images
     shown = execute(client, recorder, "runner.result")
     assert any("Scanned" in r.get("text/html", "") for r in shown["results"])
     figure = execute(client, recorder, "runner.result.plot_sectors()")
     assert any("image/png" in r for r in figure["results"])
+
+
+def test_kernel_interrupt_stops_blocking_run(kernel, tmp_path: Path):
+    """Kernel > Interrupt during ``run()``: the cell ends normally with a partial result."""
+    manager, client, recorder = kernel
+    cache = tmp_path / "cache"
+    mark = len(recorder.messages())
+    msg_id = client.execute(
+        "import json\n"
+        "from technic_nb import ScanConfig, ScanRunner\n"
+        f"config = ScanConfig(source='demo:{SYMBOLS}', cache_dir={str(cache)!r}, n_jobs=2)\n"
+        "runner = ScanRunner(config)\n"
+        "r = runner.run()\n"
+        "print(json.dumps({'cancelled': r.cancelled, 'state': str(runner.state), "
+        "'latency': runner.cancel_latency, 'done': r.stats['done']}))\n"
+    )
+
+    def progressed(msg: dict[str, Any]) -> bool:  # the counters line shows >= 100 done
+        if msg["msg_type"] != "comm_msg":
+            return False
+        value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
+        found = re.search(r"<b>([\d,]+)</b> of [\d,]+ done", value)
+        return found is not None and int(found.group(1).replace(",", "")) >= 100
+
+    recorder.wait_for(progressed, timeout=180, start=mark)
+    manager.interrupt_kernel()
+    recorder.wait_for(
+        lambda m: (
+            m["parent_header"].get("msg_id") == msg_id
+            and m["msg_type"] == "status"
+            and m["content"]["execution_state"] == "idle"
+        ),
+        timeout=60,
+        start=mark,
+    )
+    errors = [
+        m["content"]["ename"]
+        for _, m in recorder.messages()[mark:]
+        if m["msg_type"] == "error" and m["parent_header"].get("msg_id") == msg_id
+    ]
+    assert errors == []
+    text = "".join(
+        m["content"]["text"]
+        for _, m in recorder.messages()[mark:]
+        if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id
+    )
+    result = json.loads(text.strip().splitlines()[-1])
+    assert result["cancelled"] is True and result["state"] == "cancelled"
+    assert result["latency"] < 2.0 and 100 <= result["done"] < SYMBOLS
+    # in the blocking form the button cannot be clicked: it is shown disabled
+    buttons = [
+        s for s in _widget_models(recorder).values() if s.get("_model_name") == "ButtonModel"
+    ]
+    assert buttons and all(b["disabled"] for b in buttons)
