@@ -77,7 +77,8 @@ class ScanConfig:
         use_cache: read and write the per-symbol checkpoint cache.
         n_jobs: joblib workers for the CPU stage (-1: all cores).
         backend: joblib backend for the CPU stage: ``loky`` (processes, default),
-            ``threading``, ``multiprocessing``, ``sequential`` or ``dask``.
+            ``threading``, ``multiprocessing``, ``sequential`` or ``dask`` (a Dask
+            cluster, see :attr:`dask_client`).
         fetch_concurrency: I/O threads (and connections) for network sources.
         max_tries: attempts per request for transient fetch failures (None: the
             source's own :class:`~technic_nb.RetryPolicy`, 5 by default).
@@ -86,6 +87,10 @@ class ScanConfig:
         indicators: indicator parameters.
         scoring: scoring parameters (weights, thresholds, trade plan).
         benchmark: symbol for the market regime; ``"auto"`` asks the source; None skips.
+        dask_client: with ``backend="dask"`` only: the cluster to run on, as a
+            scheduler address (``"tcp://127.0.0.1:8786"``, ``tls://...``,
+            ``inproc://...``) or a ``distributed.Client``; None uses the current
+            default client (``distributed.get_client()``).
     """
 
     universe: str | Sequence[str] | Path = "demo"
@@ -108,6 +113,7 @@ class ScanConfig:
     indicators: IndicatorParams = dataclasses.field(default_factory=IndicatorParams)
     scoring: ScoringParams = dataclasses.field(default_factory=ScoringParams)
     benchmark: str | None = "auto"
+    dask_client: str | object | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -174,6 +180,7 @@ class ScanConfig:
             not isinstance(self.benchmark, str) or not self.benchmark.strip()
         ):
             raise config_error("benchmark", self.benchmark, "'auto', a symbol, or None")
+        _check_dask_client(self.dask_client, self.backend)
         if self.min_bars > self.lookback_days:  # pragma: no cover - caught above
             raise config_error("min_bars", self.min_bars, "at most lookback_days")
 
@@ -219,6 +226,17 @@ def _check_universe(value: Any) -> str | tuple[str, ...] | Path:
             raise config_error("universe", value, "a list of symbol strings")
         return symbols
     raise config_error("universe", value, allowed)
+
+
+def _check_dask_client(value: Any, backend: str) -> None:
+    if value is None:
+        return
+    from . import _dask  # imports no Dask module
+
+    if backend != "dask":
+        raise config_error("dask_client", value, "None unless backend='dask'")
+    if not (_dask.is_scheduler_address(value) or _dask.is_client(value)):
+        raise config_error("dask_client", value, _dask.ALLOWED)
 
 
 def _check_as_of(value: Any) -> dt.date | None:

@@ -23,6 +23,7 @@ Ctrl-C / Kernel > Interrupt) stops dispatching, closes the result generator
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import datetime as dt
 import logging
@@ -43,7 +44,7 @@ from ._config import ScanConfig
 from ._errors import ErrorType, ScanError
 from ._progress import MultiStageProgressTracker, ProgressCallback
 from ._regime import market_regime
-from ._result import ERROR_COLUMNS, ScanResult
+from ._result import ERROR_COLUMNS, LEADING_COLUMNS, ScanResult
 from ._retry import RetryPolicy
 from ._scoring import apply_filters, score_table
 from ._universe import load_universe
@@ -116,6 +117,7 @@ class _ScanRun:
         self.job: SymbolJob | None = None
         self.keys: dict[str, str] = {}
         self.retry_before: dict[str, float] = {}
+        self.cluster_stats: dict[str, Any] = {}
 
     # -- the whole scan ------------------------------------------------------
     def execute(self) -> ScanResult:
@@ -238,25 +240,47 @@ class _ScanRun:
                     warnings.simplefilter("ignore", UserWarning)
                     close()
 
+    @contextlib.contextmanager
+    def _workers(self) -> Iterator[tuple[str | None, SymbolJob, int]]:
+        """``(joblib backend, job to ship, worker count)`` for the Parallel calls inside.
+
+        With ``backend="dask"`` those calls run on the Dask cluster: the backend is
+        None (the active one, set by :class:`~technic_nb._dask.DaskScan`, entered
+        here because joblib's backend config is per thread).
+        """
+        assert self.job is not None
+        if self.config.backend != "dask":
+            yield self.config.backend, self.job, _effective_jobs(self.config.n_jobs)
+            return
+        from ._dask import DaskScan
+
+        cluster = DaskScan(self.config.dask_client, self.job, self.tracker)
+        try:
+            with cluster:
+                yield None, cluster.job, cluster.n_workers
+        finally:
+            self.warnings.extend(cluster.warnings)
+            self.cluster_stats.update(cluster.stats)
+
     def _run_local(self, todo: list[str]) -> None:
         """Sources read inside the workers: one streamed Parallel over small batches."""
         assert self.job is not None and self.source is not None
-        n_workers = _effective_jobs(self.config.n_jobs)
-        per_task = max(1, min(LOCAL_BATCH, len(todo) // (4 * n_workers) or 1))
-        batches = [
-            [(s, self.keys[s]) for s in todo[i : i + per_task]]
-            for i in range(0, len(todo), per_task)
-        ]
-        self.tracker.advance("symbol_scanning", 0, f"computing {len(todo)} symbols")
-        parallel = Parallel(
-            n_jobs=self.config.n_jobs,
-            backend=self.config.backend,
-            return_as="generator_unordered",
-            batch_size=1,
-            pre_dispatch="2*n_jobs",
-        )
-        outputs = parallel(delayed(run_symbols)(batch, self.job, self.source) for batch in batches)
-        self._consume(outputs, batched=True)
+        with self._workers() as (backend, job, n_workers):
+            per_task = max(1, min(LOCAL_BATCH, len(todo) // (4 * n_workers) or 1))
+            batches = [
+                [(s, self.keys[s]) for s in todo[i : i + per_task]]
+                for i in range(0, len(todo), per_task)
+            ]
+            self.tracker.advance("symbol_scanning", 0, f"computing {len(todo)} symbols")
+            parallel = Parallel(
+                n_jobs=self.config.n_jobs,
+                backend=backend,
+                return_as="generator_unordered",
+                batch_size=1,
+                pre_dispatch="2*n_jobs",
+            )
+            outputs = parallel(delayed(run_symbols)(batch, job, self.source) for batch in batches)
+            self._consume(outputs, batched=True)
 
     def _run_fetched(self, todo: list[str]) -> None:
         """Network and in-memory sources: fetch in I/O threads, compute in workers, overlapped."""
@@ -282,13 +306,16 @@ class _ScanRun:
         ready: list[tuple[str, pd.DataFrame]] = []
         pool = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="technic_nb-fetch")
         try:
-            with Parallel(
-                n_jobs=self.config.n_jobs,
-                backend=self.config.backend,
-                return_as="generator_unordered",
-                batch_size=8,
-                pre_dispatch="2*n_jobs",
-            ) as parallel:
+            with (
+                self._workers() as (backend, job, _),
+                Parallel(
+                    n_jobs=self.config.n_jobs,
+                    backend=backend,
+                    return_as="generator_unordered",
+                    batch_size=8,
+                    pre_dispatch="2*n_jobs",
+                ) as parallel,
+            ):
                 while pending or in_flight or ready:
                     while pending and len(in_flight) < max_in_flight:
                         symbol = pending.popleft()
@@ -309,12 +336,18 @@ class _ScanRun:
                     # compute a full chunk, or whatever is ready while the fetches are slow
                     if ready and (len(ready) >= REMOTE_CHUNK or fetching_over or not done):
                         chunk, ready = ready[:REMOTE_CHUNK], ready[REMOTE_CHUNK:]
-                        outputs = parallel(
-                            delayed(run_symbol)(s, job, self.keys[s], bars=b) for s, b in chunk
-                        )
+                        outputs = parallel(self._ship(s, job, b) for s, b in chunk)
                         self._consume(outputs, batched=False)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _ship(self, symbol: str, job: SymbolJob, bars: pd.DataFrame) -> Any:
+        """The delayed call that computes ``symbol`` from bars fetched in this process."""
+        if self.config.backend == "dask":
+            from ._dask import run_symbol_shipped  # bars travel inside the task
+
+            return delayed(run_symbol_shipped)(symbol, job, self.keys[symbol], (bars,))
+        return delayed(run_symbol)(symbol, job, self.keys[symbol], bars=bars)
 
     def _fetched(self, symbol: str, future: cf.Future) -> pd.DataFrame | None:
         """Bars of a finished fetch, or None after recording its error."""
@@ -464,6 +497,7 @@ class _ScanRun:
             "stage_seconds": {s.name: round(s.elapsed, 6) for s in snap.stages},
             "window": self.window.key(),
         }
+        stats.update(self.cluster_stats)
         retry = getattr(self.source, "retry_stats", None)
         if retry is not None:
             now = retry.snapshot()
@@ -489,29 +523,8 @@ class _ScanRun:
         )
 
 
-_LEADING = [
-    "rank",
-    "name",
-    "sector",
-    "signal",
-    "tech_rating",
-    "percentile",
-    "trend",
-    "momentum",
-    "volume",
-    "volatility",
-    "oscillator",
-    "breakout",
-    "close",
-    "entry",
-    "stop",
-    "target",
-    "reward_risk",
-]
-
-
 def _order_columns(table: pd.DataFrame) -> pd.DataFrame:
-    leading = [c for c in _LEADING if c in table.columns]
+    leading = [c for c in LEADING_COLUMNS if c in table.columns]
     return table[leading + [c for c in table.columns if c not in leading]]
 
 

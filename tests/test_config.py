@@ -56,6 +56,7 @@ def config_error(**kwargs) -> ScanError:
         ("indicators", {"rsi_period": 14}, "an IndicatorParams"),
         ("scoring", {"trend": 3}, "a ScoringParams (or ScoringWeights)"),
         ("benchmark", "", "'auto', a symbol, or None"),
+        ("dask_client", "tcp://127.0.0.1:8786", "None unless backend='dask'"),
     ],
 )
 def test_invalid_value_names_field_value_and_allowed(field, value, allowed):
