@@ -641,6 +641,11 @@ class ScanRunner:
     def _on_progress(
         self, stage: str, current: int, total: int, message: str, metadata: Mapping[str, Any]
     ) -> None:
+        link = metadata.get("dask_dashboard")
+        if link:
+            self._log(f"Dask dashboard: {link}")
+            if self._panel is not None:
+                self._panel.show_dashboard(str(link))
         panel = self._panel
         if panel is None:
             return

@@ -193,6 +193,15 @@ class ScanPanel:
             f"{icon}{html.escape(text)}</span>"
         )
 
+    def show_dashboard(self, link: str) -> None:
+        """Add the Dask dashboard link to the header (scans on a Dask cluster)."""
+        if "Dask dashboard" in self.header.value:
+            return
+        safe = html.escape(link, quote=True)
+        self.header.value += (
+            f" · <a href='{safe}' target='_blank' rel='noopener'>Dask dashboard</a>"
+        )
+
     def set_status(self, state: str, text: str) -> None:
         """Show ``text`` in the status line, coloured for ``state``."""
         self.status.value = self._status_html(str(state), text)

@@ -292,3 +292,15 @@ def test_workers_without_the_package_are_a_clear_error(tmp_path):
     assert error.error_type is ErrorType.SYSTEM_ERROR
     assert "the workers lack the package" in error.message
     assert "pip install technic_nb" in error.suggestion
+
+
+def test_runner_panel_links_the_dask_dashboard(client, tmp_path):
+    runner = tn.ScanRunner(
+        dask_config(tmp_path, client, source="demo:40"), display=False, console=False
+    )
+    panel = runner.panel  # built without a front end: widgets need no kernel
+    result = runner.run()
+    assert result.stats["dask_dashboard"]
+    assert "Dask dashboard" in panel.header.value
+    assert result.stats["dask_dashboard"] in panel.header.value
+    assert any("Dask dashboard" in m for m in runner.messages)
