@@ -443,7 +443,7 @@ class _ScanRun:
         if not cancelled:
             tracker.advance("finalization", message="regime")
         errors = _error_table(self.errors)
-        filtered = rejected.join(meta, how="left") if len(rejected) else rejected
+        filtered = (rejected.join(meta, how="left") if len(rejected) else rejected).sort_index()
         stats = self._stats(len(table), len(errors), len(rejected))
         status = self._status(cancelled, table, stats, regime)
         if not cancelled:

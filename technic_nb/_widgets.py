@@ -193,6 +193,11 @@ class ScanPanel:
             f"{icon}{html.escape(text)}</span>"
         )
 
+    @property
+    def cancel_button(self) -> Any:
+        """The Cancel button (``panel.cancel_button.click()`` clicks it as a user would)."""
+        return self.button
+
     def show_dashboard(self, link: str) -> None:
         """Add the Dask dashboard link to the header (scans on a Dask cluster)."""
         if "Dask dashboard" in self.header.value:

@@ -115,11 +115,25 @@ def test_symbols_list_with_real_data(real_data_dir, tmp_path):
 
 def test_ctrl_c_writes_partial_results_exits_130_and_resumes(tmp_path):
     out = tmp_path / "partial.csv"
-    args = [sys.executable, "-m", "technic_nb.cli", "scan", "--source", "demo:3000",
-            "--cache-dir", str(tmp_path / "c"), "--jobs", "2", "--all", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "technic_nb.cli",
+        "scan",
+        "--source",
+        "demo:3000",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--jobs",
+        "2",
+        "--all",
+        "--out",
+        str(out),
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         # wait until the scanning bar has moved (tqdm writes carriage-return updates)
         buffer = ""

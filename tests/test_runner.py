@@ -368,7 +368,8 @@ def test_cancel_button_click_disables_first_then_cancels(cache_dir):
     runner.start()
     assert source.blocked.wait(TIMEOUT) and scanned.wait(TIMEOUT)
     assert not panel.button.disabled and panel.button.description == "Cancel"
-    panel.button.click()
+    assert panel.cancel_button is panel.button
+    panel.cancel_button.click()
     assert panel.button.disabled
     assert runner.token.is_cancelled()
     assert runner.state in (RunnerState.CANCELLING, RunnerState.CANCELLED)
