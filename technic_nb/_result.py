@@ -90,20 +90,18 @@ class ScanResult:
 
         return style_table(self.table, top=top, columns=columns)
 
-    def plot(self, symbol: str, **kwargs: Any) -> Figure:
-        """Chart ``symbol`` with the bars this scan used: price, SMAs, volume, RSI, MACD.
+    def bars(self, symbol: str) -> pd.DataFrame:
+        """The daily bars of ``symbol`` this scan used.
 
-        The bars are fetched again from the scan's source, in the same date
-        window (same ``as_of``) and trimmed to the same ``lookback_days``; the
-        trade plan of the symbol's row (entry, stop, target) is drawn when it
-        has one.  Keyword arguments go to :func:`technic_nb._plots.plot_symbol`.
+        Fetched again from the scan's source in the same date window (same
+        ``as_of``) and trimmed to the same ``lookback_days``, so indicators
+        computed from them match the table's row.
 
         Raises:
             ValueError: when the result has no config.
             ScanError: when the source has no bars for ``symbol``.
         """
         from ._engine import resolve_window
-        from ._plots import plot_symbol
         from ._symbols import validate_symbol
         from ._work import SymbolJob, trim_bars
         from .sources import DataSource, resolve_source
@@ -119,9 +117,25 @@ class ScanResult:
         finally:
             if not isinstance(config.source, DataSource):
                 source.close()
-        bars = trim_bars(bars, SymbolJob(window, config.lookback_days, config.indicators, None))
+        return trim_bars(bars, SymbolJob(window, config.lookback_days, config.indicators, None))
+
+    def plot(self, symbol: str, **kwargs: Any) -> Figure:
+        """Chart ``symbol`` with the bars this scan used: price, SMAs, volume, RSI, MACD.
+
+        The bars come from :meth:`bars`; the trade plan of the symbol's row
+        (entry, stop, target) is drawn when it has one.  Keyword arguments go
+        to :func:`technic_nb._plots.plot_symbol`.
+
+        Raises:
+            ValueError: when the result has no config.
+            ScanError: when the source has no bars for ``symbol``.
+        """
+        from ._plots import plot_symbol
+
+        bars = self.bars(symbol)
+        symbol = str(symbol).strip().upper()
         row = self.table.loc[symbol] if symbol in self.table.index else None
-        kwargs.setdefault("params", config.indicators)
+        kwargs.setdefault("params", self.config.indicators)
         return plot_symbol(bars, row, symbol=symbol, **kwargs)
 
     def plot_sectors(self, **kwargs: Any) -> Figure:

@@ -481,3 +481,16 @@ def test_sector_plot_and_styled_tables(demo_result):
     page = demo_result._repr_html_()
     assert demo_result.status in page.replace("&#x27;", "'")
     assert "Top 20 of" in page and "No errors." in page
+
+
+def test_result_bars_are_the_bars_the_scan_used(demo_result):
+    from technic_nb._indicators import latest_features
+
+    symbol = demo_result.table.index[0]
+    bars = demo_result.bars(symbol)
+    assert len(bars) == demo_result.config.lookback_days
+    assert bars.index[-1] == pd.Timestamp("2025-06-30")
+    features = latest_features(bars, demo_result.config.indicators)
+    row = demo_result.table.loc[symbol]
+    for column in ("rsi", "sma200", "macd_hist", "atr_pct", "volume_spike"):
+        assert features[column] == row[column]
