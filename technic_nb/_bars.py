@@ -24,6 +24,8 @@ __all__ = ["BAR_COLUMNS", "check_bar_values", "empty_bars", "normalize_bars"]
 
 BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+#: The column index of normalized bars, built once: building an Index of strings is slow.
+_COLUMNS = pd.Index(BAR_COLUMNS)
 
 
 def empty_bars() -> pd.DataFrame:
@@ -68,7 +70,7 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
             raise data_error(
                 symbol, f"duplicate date {when}", "Keep one row per trading day.", date=str(when)
             )
-    return pd.DataFrame(values, index=index, columns=list(BAR_COLUMNS))
+    return pd.DataFrame(values, index=index, columns=_COLUMNS)
 
 
 def _is_canonical(frame: pd.DataFrame) -> bool:

@@ -29,6 +29,8 @@ import datetime as dt
 import logging
 import math
 import os
+import queue
+import threading
 import time
 import warnings
 from collections import deque
@@ -64,6 +66,45 @@ RowListener = Callable[[str, dict[str, Any]], Any]
 LOCAL_BATCH = 8
 #: Symbols computed per worker call when bars are shipped from this process.
 REMOTE_CHUNK = 64
+
+
+#: How often a scan waiting for results checks for a cancel (seconds).
+POLL_SECONDS = 0.05
+_ITEM, _ERROR, _END = "item", "error", "end"
+#: Result pumps of cancelled scans still closing their workers.
+_LINGERING: list[threading.Thread] = []
+
+# Closing a joblib result generator is how a scan cancels its workers; joblib then
+# warns (from its own clean-up thread) that queued tasks were dropped. That is the
+# intended outcome here, so those two messages, and only they, are silenced.
+warnings.filterwarnings(
+    "ignore",
+    message=r".*(tasks have been successfully executed|tasks which were still being processed)",
+    category=UserWarning,
+    module="joblib",
+)
+warnings.filterwarnings(
+    "ignore",
+    message=r"A generator produced by joblib\.Parallel has been gc'ed in an unexpected thread",
+    category=UserWarning,
+    module="joblib",
+)
+
+
+def _close_quietly(outputs: Iterator[Any]) -> None:
+    close = getattr(outputs, "close", None)
+    if close is not None:
+        with warnings.catch_warnings():  # joblib warns that in-flight tasks were dropped
+            warnings.simplefilter("ignore")
+            close()
+
+
+def _join_lingering(timeout: float = 60.0) -> None:
+    """Wait for the workers of earlier cancelled scans to stop (before a new scan starts)."""
+    deadline = time.monotonic() + timeout
+    while _LINGERING:
+        thread = _LINGERING.pop()
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int) -> DateWindow:
@@ -227,18 +268,64 @@ class _ScanRun:
         return todo
 
     def _consume(self, outputs: Iterator[Any], batched: bool) -> None:
-        """Take results as they finish; on cancel close the generator (stops the workers)."""
+        """Take results as they finish, returning promptly on cancel.
+
+        A pump thread drains the joblib generator into a queue, so a cancel is
+        seen within :data:`POLL_SECONDS` even while no result arrives (workers
+        still starting, a long batch).  On cancel the scan returns at once; the
+        pump closes the generator (on loky that stops the workers) in the
+        background, and the next scan waits for it first (:func:`_join_lingering`).
+        """
+        if self.config.backend == "dask":
+            # the Dask backend cancels its cluster tasks when the generator is closed by
+            # the thread that started it, so consume it here (results arrive steadily)
+            self._consume_directly(outputs, batched)
+            return
+        items: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def pump() -> None:
+            try:
+                for output in outputs:
+                    items.put((_ITEM, output))
+                    if stop.is_set():
+                        break
+            except BaseException as exc:  # surfaced in the scanning thread
+                items.put((_ERROR, exc))
+            finally:
+                _close_quietly(outputs)
+                items.put((_END, None))
+
+        thread = threading.Thread(target=pump, name="technic_nb-results", daemon=True)
+        thread.start()
+        try:
+            while True:
+                try:
+                    kind, value = items.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    self.token.check_and_raise()
+                    continue
+                if kind is _END:
+                    return
+                if kind is _ERROR:
+                    raise value
+                for outcome in value if batched else (value,):
+                    self._accept(outcome, from_cache=False, fetched=batched)
+                self.token.check_and_raise()
+        finally:
+            stop.set()
+            if thread.is_alive():
+                _LINGERING.append(thread)
+
+    def _consume_directly(self, outputs: Iterator[Any], batched: bool) -> None:
+        """Take results in this thread; a cancel is seen when the next result arrives."""
         try:
             for output in outputs:
                 for outcome in output if batched else (output,):
                     self._accept(outcome, from_cache=False, fetched=batched)
                 self.token.check_and_raise()
         finally:
-            close = getattr(outputs, "close", None)
-            if close is not None:
-                with warnings.catch_warnings():  # joblib warns that in-flight tasks were dropped
-                    warnings.simplefilter("ignore", UserWarning)
-                    close()
+            _close_quietly(outputs)
 
     @contextlib.contextmanager
     def _workers(self) -> Iterator[tuple[str | None, SymbolJob, int]]:
@@ -579,6 +666,7 @@ def scan(
         tracker = MultiStageProgressTracker(callback=progress_cb)
     elif progress_cb is not None:
         tracker.add_listener(progress_cb)
+    _join_lingering()
     return _ScanRun(config, token, tracker, row_listener).execute()
 
 

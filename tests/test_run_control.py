@@ -234,3 +234,42 @@ def test_unwritable_cache_is_a_cache_error(tmp_path):
         tn.scan(config_for(blocker / "cache", source="demo:5", n_jobs=1))
     assert info.value.error_type is tn.ErrorType.CACHE_ERROR
     assert "use_cache=False" in info.value.suggestion
+
+
+_STUCK = threading.Event()
+_RELEASE = threading.Event()
+
+
+class StuckSource(tn.DemoSource):
+    """Fetched inside the workers; every fetch blocks until the test releases it."""
+
+    def _fetch_raw(self, symbol, window, cancellation):
+        _STUCK.set()
+        assert _RELEASE.wait(60)
+        return super()._fetch_raw(symbol, window, cancellation)
+
+
+def test_cancel_returns_while_no_result_arrives(tmp_path):
+    """A cancel does not wait for a result: workers may be starting or stuck in a batch."""
+    from technic_nb import _engine
+
+    _STUCK.clear()
+    _RELEASE.clear()
+    token = ScanCancellation()
+    config = config_for(tmp_path, source=StuckSource(n_symbols=50), backend="threading")
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(r=tn.scan(config, cancellation_token=token)))
+    thread.start()
+    try:
+        assert _STUCK.wait(60)
+        cancelled = time.monotonic()
+        token.cancel()
+        thread.join(5)
+        assert not thread.is_alive()
+        assert time.monotonic() - cancelled < 1.0
+        result = box["r"]
+        assert result.cancelled and result.stats["done"] == 0
+    finally:
+        _RELEASE.set()
+    _engine._join_lingering(30)  # the next scan would wait for the stuck workers like this
+    assert not _engine._LINGERING
