@@ -138,6 +138,18 @@ class Checkpoint:
         self._ensure()
         return self._bars(bars_key, fetch=fetch)
 
+    def load_bars(self, bars_key: str) -> Any:
+        """Cached bars for ``bars_key``, or raise :class:`NotCached` (also if unreadable)."""
+        self._ensure()
+        if not self._bars.check_call_in_cache(bars_key, fetch=None):
+            raise NotCached
+        return self._bars(bars_key, fetch=_not_cached)
+
+    def store_bars(self, bars_key: str, bars: Any) -> None:
+        """Write ``bars`` under ``bars_key`` (no-op when an entry exists)."""
+        self._ensure()
+        self._bars(bars_key, fetch=lambda: bars)
+
     def has_bars(self, bars_key: str) -> bool:
         """True when bars for ``bars_key`` are cached."""
         self._ensure()

@@ -199,7 +199,11 @@ def _remove_probe(folder: str, name: str) -> None:
 
 
 def run_symbol_shipped(
-    symbol: str, job: SymbolJob, bars_key: str, boxed_bars: tuple[pd.DataFrame]
+    symbol: str,
+    job: SymbolJob,
+    bars_key: str,
+    boxed_bars: tuple[pd.DataFrame],
+    store_bars: bool = False,
 ) -> dict[str, Any]:
     """:func:`~technic_nb._work.run_symbol` for bars fetched in this process.
 
@@ -207,7 +211,7 @@ def run_symbol_shipped(
     argument to one worker first (a round trip per symbol, and data lost with
     that worker if it dies), but ships a tuple inside the task itself.
     """
-    return run_symbol(symbol, job, bars_key, bars=boxed_bars[0])
+    return run_symbol(symbol, job, bars_key, bars=boxed_bars[0], store_bars=store_bars)
 
 
 # -- the joblib backend ---------------------------------------------------------------

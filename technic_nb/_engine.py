@@ -377,20 +377,20 @@ class _ScanRun:
         concurrency = self.config.fetch_concurrency
         max_in_flight = max(4 * concurrency, 2 * REMOTE_CHUNK)
 
-        def fetch(symbol: str) -> pd.DataFrame:
+        def fetch(symbol: str) -> tuple[pd.DataFrame, bool]:
+            """Bars of ``symbol`` and whether a worker should store them in the bars cache."""
             token.check_and_raise()
-
-            def do_fetch() -> pd.DataFrame:
-                return source.fetch(symbol, self.window, cancellation=token)
-
             if cache_bars:
                 assert self.checkpoint is not None
-                return self.checkpoint.bars(self.keys[symbol], do_fetch)
-            return do_fetch()
+                try:
+                    return self.checkpoint.load_bars(self.keys[symbol]), False
+                except NotCached:
+                    pass
+            return source.fetch(symbol, self.window, cancellation=token), cache_bars
 
         pending = deque(todo)
         in_flight: dict[cf.Future, str] = {}
-        ready: list[tuple[str, pd.DataFrame]] = []
+        ready: list[tuple[str, pd.DataFrame, bool]] = []
         pool = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="technic_nb-fetch")
         try:
             with (
@@ -415,31 +415,36 @@ class _ScanRun:
                         )
                         for future in done:
                             symbol = in_flight.pop(future)
-                            bars = self._fetched(symbol, future)
-                            if bars is not None:
-                                ready.append((symbol, bars))
+                            fetched = self._fetched(symbol, future)
+                            if fetched is not None:
+                                ready.append((symbol, *fetched))
                     token.check_and_raise()
                     fetching_over = not pending and not in_flight
                     # compute a full chunk, or whatever is ready while the fetches are slow
                     if ready and (len(ready) >= REMOTE_CHUNK or fetching_over or not done):
                         chunk, ready = ready[:REMOTE_CHUNK], ready[REMOTE_CHUNK:]
-                        outputs = parallel(self._ship(s, job, b) for s, b in chunk)
+                        outputs = parallel(self._ship(s, job, b, store) for s, b, store in chunk)
                         self._consume(outputs, batched=False)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _ship(self, symbol: str, job: SymbolJob, bars: pd.DataFrame) -> Any:
-        """The delayed call that computes ``symbol`` from bars fetched in this process."""
+    def _ship(self, symbol: str, job: SymbolJob, bars: pd.DataFrame, store: bool) -> Any:
+        """The delayed call that computes ``symbol`` from bars fetched in this process.
+
+        ``store``: the worker writes the bars to the bars cache (the write costs
+        milliseconds; done here it would hold the fetching process's GIL).
+        """
+        key = self.keys[symbol]
         if self.config.backend == "dask":
             from ._dask import run_symbol_shipped  # bars travel inside the task
 
-            return delayed(run_symbol_shipped)(symbol, job, self.keys[symbol], (bars,))
-        return delayed(run_symbol)(symbol, job, self.keys[symbol], bars=bars)
+            return delayed(run_symbol_shipped)(symbol, job, key, (bars,), store)
+        return delayed(run_symbol)(symbol, job, key, bars=bars, store_bars=store)
 
-    def _fetched(self, symbol: str, future: cf.Future) -> pd.DataFrame | None:
-        """Bars of a finished fetch, or None after recording its error."""
+    def _fetched(self, symbol: str, future: cf.Future) -> tuple[pd.DataFrame, bool] | None:
+        """``(bars, store)`` of a finished fetch, or None after recording its error."""
         try:
-            bars = future.result()
+            fetched = future.result()
         except ScanCancelled:
             return None
         except ScanError as exc:
@@ -470,7 +475,7 @@ class _ScanRun:
             self._accept({"symbol": symbol, "error": error.to_dict()}, False, True, True)
             return None
         self.tracker.advance("data_fetching", message=symbol)
-        return bars
+        return fetched
 
     # -- bookkeeping ---------------------------------------------------------
     def _accept(

@@ -75,14 +75,19 @@ def run_symbol(
     bars_key: str,
     source: DataSource | None = None,
     bars: pd.DataFrame | None = None,
+    store_bars: bool = False,
 ) -> dict[str, Any]:
     """Worker entry point: features for one symbol, through the checkpoint cache.
 
     Either ``source`` (fetched here, in the worker) or ``bars`` (fetched by the
-    main process) is given.  Recoverable failures (network give-ups) are
+    main process) is given.  With ``store_bars`` the worker also writes the
+    shipped bars to the bars cache under ``bars_key`` (keeping that write off
+    the fetching process).  Recoverable failures (network give-ups) are
     returned as errors but not cached, so a re-run tries them again.
     """
     started = time.perf_counter()
+    if store_bars and bars is not None and job.checkpoint is not None:
+        job.checkpoint.store_bars(bars_key, bars)
 
     def compute() -> dict[str, Any]:
         if bars is not None:

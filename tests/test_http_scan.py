@@ -150,6 +150,10 @@ def test_rerun_after_complete_scan_makes_no_request(market, tmp_path):
         # a new scoring weight re-ranks from the cache: no fetch either
         tn.scan(config.replace(scoring=tn.ScoringWeights(volume=0)))
         assert server.total_requests == 0
+        # new indicator parameters recompute from the cached bars (stored by the workers)
+        other = tn.scan(config.replace(indicators=tn.IndicatorParams(rsi_period=10)))
+        assert server.total_requests == 0
+        assert other.stats["computed"] == 3
 
 
 def test_permanent_404_is_remembered_but_give_ups_are_retried_next_run(market, tmp_path):
