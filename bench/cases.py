@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from joblib import Parallel, delayed, parallel_config
 
 import technic_nb as tn
 from technic_nb._checkpoint import Checkpoint, NotCached
 from technic_nb._console import ConsoleProgress
-from technic_nb._engine import resolve_window
+from technic_nb._engine import LOCAL_BATCH, resolve_window
 from technic_nb._progress import MultiStageProgressTracker
 from technic_nb._retry import RetryPolicy, call_with_retries
 from technic_nb.sources import DemoSource, DirectorySource, PolygonSource
@@ -72,6 +73,10 @@ class Sizes:
     memory_repeats: int
     fetch_only_symbols: int
     small_lookback: int
+    dask_symbols: int
+    dask_pairs: int
+    dask_tasks: int
+    dask_task_rounds: int
 
 
 FULL = Sizes(
@@ -97,6 +102,10 @@ FULL = Sizes(
     memory_repeats=2,
     fetch_only_symbols=600,
     small_lookback=30,
+    dask_symbols=2000,
+    dask_pairs=3,
+    dask_tasks=2000,
+    dask_task_rounds=3,
 )
 
 QUICK = Sizes(
@@ -122,6 +131,10 @@ QUICK = Sizes(
     memory_repeats=1,
     fetch_only_symbols=40,
     small_lookback=30,
+    dask_symbols=100,
+    dask_pairs=1,
+    dask_tasks=100,
+    dask_task_rounds=1,
 )
 
 
@@ -1073,12 +1086,189 @@ def section_http(bench: Bench) -> dict[str, Any]:
     return out
 
 
+# ----------------------------------------------------------------------------- 9
+def _engine_symbols_per_task(n_symbols: int, worker_threads: int) -> int:
+    """Symbols in one worker task of a scan whose source reads inside the workers.
+
+    The same rule as the engine's local path (``_ScanRun._run_local``).
+    """
+    return max(1, min(LOCAL_BATCH, n_symbols // (4 * worker_threads) or 1))
+
+
+def _drain(outputs: Any) -> int:
+    return sum(1 for _ in outputs)
+
+
+def _noop_parallel(n_tasks: int, **options: Any) -> float:
+    """Seconds for ``n_tasks`` no-op tasks through a streamed ``joblib.Parallel``.
+
+    The call options are the engine's (one task per dispatch, two tasks in flight per
+    worker, results unordered), so the time is what its dispatch costs per task.
+    """
+    parallel = Parallel(
+        return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs", **options
+    )
+    seconds, done = timed(lambda: _drain(parallel(delayed(abs)(-i) for i in range(n_tasks))))
+    if done != n_tasks:
+        raise RuntimeError(f"{done} of {n_tasks} no-op tasks came back")
+    return seconds
+
+
+def section_dask(bench: Bench) -> dict[str, Any]:
+    import dask
+    import distributed
+
+    from technic_nb._dask import _backend_class
+
+    s = bench.sizes
+    out = section("Dask backend: a local cluster against loky on the same cores")
+    log("dask: starting a LocalCluster (2 worker processes x 1 thread)")
+    started = time.perf_counter()
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        cluster_start = time.perf_counter() - started
+        threads = sum(client.nthreads().values())
+        log(f"dask: cluster up in {cluster_start:.1f} s, {threads} worker threads")
+
+        # warm-up: the workers import technic_nb and TA-Lib, loky starts its pool
+        for backend in ("dask", "loky"):
+            changes = {"dask_client": client} if backend == "dask" else {"n_jobs": 2}
+            config = bench.demo_config(64, backend=backend, **changes)
+            bench.run_scan(config)
+            bench.drop(Path(config.cache_dir))
+
+        # (a) cold scans, interleaved
+        n = s.dask_symbols
+        rates: dict[str, list[float]] = {"dask": [], "loky": []}
+        for r in range(s.dask_pairs):
+            for backend in ("dask", "loky") if r % 2 == 0 else ("loky", "dask"):
+                changes = {"dask_client": client} if backend == "dask" else {"n_jobs": 2}
+                config = bench.demo_config(n, backend=backend, **changes)
+                seconds, result = bench.run_scan(config)
+                bench.drop(Path(config.cache_dir))
+                if backend == "dask" and result.stats.get("dask_shared_cache") is not True:
+                    raise RuntimeError("the dask workers did not checkpoint into the cache")
+                rates[backend].append(n / seconds)
+            log(
+                f"dask round {r + 1}: dask {rates['dask'][-1]:.0f} symbols/s, "
+                f"loky {rates['loky'][-1]:.0f} symbols/s"
+            )
+        pairs = list(zip(rates["dask"], rates["loky"], strict=True))
+        for backend in ("dask", "loky"):
+            out["figures"][f"cold_{backend}_symbols_per_s"] = summarize(
+                rates[backend], "symbols/s", symbols=n
+            )
+        out["figures"]["cold_dask_over_loky"] = judge(
+            summarize([d / lk for d, lk in pairs], "ratio of symbols/s (higher is better)"),
+            "diagnostic",
+            None,
+            "the same two cores either way: the Dask path adds the scheduler (a thread of "
+            "this process), a round trip through it per task, and per-scan checks "
+            "(worker versions, a cache probe file written by every worker)",
+        )
+        out["figures"]["cold_dask_extra_ms_per_symbol"] = summarize(
+            [1000.0 / d - 1000.0 / lk for d, lk in pairs], "ms/symbol (dask - loky)", symbols=n
+        )
+
+        # (b) per-task overhead, interleaved
+        n_tasks = s.dask_tasks
+        per_task: dict[str, list[float]] = {"joblib_dask": [], "client_map": [], "joblib_loky": []}
+
+        def joblib_dask(count: int) -> float:
+            with parallel_config(backend=_backend_class()(client=client)):
+                return _noop_parallel(count, n_jobs=-1)
+
+        def client_map(count: int) -> float:
+            seconds, values = timed(
+                lambda: client.gather(client.map(abs, range(count), pure=False))
+            )
+            if len(values) != count:
+                raise RuntimeError("Client.map lost tasks")
+            return seconds
+
+        def joblib_loky(count: int) -> float:
+            return _noop_parallel(count, n_jobs=2, backend="loky")
+
+        ways: dict[str, Callable[[int], float]] = {
+            "joblib_dask": joblib_dask,
+            "client_map": client_map,
+            "joblib_loky": joblib_loky,
+        }
+        for way in ways.values():  # one small untimed call each
+            way(min(n_tasks, 40))
+        names = list(ways)
+        for r in range(s.dask_task_rounds):
+            for name in names[r % 3 :] + names[: r % 3]:
+                per_task[name].append(ways[name](n_tasks) / n_tasks)
+            log(
+                f"dask tasks round {r + 1}: "
+                + ", ".join(f"{k} {v[-1] * 1e3:.2f} ms/task" for k, v in per_task.items())
+            )
+    log("dask: cluster closed")
+
+    batch = _engine_symbols_per_task(n, threads)
+    labels = {
+        "joblib_dask": "joblib.Parallel on the engine's Dask backend (as a scan dispatches)",
+        "client_map": "Client.map + gather: every task submitted at once (no dispatch window)",
+        "joblib_loky": "joblib.Parallel, loky, n_jobs=2 (as a scan dispatches)",
+    }
+    for name, values in per_task.items():
+        out["figures"][f"task_{name}_ms_per_task"] = judge(
+            summarize([v * 1e3 for v in values], "ms/task (no-op)", tasks=n_tasks),
+            "diagnostic",
+            None,
+            labels[name],
+        )
+    out["figures"]["task_dask_over_loky"] = summarize(
+        [d / lk for d, lk in zip(per_task["joblib_dask"], per_task["joblib_loky"], strict=True)],
+        "ratio of ms/task (joblib dask / joblib loky)",
+    )
+    out["figures"]["engine_symbols_per_task"] = judge(
+        summarize([batch], "symbols/task", LOCAL_BATCH=LOCAL_BATCH, worker_threads=threads),
+        "diagnostic",
+        None,
+        f"a source read in the workers (demo, csv) is dispatched in tasks of min(LOCAL_BATCH = "
+        f"{LOCAL_BATCH}, symbols / (4 x worker threads)) symbols; sources fetched in this "
+        "process ship batches of 8 symbols per task (joblib batch_size=8)",
+    )
+    out["figures"]["dask_dispatch_ms_per_symbol"] = summarize(
+        [v * 1e3 / batch for v in per_task["joblib_dask"]],
+        f"ms/symbol (no-op ms/task / {batch} symbols/task)",
+    )
+    out["notes"].append(
+        f"One distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) on "
+        f"127.0.0.1, started once for the section ({cluster_start:.1f} s until both workers "
+        f"were up) and closed at its end; dask {dask.__version__}, distributed "
+        f"{distributed.__version__}.  Cold scans: demo source, {n} symbols, a fresh cache "
+        "folder per scan (both backends checkpoint every symbol), backend='dask' with the "
+        "client against backend='loky' with n_jobs=2, interleaved A B / B A after one "
+        "untimed warm-up scan each (worker imports, loky pool start)."
+    )
+    out["notes"].append(
+        f"Per-task overhead: {n_tasks} no-op tasks (the builtin abs) per measurement, "
+        "rounds rotating the order of the three ways.  A scan's task also carries its "
+        "symbol batch, the job and the source, so these are lower bounds; divided by the "
+        "symbols per task they give the dispatch cost per symbol."
+    )
+    return out
+
+
 SECTIONS: dict[str, Callable[[Bench], Any]] = {
     "overhead": section_overhead,
     "cancel_latency": section_cancel,
     "scaling": section_scaling,
     "memory": section_memory,
     "http_throughput": section_http,
+    "dask": section_dask,
 }
 
 

@@ -13,7 +13,18 @@ from typing import Any
 
 import psutil
 
-LIBRARIES = ("technic_nb", "pandas", "numpy", "joblib", "ta-lib", "httpx", "psutil", "tqdm")
+LIBRARIES = (
+    "technic_nb",
+    "pandas",
+    "numpy",
+    "joblib",
+    "ta-lib",
+    "httpx",
+    "psutil",
+    "tqdm",
+    "dask",
+    "distributed",
+)
 
 
 def machine() -> dict[str, Any]:

@@ -24,6 +24,7 @@ SECTIONS = (
     "scaling",
     "memory",
     "http_throughput",
+    "dask",
 )
 
 
