@@ -258,7 +258,9 @@ def test_cancel_returns_while_no_result_arrives(tmp_path):
     token = ScanCancellation()
     config = config_for(tmp_path, source=StuckSource(n_symbols=50), backend="threading")
     box = {}
-    thread = threading.Thread(target=lambda: box.update(r=tn.scan(config, cancellation_token=token)))
+    thread = threading.Thread(
+        target=lambda: box.update(r=tn.scan(config, cancellation_token=token))
+    )
     thread.start()
     try:
         assert _STUCK.wait(60)
