@@ -65,3 +65,19 @@ def test_ci_runs_the_readme_test_command():
     commands = [line.strip() for line in ci.splitlines() if line.strip().startswith("python -m")]
     assert commands[-1] == "python -m pytest"
     assert 'pip install --disable-pip-version-check --quiet -e ".[dev]"' in ci
+
+
+def test_code_is_formatted_and_lint_free():
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -e '.[dev]' installs it)")
+    paths = ["technic_nb", "tests", "bench"]
+    check = subprocess.run([ruff, "check", *paths], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    fmt = subprocess.run(
+        [ruff, "format", "--check", *paths], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout
