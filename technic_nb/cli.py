@@ -74,7 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="checkpoint folder")
     p.add_argument("--no-cache", action="store_true", help="do not read or write checkpoints")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (-1: all cores)")
-    p.add_argument("--backend", default=None, help="joblib backend (loky, threading, ...)")
+    p.add_argument("--backend", default=None, help="joblib backend (loky, threading, dask, ...)")
+    p.add_argument(
+        "--dask-client",
+        default=None,
+        help="Dask scheduler address such as tcp://127.0.0.1:8786 (implies --backend dask)",
+    )
     p.add_argument("--out", default=None, help="write the table to FILE (.csv or .parquet)")
     p.add_argument("--errors-out", default=None, help="write the error table to FILE (.csv)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -106,6 +111,9 @@ def _config_from_args(args: argparse.Namespace) -> ScanConfig:
         options["sectors"] = [s for s in args.sectors.split(",") if s.strip()]
     if args.no_cache:
         options["use_cache"] = False
+    if args.dask_client:
+        options["dask_client"] = args.dask_client
+        options.setdefault("backend", "dask")
     return ScanConfig(**options)
 
 

@@ -158,3 +158,20 @@ def test_ctrl_c_writes_partial_results_exits_130_and_resumes(tmp_path):
     last = again.stdout.strip().splitlines()[-1]
     cached = int(last.split(" from cache")[0].split()[-1])
     assert cached >= done
+
+
+def test_dask_scheduler_that_cannot_be_reached(tmp_path, capsys):
+    code = main(
+        [
+            "scan",
+            "--cache-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--dask-client",
+            "tcp://127.0.0.1:9",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("technic-nb: error: [system_error]")
+    assert "tcp://127.0.0.1:9" in err[-1]

@@ -304,3 +304,25 @@ def test_runner_panel_links_the_dask_dashboard(client, tmp_path):
     assert "Dask dashboard" in panel.header.value
     assert result.stats["dask_dashboard"] in panel.header.value
     assert any("Dask dashboard" in m for m in runner.messages)
+
+
+def test_cli_scan_on_the_cluster(cluster, tmp_path, capsys):
+    from technic_nb.cli import main
+
+    code = main(
+        [
+            "scan",
+            "--source",
+            "demo:60",
+            "--cache-dir",
+            str(tmp_path),
+            "--no-progress",
+            "--dask-client",
+            cluster.scheduler_address,
+            "--top-n",
+            "5",
+        ]
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert out[-1].startswith("Scanned 60 symbols")
