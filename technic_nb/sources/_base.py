@@ -35,10 +35,16 @@ class DateWindow:
         return f"{start}..{end}"
 
     def clip(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """The rows of ``bars`` (date-indexed, ascending) inside this window."""
-        if self.start is not None:
+        """The rows of ``bars`` (date-indexed, ascending) inside this window.
+
+        ``bars`` itself is returned when every row is inside (no copy).
+        """
+        if bars.empty:
+            return bars
+        first, last = bars.index[0], bars.index[-1]
+        if self.start is not None and first < pd.Timestamp(self.start):
             bars = bars.loc[bars.index >= pd.Timestamp(self.start)]
-        if self.end is not None:
+        if self.end is not None and len(bars) and last > pd.Timestamp(self.end):
             bars = bars.loc[bars.index <= pd.Timestamp(self.end)]
         return bars
 

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 
 from .._cancel import ScanCancellation, ScanCancelled
@@ -547,8 +548,8 @@ class PolygonSource(DataSource):
     def _parse(self, response: httpx.Response, symbol: str, shown_url: str) -> dict[str, Any]:
         failure: TransientFetchError | None = None
         try:
-            payload = json.loads(response.content)
-        except ValueError:  # also UnicodeDecodeError
+            payload = orjson.loads(response.content)  # several times faster than json
+        except ValueError:  # orjson.JSONDecodeError is a ValueError
             payload = None
             failure = TransientFetchError(
                 f"HTTP 200 with a body that is not valid JSON ({len(response.content)} bytes)",
