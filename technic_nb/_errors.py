@@ -111,13 +111,19 @@ def _rebuild_scan_error(data: Mapping[str, Any]) -> ScanError:
     return ScanError.from_dict(data)
 
 
-def config_error(field: str, value: Any, allowed: str) -> ScanError:
-    """The error for an invalid configuration value: names field, value and what is allowed."""
+def config_error(
+    field: str, value: Any, allowed: str, *, owner: str = "ScanConfig", fatal: bool = False
+) -> ScanError:
+    """The error for an invalid configuration value: names field, value and what is allowed.
+
+    ``owner`` is the class whose argument it is (``ScanConfig``, ``PolygonSource``...).
+    """
     return ScanError(
         ErrorType.CONFIG_ERROR,
-        f"ScanConfig.{field}={value!r} is invalid: {field} must be {allowed}",
+        f"{owner}.{field}={value!r} is invalid: {field} must be {allowed}",
         details={"field": field, "value": repr(value), "allowed": allowed},
         suggestion=f"Pass {field} as {allowed}.",
+        fatal=fatal,
     )
 
 

@@ -41,7 +41,7 @@ import orjson
 import pandas as pd
 
 from .._cancel import ScanCancellation, ScanCancelled
-from .._errors import ErrorType, ScanError, data_error
+from .._errors import ErrorType, ScanError, config_error, data_error
 from .._retry import RetryPolicy, RetryStats, TransientFetchError, call_with_retries
 from .._symbols import validate_symbol
 from ._base import DataSource, DateWindow
@@ -95,13 +95,7 @@ def redact(text: str, secret: str | None = None) -> str:
 
 
 def _source_config_error(field: str, value: Any, allowed: str) -> ScanError:
-    return ScanError(
-        ErrorType.CONFIG_ERROR,
-        f"PolygonSource.{field}={value!r} is invalid: {field} must be {allowed}",
-        details={"field": field, "value": repr(value), "allowed": allowed},
-        suggestion=f"Pass {field} as {allowed}.",
-        fatal=True,
-    )
+    return config_error(field, value, allowed, owner="PolygonSource", fatal=True)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
