@@ -20,18 +20,11 @@ import pandas as pd
 
 from ._errors import data_error
 
-__all__ = ["BAR_COLUMNS", "check_bar_values", "empty_bars", "normalize_bars"]
+__all__ = ["BAR_COLUMNS", "check_bar_values", "normalize_bars"]
 
 BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 #: The column index of normalized bars, built once: building an Index of strings is slow.
 _COLUMNS = pd.Index(BAR_COLUMNS)
-
-
-def empty_bars() -> pd.DataFrame:
-    """An empty bars frame with the canonical layout."""
-    index = pd.DatetimeIndex([], name="date")
-    return pd.DataFrame({c: pd.Series([], dtype="float64") for c in BAR_COLUMNS}, index=index)
 
 
 def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -73,6 +66,12 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return pd.DataFrame(values, index=index, columns=_COLUMNS)
 
 
+def _has_time_of_day(index: pd.DatetimeIndex) -> bool:
+    """True when some timestamp is not at midnight."""
+    day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
+    return bool((index.asi8 % day).any())
+
+
 def _is_canonical(frame: pd.DataFrame) -> bool:
     """True when ``frame`` already has the exact layout :func:`normalize_bars` produces."""
     index = frame.index
@@ -86,8 +85,7 @@ def _is_canonical(frame: pd.DataFrame) -> bool:
     ):
         return False
     stamps = index.asi8
-    day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
-    return bool((np.diff(stamps) > 0).all() and not (stamps % day).any())
+    return bool((np.diff(stamps) > 0).all() and not _has_time_of_day(index))
 
 
 def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:
@@ -115,8 +113,7 @@ def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:
         raise data_error(symbol, "a row has no date", "Remove rows without a date.")
     if index.tz is not None:
         index = index.tz_convert("America/New_York").tz_localize(None)
-    day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[index.unit]
-    if (index.asi8 % day).any():
+    if _has_time_of_day(index):
         index = index.normalize()
     return index.rename("date")
 

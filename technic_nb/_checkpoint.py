@@ -115,17 +115,21 @@ class Checkpoint:
         return _unblob(self._features(symbol, bars_key, params_key, version, compute=compute_blob))
 
     def load_features(self, symbol: str, bars_key: str, params_key: str, version: str) -> Any:
-        """The cached result, or raise :class:`NotCached` (also for an unreadable entry)."""
+        """The cached result, or raise :class:`NotCached` (also for an unreadable entry).
+
+        A hit hashes the key once; only a miss asks the store whether an entry
+        exists (then it was unreadable: :class:`CorruptEntry`).
+        """
         self._ensure()
-        if not self._features.check_call_in_cache(
-            symbol, bars_key, params_key, version, compute=None
-        ):
-            raise NotCached
         try:
             return _unblob(
                 self._features(symbol, bars_key, params_key, version, compute=_not_cached)
             )
         except (NotCached, pickle.UnpicklingError, EOFError, ValueError):
+            if not self._features.check_call_in_cache(
+                symbol, bars_key, params_key, version, compute=None
+            ):
+                raise NotCached from None
             logger.warning(
                 "checkpoint entry for %s was unreadable (corrupted or truncated); recomputing",
                 symbol,
@@ -149,11 +153,6 @@ class Checkpoint:
         """Write ``bars`` under ``bars_key`` (no-op when an entry exists)."""
         self._ensure()
         self._bars(bars_key, fetch=lambda: bars)
-
-    def has_bars(self, bars_key: str) -> bool:
-        """True when bars for ``bars_key`` are cached."""
-        self._ensure()
-        return bool(self._bars.check_call_in_cache(bars_key, fetch=None))
 
     # -- maintenance -----------------------------------------------------------
     def forget(self, entries: Iterable[tuple[str, str, str, str]], bars_keys: Iterable[str]) -> int:

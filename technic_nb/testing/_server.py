@@ -703,17 +703,25 @@ class _EncodedRows:
         return b", ".join(self.text[self.starts[k] : self.ends[k]] for k in positions)
 
 
-def _row_texts(bars: pd.DataFrame) -> list[str]:
-    """The JSON text of each row of :func:`_rows` (the same text ``json.dumps`` gives)."""
-    if bars.empty:
-        return []
+def _bar_arrays(
+    bars: pd.DataFrame,
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray]:
+    """``(t, [o, h, l, c], v, vw)``: ``t`` is New York midnight in epoch milliseconds."""
     index = pd.DatetimeIndex(bars.index).normalize()
     stamps = index.tz_localize(NEW_YORK).as_unit("ms").asi8
     columns = [bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close")]
     volume = bars["volume"].to_numpy(dtype="float64")
+    weighted = (columns[1] + columns[2] + columns[3]) / 3.0
+    return stamps, columns, volume, weighted
+
+
+def _row_texts(bars: pd.DataFrame) -> list[str]:
+    """The JSON text of each row of :func:`_rows` (the same text ``json.dumps`` gives)."""
+    if bars.empty:
+        return []
+    stamps, columns, volume, weighted = _bar_arrays(bars)
     if not (np.isfinite(volume).all() and all(np.isfinite(c).all() for c in columns)):
         return [json.dumps(row) for row in _rows(bars)]  # NaN/Infinity: json's own spelling
-    weighted = (columns[1] + columns[2] + columns[3]) / 3.0
     template = '{"v": %r, "vw": %r, "o": %r, "c": %r, "h": %r, "l": %r, "t": %d, "n": %d}'
     return [
         template % (v, round(w, 4), o, c, h, lo, t, max(1, v // 100))
@@ -742,11 +750,7 @@ def _rows(bars: pd.DataFrame) -> list[dict[str, Any]]:
     """Bars as Polygon result rows: ``t`` is New York midnight in epoch milliseconds."""
     if bars.empty:
         return []
-    index = pd.DatetimeIndex(bars.index).normalize()
-    stamps = index.tz_localize(NEW_YORK).as_unit("ms").asi8
-    columns = [bars[c].to_numpy(dtype="float64") for c in ("open", "high", "low", "close")]
-    volume = bars["volume"].to_numpy(dtype="float64")
-    weighted = (columns[1] + columns[2] + columns[3]) / 3.0
+    stamps, columns, volume, weighted = _bar_arrays(bars)
     return [
         {
             "v": float(v),
