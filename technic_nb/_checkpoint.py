@@ -1,55 +1,73 @@
-"""The persistent per-symbol checkpoint cache (joblib.Memory).
+"""The persistent per-symbol checkpoint cache.
 
-Two layers with independent keys:
+Two layers with independent keys, each entry keyed by the symbol's *bars key*
+(source identity, symbol, date window, frequency, and for files their size and
+modification time):
 
-* **bars** (network sources only): key = source identity, symbol, date window,
-  frequency.  Changing an indicator or a scoring weight never refetches.
-* **features** (every source): the per-symbol scan result (the indicator row, or a
-  permanent data error), key = the bars' key, the indicator parameters, the
-  lookback and a code version.  Scoring runs on the whole table afterwards and
-  is not cached, so changing a weight re-ranks in milliseconds.
+* **bars** (network sources only), in a partition per source identity and date
+  window.  Changing an indicator or a scoring weight never refetches.
+* **features** (every source): the per-symbol scan result (the indicator row,
+  or a permanent data error), in a partition per source identity, date window,
+  indicator parameters, lookback and code version.  Scoring runs on the whole
+  table afterwards and is not cached, so changing a weight re-ranks in
+  milliseconds.
 
-Each entry is written atomically by joblib.  An unreadable (corrupted or
-truncated) entry is reported as a warning and recomputed.  The folder is
-created with mode 0700.
+Entries are stored in packs (:mod:`technic_nb._packstore`): every worker task
+writes the entries it produced (8-64 symbols) as one file, atomically
+(temporary name, then ``os.replace``), so a crash never leaves half an entry
+and two scans writing the same folder never clash.  A re-run reads a
+partition's packs once; when a partition holds many packs they are merged into
+one.  An unreadable (truncated or corrupted) pack is reported as a warning,
+removed, and its symbols are recomputed.  The folder is created with mode 0700.
+
+Layout: ``cache_dir/checkpoints/{features,bars}/<partition hash>/pack-*.pkl``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pickle
 import shutil
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
-
-from . import _checkpoint_entries
+from . import _packstore
 from ._errors import ErrorType, ScanError
+from ._packstore import PackIndex, UnreadablePack
 
-__all__ = ["Checkpoint", "NotCached", "cache_size", "clear_cache"]
+__all__ = ["Checkpoint", "FeaturesLoad", "NotCached", "cache_size", "clear_cache"]
 
 logger = logging.getLogger("technic_nb.cache")
 
-#: Sub-folder of ``cache_dir`` that holds the joblib.Memory store.
+#: Sub-folder of ``cache_dir`` that holds the checkpoints.
 CHECKPOINT_FOLDER = "checkpoints"
-
-
-#: joblib.Memory objects opened in this process, by folder: a worker process opens each
-#: folder once, not once per task (opening checks the cached functions' code on disk).
-_OPENED: dict[Path, tuple[Any, Any, Any]] = {}
+#: A partition with more packs than this is merged into one pack when it is read.
+COMPACT_ABOVE = 64
 
 
 class NotCached(Exception):
-    """Raised by a loader to read an entry without computing it."""
+    """Raised by a loader when an entry is not in the cache."""
 
 
-def _not_cached() -> Any:
-    raise NotCached
+@dataclass
+class FeaturesLoad:
+    """What :meth:`Checkpoint.load_features` found."""
+
+    #: bars key -> the cached outcome
+    found: dict[str, Any] = field(default_factory=dict)
+    #: packs that could not be read (their entries count as not cached)
+    unreadable: list[str] = field(default_factory=list)
+
+
+def partition_name(text: str) -> str:
+    """The folder name of a partition (a short hash of its defining text)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
 class Checkpoint:
@@ -57,10 +75,10 @@ class Checkpoint:
 
     def __init__(self, cache_dir: str | Path) -> None:
         self.cache_dir = Path(cache_dir).expanduser()
+        self.root = self.cache_dir / CHECKPOINT_FOLDER
         self._lock = threading.Lock()
-        self._memory: joblib.Memory | None = None
-        self._features: Any = None
-        self._bars: Any = None
+        self._ready = False
+        self._bars_index: dict[str, dict[str, PackIndex]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"cache_dir": self.cache_dir}
@@ -72,116 +90,171 @@ class Checkpoint:
         return f"Checkpoint({str(self.cache_dir)!r})"
 
     def _ensure(self) -> None:
-        if self._memory is not None:
+        """Create the cache folder (mode 0700) once, with a clear error if that fails."""
+        if self._ready:
             return
-        with self._lock:
-            if self._memory is not None:
-                return
-            shared = _OPENED.get(self.cache_dir)
-            if shared is not None:  # already opened in this process (e.g. by an earlier task)
-                self._memory, self._features, self._bars = shared
-                return
-            try:
-                self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if os.name == "posix" and self.cache_dir.stat().st_uid == os.getuid():
-                    os.chmod(self.cache_dir, 0o700)
-            except OSError as exc:
-                raise ScanError(
-                    ErrorType.CACHE_ERROR,
-                    f"cannot create the cache folder {str(self.cache_dir)!r}: {exc.strerror}",
-                    details={"cache_dir": str(self.cache_dir)},
-                    suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
-                ) from None
-            memory = joblib.Memory(self.cache_dir / CHECKPOINT_FOLDER, verbose=0)
-            self._features = memory.cache(_checkpoint_entries.features_entry, ignore=["compute"])
-            self._bars = memory.cache(_checkpoint_entries.bars_entry, ignore=["fetch"])
-            self._memory = memory
-            _OPENED[self.cache_dir] = (memory, self._features, self._bars)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if os.name == "posix" and self.cache_dir.stat().st_uid == os.getuid():
+                os.chmod(self.cache_dir, 0o700)
+            self.root.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ScanError(
+                ErrorType.CACHE_ERROR,
+                f"cannot create the cache folder {str(self.cache_dir)!r}: {exc.strerror}",
+                details={"cache_dir": str(self.cache_dir)},
+                suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
+            ) from None
+        self._ready = True
 
-    # -- features layer --------------------------------------------------------
-    def features(
-        self, symbol: str, bars_key: str, params_key: str, version: str, compute: Callable[[], Any]
-    ) -> Any:
-        """The cached result for this key, computing and storing it if absent.
+    def _folder(self, layer: str, partition: str) -> Path:
+        return self.root / layer / partition_name(partition)
 
-        The result is stored as one pickled blob: joblib's own pickler walks a
-        dict of floats in Python, several times slower than the C pickler.
-        """
-        self._ensure()
-
-        def compute_blob() -> bytes:
-            return pickle.dumps(compute(), protocol=pickle.HIGHEST_PROTOCOL)
-
-        return _unblob(self._features(symbol, bars_key, params_key, version, compute=compute_blob))
-
-    def load_features(self, symbol: str, bars_key: str, params_key: str, version: str) -> Any:
-        """The cached result, or raise :class:`NotCached` (also for an unreadable entry).
-
-        A hit hashes the key once; only a miss asks the store whether an entry
-        exists (then it was unreadable: :class:`CorruptEntry`).
-        """
+    def _write(self, layer: str, partition: str, values: Mapping[str, Any]) -> bool:
+        """Write one pack; a failed write is logged and the scan goes on without it."""
+        if not values:
+            return True
         self._ensure()
         try:
-            return _unblob(
-                self._features(symbol, bars_key, params_key, version, compute=_not_cached)
-            )
-        except (NotCached, pickle.UnpicklingError, EOFError, ValueError):
-            if not self._features.check_call_in_cache(
-                symbol, bars_key, params_key, version, compute=None
-            ):
-                raise NotCached from None
+            _packstore.write_pack(self._folder(layer, partition), values)
+        except (OSError, pickle.PicklingError, TypeError, ValueError, AttributeError) as exc:
+            # disk full, permissions, or a value pickle refuses: results are still returned
             logger.warning(
-                "checkpoint entry for %s was unreadable (corrupted or truncated); recomputing",
-                symbol,
+                "could not checkpoint %d %s entries under %s: %s",
+                len(values),
+                layer,
+                self.cache_dir,
+                exc,
             )
-            raise CorruptEntry(symbol) from None
+            return False
+        return True
+
+    def _drop_unreadable(self, error: UnreadablePack) -> None:
+        logger.warning(
+            "checkpoint file %s was unreadable (%s); its symbols are recomputed",
+            error.path.name,
+            error.reason,
+        )
+        with contextlib.suppress(OSError):
+            error.path.unlink()
+
+    # -- features layer --------------------------------------------------------
+    def store_features(self, partition: str, outcomes: Mapping[str, Any]) -> bool:
+        """Store outcomes (bars key -> outcome) as one pack; False if the write failed."""
+        return self._write("features", partition, outcomes)
+
+    def load_features(self, partition: str, keys: Iterable[str]) -> FeaturesLoad:
+        """The cached outcomes of ``keys`` (bars keys) in ``partition``.
+
+        Reads every pack of the partition once.  Unreadable packs are removed
+        and listed in :attr:`FeaturesLoad.unreadable`; a partition of more than
+        :data:`COMPACT_ABOVE` packs is merged into one pack.
+        """
+        self._ensure()
+        wanted = set(keys)
+        load = FeaturesLoad()
+        folder = self._folder("features", partition)
+        packs = _packstore.list_packs(folder)
+        compact = len(packs) > COMPACT_ABOVE
+        merged: dict[str, Any] = {}
+        read: list[Path] = []
+        for path in packs:
+            try:
+                values = _packstore.read_values(path, None if compact else wanted)
+            except FileNotFoundError:  # merged away by another scan meanwhile
+                continue
+            except UnreadablePack as exc:
+                self._drop_unreadable(exc)
+                load.unreadable.append(path.name)
+                continue
+            read.append(path)
+            if compact:
+                merged.update(values)
+            for key, value in values.items():
+                if key in wanted:
+                    load.found[key] = value
+        if compact and merged and self._write("features", partition, merged):
+            for path in read:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        return load
 
     # -- bars layer ------------------------------------------------------------
-    def bars(self, bars_key: str, fetch: Callable[[], Any]) -> Any:
-        """Cached bars for ``bars_key``, fetching and storing them if absent."""
-        self._ensure()
-        return self._bars(bars_key, fetch=fetch)
+    def store_bars(self, partition: str, bars: Mapping[str, Any]) -> bool:
+        """Store bars (bars key -> frame) as one pack; False if the write failed."""
+        return self._write("bars", partition, bars)
 
-    def load_bars(self, bars_key: str) -> Any:
-        """Cached bars for ``bars_key``, or raise :class:`NotCached` (also if unreadable)."""
+    def _bars_packs(self, partition: str) -> dict[str, PackIndex]:
+        with self._lock:
+            index = self._bars_index.get(partition)
+            if index is None:
+                index = {}
+                for path in _packstore.list_packs(self._folder("bars", partition)):
+                    try:
+                        pack = _packstore.read_index(path)
+                    except FileNotFoundError:
+                        continue
+                    except UnreadablePack as exc:
+                        self._drop_unreadable(exc)
+                        continue
+                    for key in pack.entries:
+                        index[key] = pack
+                self._bars_index[partition] = index
+            return index
+
+    def load_bars(self, partition: str, bars_key: str) -> Any:
+        """Cached bars for ``bars_key``, or raise :class:`NotCached` (also if unreadable).
+
+        The partition's pack headers are read on the first call and kept; bars
+        stored after that are not seen by this object (a scan stores only bars
+        it did not find).
+        """
         self._ensure()
-        if not self._bars.check_call_in_cache(bars_key, fetch=None):
+        pack = self._bars_packs(partition).get(bars_key)
+        if pack is None:
             raise NotCached
-        return self._bars(bars_key, fetch=_not_cached)
-
-    def store_bars(self, bars_key: str, bars: Any) -> None:
-        """Write ``bars`` under ``bars_key`` (no-op when an entry exists)."""
-        self._ensure()
-        self._bars(bars_key, fetch=lambda: bars)
+        try:
+            return _packstore.read_value(pack, bars_key)
+        except FileNotFoundError:
+            raise NotCached from None
+        except UnreadablePack as exc:
+            with self._lock:
+                index = self._bars_index.get(partition, {})
+                for key in [k for k, v in index.items() if v.path == exc.path]:
+                    del index[key]
+            self._drop_unreadable(exc)
+            raise NotCached from None
 
     # -- maintenance -----------------------------------------------------------
-    def forget(self, entries: Iterable[tuple[str, str, str, str]], bars_keys: Iterable[str]) -> int:
-        """Remove the given feature entries and bars entries; return how many were removed."""
-        self._ensure()
+    def forget(self, layer: str, partition: str, keys: Iterable[str]) -> int:
+        """Remove ``keys`` from a partition of ``layer`` ("features" or "bars").
+
+        Packs holding any of them are rewritten without them.  Returns how many
+        entries were removed.
+        """
+        unwanted = set(keys)
         removed = 0
-        for symbol, bars_key, params_key, version in entries:
+        for path in _packstore.list_packs(self._folder(layer, partition)):
             try:
-                self._features.call_and_shelve(
-                    symbol, bars_key, params_key, version, compute=_not_cached
-                ).clear()
-                removed += 1
-            except NotCached:
-                pass
-        for bars_key in bars_keys:
+                index = _packstore.read_index(path)
+            except (FileNotFoundError, UnreadablePack):
+                continue
+            hit = unwanted.intersection(index.entries)
+            if not hit:
+                continue
             try:
-                self._bars.call_and_shelve(bars_key, fetch=_not_cached).clear()
-                removed += 1
-            except NotCached:
-                pass
+                values = _packstore.read_values(path)
+            except (FileNotFoundError, UnreadablePack):
+                continue
+            kept = {k: v for k, v in values.items() if k not in hit}
+            if kept and not self._write(layer, partition, kept):
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+            removed += len(hit)
+        with self._lock:
+            self._bars_index.clear()
         return removed
-
-
-def _unblob(value: Any) -> Any:
-    return pickle.loads(value) if isinstance(value, bytes) else value
-
-
-class CorruptEntry(NotCached):
-    """An entry existed but could not be read; it will be recomputed."""
 
 
 def cache_size(cache_dir: str | Path) -> int:

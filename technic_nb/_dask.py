@@ -32,7 +32,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import re
@@ -42,11 +41,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ._checkpoint import Checkpoint
 from ._errors import ErrorType, ScanError, config_error
-from ._work import SymbolJob, run_symbol
+from ._work import SymbolJob
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -54,7 +51,6 @@ __all__ = [
     "connect",
     "is_client",
     "is_scheduler_address",
-    "run_symbol_shipped",
 ]
 
 logger = logging.getLogger("technic_nb.dask")
@@ -198,24 +194,6 @@ def _remove_probe(folder: str, name: str) -> None:
         os.unlink(os.path.join(folder, name))
 
 
-def run_symbol_shipped(
-    symbol: str,
-    job: SymbolJob,
-    bars_key: str,
-    boxed_bars: tuple[pd.DataFrame],
-    store_bars: bool = False,
-) -> dict[str, Any]:
-    """:func:`~technic_nb._work.run_symbol` for bars fetched in this process.
-
-    The bars come in a 1-tuple: joblib's Dask backend scatters every large
-    argument to one worker first (a round trip per symbol, and data lost with
-    that worker if it dies), but ships a tuple inside the task itself.
-    """
-    return run_symbol(symbol, job, bars_key, bars=boxed_bars[0], store_bars=store_bars)
-
-
-# -- the joblib backend ---------------------------------------------------------------
-@functools.cache
 def _backend_class() -> type:
     from joblib._dask import DaskDistributedBackend
 
@@ -283,7 +261,7 @@ def _backend_class() -> type:
 
 
 def _cluster_failure(exc: BaseException | None) -> ScanError | None:
-    """A ScanError for an exception of the cluster itself (tasks never raise: see run_symbol)."""
+    """A ScanError for an exception of the cluster itself (tasks never raise: see _work)."""
     if exc is None or not type(exc).__module__.startswith("distributed"):
         return None
     name = type(exc).__name__

@@ -41,7 +41,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ._cancel import ScanCancellation, ScanCancelled
-from ._checkpoint import Checkpoint, CorruptEntry, NotCached
+from ._checkpoint import Checkpoint, NotCached
 from ._config import ScanConfig
 from ._errors import ErrorType, ScanError
 from ._progress import MultiStageProgressTracker, ProgressCallback
@@ -50,7 +50,7 @@ from ._result import ERROR_COLUMNS, LEADING_COLUMNS, ScanResult
 from ._retry import RetryPolicy
 from ._scoring import apply_filters, score_table
 from ._universe import load_universe
-from ._work import FEATURES_VERSION, SymbolJob, run_symbol, run_symbols, trim_bars
+from ._work import Shipped, SymbolJob, run_shipped, run_symbols, trim_bars
 from .sources import resolve_source
 from .sources._base import DataSource, DateWindow
 
@@ -64,13 +64,15 @@ RowListener = Callable[[str, dict[str, Any]], Any]
 #: Symbols per worker task for local sources: small enough that results stream
 #: (progress and cancel stay responsive), large enough to amortize dispatch.
 LOCAL_BATCH = 8
-#: Symbols computed per worker call when bars are shipped from this process.
-REMOTE_CHUNK = 64
+#: Fetched symbols handed to the workers at a time (sources fetched in this process).
+REMOTE_CHUNK = 128
+#: Fetched symbols per worker task.
+SHIP_BATCH = 8
 
 
 #: How often a scan waiting for results checks for a cancel (seconds).
 POLL_SECONDS = 0.05
-_ITEM, _ERROR, _END = "item", "error", "end"
+_ITEM, _ERROR, _END, _FAILED = "item", "error", "end", "failed"
 #: Result pumps of cancelled scans still closing their workers.
 _LINGERING: list[threading.Thread] = []
 
@@ -217,6 +219,7 @@ class _ScanRun:
             lookback=self.config.lookback_days,
             indicators=self.config.indicators,
             checkpoint=self.checkpoint,
+            source_identity=self.source.identity,
         )
         self.keys = {s: self.source.fingerprint(s, self.window) for s in frame["symbol"]}
         stats = getattr(self.source, "retry_stats", None)
@@ -245,29 +248,26 @@ class _ScanRun:
         if self.checkpoint is None:
             return symbols
         assert self.job is not None
+        load = self.checkpoint.load_features(
+            self.job.features_partition, (self.keys[s] for s in symbols)
+        )
+        for name in load.unreadable:
+            self.warnings.append(
+                f"the checkpoint file {name} was unreadable (corrupted or truncated); "
+                "its symbols were recomputed"
+            )
         todo: list[str] = []
-        params_key = self.job.params_key
         for i, symbol in enumerate(symbols):
-            if i % 64 == 0:
+            if i % 256 == 0:
                 self.token.check_and_raise()
-            try:
-                outcome = self.checkpoint.load_features(
-                    symbol, self.keys[symbol], params_key, FEATURES_VERSION
-                )
-            except CorruptEntry:
-                self.warnings.append(
-                    f"{symbol}: the checkpoint entry was unreadable (corrupted or truncated) "
-                    "and was recomputed"
-                )
+            outcome = load.found.get(self.keys[symbol])
+            if outcome is None:
                 todo.append(symbol)
-                continue
-            except NotCached:
-                todo.append(symbol)
-                continue
-            self._accept(outcome, from_cache=True, fetched=True)
+            else:
+                self._accept(outcome, from_cache=True, fetched=True)
         return todo
 
-    def _consume(self, outputs: Iterator[Any], batched: bool) -> None:
+    def _consume(self, outputs: Iterator[Any], fetched: bool) -> None:
         """Take results as they finish, returning promptly on cancel.
 
         A pump thread drains the joblib generator into a queue, so a cancel is
@@ -279,7 +279,7 @@ class _ScanRun:
         if self.config.backend == "dask":
             # the Dask backend cancels its cluster tasks when the generator is closed by
             # the thread that started it, so consume it here (results arrive steadily)
-            self._consume_directly(outputs, batched)
+            self._consume_directly(outputs, fetched)
             return
         items: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
@@ -309,20 +309,20 @@ class _ScanRun:
                     return
                 if kind is _ERROR:
                     raise value
-                for outcome in value if batched else (value,):
-                    self._accept(outcome, from_cache=False, fetched=batched)
+                for outcome in value:
+                    self._accept(outcome, from_cache=False, fetched=fetched)
                 self.token.check_and_raise()
         finally:
             stop.set()
             if thread.is_alive():
                 _LINGERING.append(thread)
 
-    def _consume_directly(self, outputs: Iterator[Any], batched: bool) -> None:
+    def _consume_directly(self, outputs: Iterator[Any], fetched: bool) -> None:
         """Take results in this thread; a cancel is seen when the next result arrives."""
         try:
             for output in outputs:
-                for outcome in output if batched else (output,):
-                    self._accept(outcome, from_cache=False, fetched=batched)
+                for outcome in output:
+                    self._accept(outcome, from_cache=False, fetched=fetched)
                 self.token.check_and_raise()
         finally:
             _close_quietly(outputs)
@@ -367,115 +367,144 @@ class _ScanRun:
                 pre_dispatch="2*n_jobs",
             )
             outputs = parallel(delayed(run_symbols)(batch, job, self.source) for batch in batches)
-            self._consume(outputs, batched=True)
+            self._consume(outputs, fetched=True)
 
     def _run_fetched(self, todo: list[str]) -> None:
-        """Network and in-memory sources: fetch in I/O threads, compute in workers, overlapped."""
+        """Network and in-memory sources: fetch in I/O threads, compute in workers, overlapped.
+
+        A producer thread keeps ``fetch_concurrency`` requests going and hands
+        the fetched payloads over in chunks; this thread runs each chunk through
+        the workers (which decode, compute and checkpoint it) while the next
+        chunk is being fetched.  At most two chunks wait, so memory stays
+        bounded by the work in flight.
+        """
         assert self.job is not None and self.source is not None
         source, job, token = self.source, self.job, self.token
-        cache_bars = self.checkpoint is not None and source.cache_bars
+        checkpoint = self.checkpoint
+        cache_bars = checkpoint is not None and source.cache_bars
         concurrency = self.config.fetch_concurrency
-        max_in_flight = max(4 * concurrency, 2 * REMOTE_CHUNK)
+        max_in_flight = max(4 * concurrency, 2 * SHIP_BATCH)
+        handoff: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
 
-        def fetch(symbol: str) -> tuple[pd.DataFrame, bool]:
-            """Bars of ``symbol`` and whether a worker should store them in the bars cache."""
+        def fetch(symbol: str) -> Shipped:
             token.check_and_raise()
+            key = self.keys[symbol]
             if cache_bars:
-                assert self.checkpoint is not None
+                assert checkpoint is not None
                 try:
-                    return self.checkpoint.load_bars(self.keys[symbol]), False
+                    bars = checkpoint.load_bars(job.bars_partition, key)
+                    return Shipped(symbol, key, bars, decoded=True)
                 except NotCached:
                     pass
-            return source.fetch(symbol, self.window, cancellation=token), cache_bars
+            payload = source.fetch_payload(symbol, self.window, cancellation=token)
+            return Shipped(symbol, key, payload, store=cache_bars)
 
-        pending = deque(todo)
-        in_flight: dict[cf.Future, str] = {}
-        ready: list[tuple[str, pd.DataFrame, bool]] = []
-        pool = cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="technic_nb-fetch")
+        def hand_over(kind: str, value: Any) -> None:
+            while not stop.is_set():
+                try:
+                    handoff.put((kind, value), timeout=POLL_SECONDS)
+                    return
+                except queue.Full:
+                    continue
+
+        def produce() -> None:
+            pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="technic_nb-fetch")
+            pending = deque(todo)
+            in_flight: dict[cf.Future, str] = {}
+            ready: list[Shipped] = []
+            try:
+                while (pending or in_flight) and not stop.is_set() and not token.is_cancelled():
+                    while pending and len(in_flight) < max_in_flight:
+                        symbol = pending.popleft()
+                        in_flight[pool.submit(fetch, symbol)] = symbol
+                    done, _ = cf.wait(in_flight, POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+                    failures: list[tuple[str, BaseException]] = []
+                    for future in done:
+                        symbol = in_flight.pop(future)
+                        try:
+                            ready.append(future.result())
+                        except ScanCancelled:
+                            continue
+                        except BaseException as exc:
+                            failures.append((symbol, exc))
+                            continue
+                        self.tracker.advance("data_fetching", message=symbol)
+                    if failures:
+                        hand_over(_FAILED, failures)
+                    # a full chunk, or what is ready while the network is slow or done
+                    while ready and (len(ready) >= REMOTE_CHUNK or not done or not in_flight):
+                        hand_over(_ITEM, ready[:REMOTE_CHUNK])
+                        ready = ready[REMOTE_CHUNK:]
+            except BaseException as exc:  # surfaced in the scanning thread
+                hand_over(_ERROR, exc)
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+                hand_over(_END, None)
+
+        producer = threading.Thread(target=produce, name="technic_nb-fetcher", daemon=True)
+        producer.start()
         try:
             with (
-                self._workers() as (backend, job, _),
+                self._workers() as (backend, worker_job, _),
                 Parallel(
                     n_jobs=self.config.n_jobs,
                     backend=backend,
                     return_as="generator_unordered",
-                    batch_size=8,
+                    batch_size=1,
                     pre_dispatch="2*n_jobs",
                 ) as parallel,
             ):
-                while pending or in_flight or ready:
-                    while pending and len(in_flight) < max_in_flight:
-                        symbol = pending.popleft()
-                        in_flight[pool.submit(fetch, symbol)] = symbol
-                    done: set[cf.Future] = set()
-                    if in_flight:
-                        timeout = 0.0 if len(ready) >= REMOTE_CHUNK else 0.05
-                        done, _ = cf.wait(
-                            in_flight, timeout=timeout, return_when=cf.FIRST_COMPLETED
+                while True:
+                    try:
+                        kind, value = handoff.get(timeout=POLL_SECONDS)
+                    except queue.Empty:
+                        token.check_and_raise()
+                        continue
+                    if kind is _END:
+                        token.check_and_raise()  # the fetches stopped because of a cancel
+                        break
+                    if kind is _ERROR:
+                        raise value
+                    if kind is _FAILED:
+                        self._fetch_failed(value)
+                    else:
+                        tasks = (
+                            delayed(run_shipped)((value[i : i + SHIP_BATCH],), worker_job)
+                            for i in range(0, len(value), SHIP_BATCH)
                         )
-                        for future in done:
-                            symbol = in_flight.pop(future)
-                            fetched = self._fetched(symbol, future)
-                            if fetched is not None:
-                                ready.append((symbol, *fetched))
+                        self._consume(parallel(tasks), fetched=False)
                     token.check_and_raise()
-                    fetching_over = not pending and not in_flight
-                    # compute a full chunk, or whatever is ready while the fetches are slow
-                    if ready and (len(ready) >= REMOTE_CHUNK or fetching_over or not done):
-                        chunk, ready = ready[:REMOTE_CHUNK], ready[REMOTE_CHUNK:]
-                        outputs = parallel(self._ship(s, job, b, store) for s, b, store in chunk)
-                        self._consume(outputs, batched=False)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop.set()
+            producer.join(timeout=5.0)
 
-    def _ship(self, symbol: str, job: SymbolJob, bars: pd.DataFrame, store: bool) -> Any:
-        """The delayed call that computes ``symbol`` from bars fetched in this process.
-
-        ``store``: the worker writes the bars to the bars cache (the write costs
-        milliseconds; done here it would hold the fetching process's GIL).
-        """
-        key = self.keys[symbol]
-        if self.config.backend == "dask":
-            from ._dask import run_symbol_shipped  # bars travel inside the task
-
-            return delayed(run_symbol_shipped)(symbol, job, key, (bars,), store)
-        return delayed(run_symbol)(symbol, job, key, bars=bars, store_bars=store)
-
-    def _fetched(self, symbol: str, future: cf.Future) -> tuple[pd.DataFrame, bool] | None:
-        """``(bars, store)`` of a finished fetch, or None after recording its error."""
+    def _fetch_failed(self, failures: list[tuple[str, BaseException]]) -> None:
+        """Record fetches that failed; permanent failures are checkpointed (one pack)."""
+        permanent: dict[str, dict[str, Any]] = {}
         try:
-            fetched = future.result()
-        except ScanCancelled:
-            return None
-        except ScanError as exc:
-            if exc.fatal:
-                self.fatal = exc
-                self.token.cancel("failed")
-                raise ScanCancelled("failed") from None
-            outcome = {"symbol": symbol, "error": exc.to_dict()}
-            if not exc.recoverable and self.checkpoint is not None and self.job is not None:
-                # permanent (404, unknown symbol, bad bars): remember it, do not refetch
-                self.checkpoint.features(
-                    symbol,
-                    self.keys[symbol],
-                    self.job.params_key,
-                    FEATURES_VERSION,
-                    lambda: outcome,
-                )
-            self._accept(outcome, from_cache=False, fetched=True, scanned=True)
-            return None
-        except Exception as exc:  # unexpected: a bug, keep going
-            error = ScanError(
-                ErrorType.SYSTEM_ERROR,
-                f"{symbol}: unexpected {type(exc).__name__} while fetching: {exc}",
-                details={"symbol": symbol},
-                suggestion="Please report this with the symbol and the source.",
-                affected_symbols=(symbol,),
-            )
-            self._accept({"symbol": symbol, "error": error.to_dict()}, False, True, True)
-            return None
-        self.tracker.advance("data_fetching", message=symbol)
-        return fetched
+            for symbol, exc in failures:
+                if isinstance(exc, ScanError):
+                    if exc.fatal:
+                        self.fatal = exc
+                        self.token.cancel("failed")
+                        raise ScanCancelled("failed")
+                    error = exc
+                    if not exc.recoverable:  # 404, unknown symbol, bad bars: do not refetch
+                        permanent[self.keys[symbol]] = {"symbol": symbol, "error": exc.to_dict()}
+                else:  # unexpected: a bug, keep going
+                    error = ScanError(
+                        ErrorType.SYSTEM_ERROR,
+                        f"{symbol}: unexpected {type(exc).__name__} while fetching: {exc}",
+                        details={"symbol": symbol},
+                        suggestion="Please report this with the symbol and the source.",
+                        affected_symbols=(symbol,),
+                    )
+                outcome = {"symbol": symbol, "error": error.to_dict()}
+                self._accept(outcome, from_cache=False, fetched=True, scanned=True)
+        finally:
+            if permanent and self.checkpoint is not None and self.job is not None:
+                self.checkpoint.store_features(self.job.features_partition, permanent)
 
     # -- bookkeeping ---------------------------------------------------------
     def _accept(
@@ -562,18 +591,25 @@ class _ScanRun:
         if not symbol:
             return None
         try:
-            key = source.fingerprint(symbol, self.window)
-            if self.checkpoint is not None and source.cache_bars:
-                bars = self.checkpoint.bars(
-                    key, lambda: source.fetch(symbol, self.window, cancellation=self.token)
-                )
-            else:
-                bars = source.fetch(symbol, self.window, cancellation=self.token)
             assert self.job is not None
+            bars = self._benchmark_bars(source, symbol)
             return market_regime(trim_bars(bars, self.job)["close"])
         except ScanError as exc:
             self.warnings.append(f"market regime unavailable: {exc}")
             return None
+
+    def _benchmark_bars(self, source: DataSource, symbol: str) -> pd.DataFrame:
+        """The regime benchmark's bars, through the bars cache for network sources."""
+        assert self.job is not None
+        checkpoint = self.checkpoint if source.cache_bars else None
+        key = source.fingerprint(symbol, self.window)
+        if checkpoint is not None:
+            with contextlib.suppress(NotCached):
+                return checkpoint.load_bars(self.job.bars_partition, key)
+        bars = source.fetch(symbol, self.window, cancellation=self.token)
+        if checkpoint is not None:
+            checkpoint.store_bars(self.job.bars_partition, {key: bars})
+        return bars
 
     def _stats(self, ranked: int, n_errors: int, n_filtered: int) -> dict[str, Any]:
         snap = self.tracker.snapshot()
@@ -711,9 +747,8 @@ def clear_scan_cache(config: ScanConfig | None = None, *, everything: bool = Fal
     source = resolve_source(config.source)
     frame, _ = load_universe(config, source)
     window = resolve_window(source, config.as_of, config.lookback_days)
-    job = SymbolJob(window, config.lookback_days, config.indicators, None)
+    job = SymbolJob(window, config.lookback_days, config.indicators, None, source.identity)
     keys = [source.fingerprint(s, window) for s in frame["symbol"]]
-    entries = [
-        (s, k, job.params_key, FEATURES_VERSION) for s, k in zip(frame["symbol"], keys, strict=True)
-    ]
-    return Checkpoint(config.resolved_cache_dir).forget(entries, keys)
+    checkpoint = Checkpoint(config.resolved_cache_dir)
+    removed = checkpoint.forget("features", job.features_partition, keys)
+    return removed + checkpoint.forget("bars", job.bars_partition, keys)

@@ -7,7 +7,7 @@ small picklable arguments and return small dicts.
 from __future__ import annotations
 
 import pickle
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +19,18 @@ from ._errors import ErrorType, ScanError
 from ._indicators import IndicatorParams, latest_features
 from .sources._base import DataSource, DateWindow
 
-__all__ = ["FEATURES_VERSION", "SymbolJob", "compute_outcome", "run_symbol"]
+__all__ = [
+    "FEATURES_VERSION",
+    "Shipped",
+    "SymbolJob",
+    "compute_outcome",
+    "run_shipped",
+    "run_symbols",
+]
 
 #: Bump when the meaning of a cached per-symbol result changes (indicator
 #: formulas, trimming, validation); old entries are then ignored.
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,23 @@ class SymbolJob:
     lookback: int
     indicators: IndicatorParams
     checkpoint: Checkpoint | None
+    #: :attr:`DataSource.identity` of the scan's source (names the cache partitions).
+    source_identity: str = ""
 
     @property
     def params_key(self) -> str:
         """Everything besides the bars that decides a per-symbol result."""
         return f"lookback={self.lookback}|{self.indicators.key()}"
+
+    @property
+    def bars_partition(self) -> str:
+        """The bars cache partition of this scan: source and date window."""
+        return f"{self.source_identity}|{self.window.key()}|1d"
+
+    @property
+    def features_partition(self) -> str:
+        """The features cache partition: source, window, parameters and code version."""
+        return f"{self.bars_partition}|{self.params_key}|features={FEATURES_VERSION}"
 
 
 def trim_bars(bars: pd.DataFrame, job: SymbolJob) -> pd.DataFrame:
@@ -69,71 +88,111 @@ def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> dict[str
         return {"symbol": symbol, "error": exc.to_dict()}
 
 
-def run_symbol(
-    symbol: str,
-    job: SymbolJob,
-    bars_key: str,
-    source: DataSource | None = None,
-    bars: pd.DataFrame | None = None,
-    store_bars: bool = False,
-) -> dict[str, Any]:
-    """Worker entry point: features for one symbol, through the checkpoint cache.
+def _outcome(symbol: str, job: SymbolJob, load: Callable[[], pd.DataFrame]) -> tuple[dict, bool]:
+    """``(outcome, cacheable)`` for one symbol whose bars ``load`` returns.
 
-    Either ``source`` (fetched here, in the worker) or ``bars`` (fetched by the
-    main process) is given.  With ``store_bars`` the worker also writes the
-    shipped bars to the bars cache under ``bars_key`` (keeping that write off
-    the fetching process).  Recoverable failures (network give-ups) are
-    returned as errors but not cached, so a re-run tries them again.
+    Features and permanent data errors are cacheable; recoverable failures
+    (network give-ups, a garbled body) and unexpected exceptions are returned
+    as errors but not cached, so a re-run tries them again.
     """
-    started = time.perf_counter()
-    if store_bars and bars is not None and job.checkpoint is not None:
-        job.checkpoint.store_bars(bars_key, bars)
-
-    def compute() -> dict[str, Any]:
-        if bars is not None:
-            data = bars
-        else:
-            assert source is not None
-            try:
-                data = source.fetch(symbol, job.window)
-            except ScanError as exc:
-                if exc.recoverable or exc.fatal:
-                    raise
-                return {"symbol": symbol, "error": exc.to_dict()}
-        return compute_outcome(symbol, data, job)
-
     try:
-        if job.checkpoint is not None:
-            outcome = job.checkpoint.features(
-                symbol, bars_key, job.params_key, FEATURES_VERSION, compute
-            )
-        else:
-            outcome = compute()
+        try:
+            bars = load()
+        except ScanError as exc:
+            if exc.recoverable or exc.fatal:
+                raise
+            return {"symbol": symbol, "error": exc.to_dict()}, True
+        return compute_outcome(symbol, bars, job), True
     except ScanError as exc:
-        outcome = {"symbol": symbol, "error": exc.to_dict()}
+        return {"symbol": symbol, "error": exc.to_dict()}, False
     except Exception as exc:  # a bug or an unexpected library error: keep the scan going
-        outcome = {
-            "symbol": symbol,
-            "error": ScanError(
-                ErrorType.SYSTEM_ERROR,
-                f"{symbol}: unexpected {type(exc).__name__}: {exc}",
-                details={"symbol": symbol, "exception": type(exc).__name__},
-                suggestion="This is a bug in technic_nb or a library; please report it "
-                "with the symbol and the data.",
-                affected_symbols=(symbol,),
-            ).to_dict(),
-        }
-    outcome = dict(outcome)
-    outcome["seconds"] = time.perf_counter() - started
-    return outcome
+        error = ScanError(
+            ErrorType.SYSTEM_ERROR,
+            f"{symbol}: unexpected {type(exc).__name__}: {exc}",
+            details={"symbol": symbol, "exception": type(exc).__name__},
+            suggestion="This is a bug in technic_nb or a library; please report it "
+            "with the symbol and the data.",
+            affected_symbols=(symbol,),
+        )
+        return {"symbol": symbol, "error": error.to_dict()}, False
+
+
+def _checkpoint_outcomes(job: SymbolJob, done: list[tuple[str, dict, bool]]) -> None:
+    """One features pack for the cacheable outcomes of a task."""
+    if job.checkpoint is None:
+        return
+    job.checkpoint.store_features(
+        job.features_partition, {key: outcome for key, outcome, ok in done if ok}
+    )
 
 
 def run_symbols(
     symbols: list[tuple[str, str]], job: SymbolJob, source: DataSource
 ) -> list[dict[str, Any]]:
-    """Run a batch of (symbol, bars_key) in one task (fewer round trips to workers)."""
+    """Worker task for sources read in the workers: a batch of ``(symbol, bars_key)``.
+
+    Reads, computes and checkpoints the batch (one features pack per task).
+    """
     source = _warm_source(source)
-    return [run_symbol(symbol, job, key, source=source) for symbol, key in symbols]
+    done: list[tuple[str, dict, bool]] = []
+    for symbol, key in symbols:
+        outcome, cacheable = _outcome(
+            symbol, job, lambda symbol=symbol: source.fetch(symbol, job.window)
+        )
+        done.append((key, outcome, cacheable))
+    _checkpoint_outcomes(job, done)
+    return [outcome for _, outcome, _ in done]
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One symbol whose data the main process fetched, on its way to a worker.
+
+    ``payload`` is what :meth:`DataSource.fetch_payload` returned: bars, or
+    (network sources) raw response bodies with a ``decode(symbol, window)``
+    method that runs here, in the worker.  ``decoded`` marks bars read back
+    from the bars cache.  With ``store`` the worker
+    writes the decoded bars to the bars cache.
+    """
+
+    symbol: str
+    bars_key: str
+    payload: Any
+    decoded: bool = False
+    store: bool = False
+
+
+def decode_shipped(item: Shipped, window: DateWindow) -> pd.DataFrame:
+    """The bars of a shipped item: as shipped, or decoded from the fetched payload."""
+    if item.decoded or isinstance(item.payload, pd.DataFrame):
+        return item.payload
+    return item.payload.decode(item.symbol, window)
+
+
+def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> list[dict[str, Any]]:
+    """Worker task for data fetched in the main process: decode, compute, checkpoint.
+
+    ``boxed`` is a 1-tuple holding the batch: joblib's Dask backend scatters
+    large arguments to one worker first (a round trip, and data lost with that
+    worker), but ships a tuple inside the task itself.  The batch's bars are
+    written as one bars pack, its outcomes as one features pack.
+    """
+    done: list[tuple[str, dict, bool]] = []
+    to_store: dict[str, pd.DataFrame] = {}
+    for item in boxed[0]:
+
+        def load(item: Shipped = item) -> pd.DataFrame:
+            bars = decode_shipped(item, job.window)
+            if item.store and not item.decoded:
+                to_store[item.bars_key] = bars
+            return bars
+
+        outcome, cacheable = _outcome(item.symbol, job, load)
+        done.append((item.bars_key, outcome, cacheable))
+    if job.checkpoint is not None and to_store:
+        job.checkpoint.store_bars(job.bars_partition, to_store)
+    _checkpoint_outcomes(job, done)
+    return [outcome for _, outcome, _ in done]
 
 
 #: Sources already seen by this worker process, by their pickled form.  Every task

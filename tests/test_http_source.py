@@ -24,7 +24,7 @@ from technic_nb._errors import ErrorType, ScanError
 from technic_nb._retry import RetryPolicy
 from technic_nb.sources._base import DateWindow
 from technic_nb.sources._demo import DemoSource
-from technic_nb.sources._http import PolygonSource, parse_retry_after, redact
+from technic_nb.sources._http import PolygonSource, RawPages, parse_retry_after, redact
 from technic_nb.testing import FakePolygonServer, Fault, fault_plan
 
 KEY = "sk-live-7Hq2-PLEASE-DO-NOT-LEAK"
@@ -111,14 +111,48 @@ def test_pagination_follows_next_url(make, market, symbols) -> None:
 
 
 def test_new_york_midnight_timestamps_become_new_york_dates() -> None:
-    source = PolygonSource(api_key=KEY, base_url="http://127.0.0.1:9")
     # 2024-01-02 00:00 EST and 2024-07-01 00:00 EDT, in UTC milliseconds
     rows = [
         {"t": 1704171600000, "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10},
         {"t": 1719806400000, "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10},
     ]
-    frame = source._frame(rows, "AAA")
+    body = json.dumps({"status": "OK", "results": rows}).encode()
+    frame = RawPages("AAA", WINDOW.key(), (body,), ("/v2/aggs",)).rows_frame()
     assert [d.date() for d in frame["date"]] == [dt.date(2024, 1, 2), dt.date(2024, 7, 1)]
+
+
+@pytest.mark.parametrize("page_size", [None, 40])
+def test_raw_pages_decode_to_what_fetch_returns(make, symbols, page_size) -> None:
+    _server, source = make(page_size=page_size)
+    payload = source.fetch_payload(symbols[0], WINDOW)
+    assert isinstance(payload, RawPages) and all(isinstance(b, bytes) for b in payload.bodies)
+    assert (len(payload.bodies) > 1) == (page_size is not None)
+    shipped = pickle.loads(pickle.dumps(payload))  # what a worker process receives
+    assert KEY.encode() not in pickle.dumps(payload)
+    pd.testing.assert_frame_equal(
+        shipped.decode(symbols[0], WINDOW), source.fetch(symbols[0], WINDOW), check_freq=False
+    )
+    assert "bytes" in repr(payload) and "pages" in repr(payload)
+
+
+@pytest.mark.parametrize(
+    ("body", "error_type", "recoverable", "text"),
+    [
+        (b'{"status": "OK", "results": [{"t": 1,}]}', ErrorType.API_ERROR, True, "garbled"),
+        (b'{"status": "NOT_FOUND"}', ErrorType.DATA_ERROR, False, "unknown symbol"),
+        (b'{"status": "OK", "results": []}', ErrorType.DATA_ERROR, False, "no daily bars"),
+        (b'{"status": "OK", "results": {"t": 1}}', ErrorType.DATA_ERROR, False, "not a list"),
+        (b'{"status": "ERROR", "error": "busy"}', ErrorType.API_ERROR, False, "status ERROR"),
+        (b'{"status": "OK", "results": [{"t": 1}]}', ErrorType.DATA_ERROR, False, "missing o"),
+    ],
+)
+def test_decoding_a_bad_page_gives_a_precise_error(body, error_type, recoverable, text) -> None:
+    pages = RawPages("AAA", WINDOW.key(), (body,), ("/v2/aggs/ticker/AAA",))
+    with pytest.raises(ScanError) as info:
+        pages.decode("AAA", WINDOW)
+    assert info.value.error_type is error_type
+    assert info.value.recoverable is recoverable
+    assert text in info.value.message and "AAA" in info.value.message
 
 
 def test_connections_are_reused(make, symbols) -> None:

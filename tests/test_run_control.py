@@ -16,6 +16,7 @@ import pytest
 
 import technic_nb as tn
 from technic_nb import ScanCancellation, ScanConfig
+from technic_nb._packstore import read_index
 
 
 def config_for(cache_dir: Path, **changes) -> ScanConfig:
@@ -144,20 +145,34 @@ class _InterruptingTracker(tn.MultiStageProgressTracker):
 def test_truncated_cache_entries_are_recovered(tmp_path, reference):
     config = config_for(tmp_path)
     tn.scan(config)
-    outputs = sorted(Path(tmp_path).rglob("output.pkl"))
-    assert len(outputs) >= 400
-    damaged = outputs[:5]
-    for path in damaged:
+    packs = sorted(Path(tmp_path).glob("checkpoints/features/*/pack-*.pkl"))
+    sizes = [len(read_index(path).entries) for path in packs]
+    assert sum(sizes) == 400 and len(packs) >= 6  # one pack per worker task
+    damaged = packs[:3]
+    for path in damaged[:2]:  # cut short
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 3])
-    outputs[5].write_bytes(b"")
+    damaged[2].write_bytes(b"")  # emptied
+    lost = sum(sizes[:3])
     again = tn.scan(config)
-    assert len(again.warnings) == 6
+    assert len(again.warnings) == 3
     assert all("unreadable" in w and "recomputed" in w for w in again.warnings)
-    assert again.stats["from_cache"] == 394 and again.stats["computed"] == 6
+    assert again.stats["from_cache"] == 400 - lost and again.stats["computed"] == lost
     pd.testing.assert_frame_equal(again.table, reference.table)
+    assert not any(path.exists() for path in damaged)  # removed, not read again
     third = tn.scan(config)  # the recomputed entries were written back
     assert third.stats["from_cache"] == 400 and not third.warnings
+
+
+def test_a_file_that_is_not_a_pack_is_reported_and_skipped(tmp_path, reference):
+    config = config_for(tmp_path, universe=reference.table.index[:40].tolist())
+    first = tn.scan(config)
+    folder = next(Path(tmp_path).glob("checkpoints/features/*"))
+    (folder / "pack-garbage.pkl").write_bytes(b"\x80\x05not a pack at all")
+    again = tn.scan(config)
+    assert again.stats["from_cache"] == 40
+    assert len(again.warnings) == 1 and "pack-garbage.pkl" in again.warnings[0]
+    pd.testing.assert_frame_equal(again.table, first.table)
 
 
 CRASH_SCRIPT = textwrap.dedent(

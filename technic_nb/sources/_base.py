@@ -101,6 +101,25 @@ class DataSource(abc.ABC):
         bars = normalize_bars(self._fetch_raw(symbol, window, cancellation), symbol)
         return window.clip(bars)
 
+    def fetch_payload(
+        self,
+        symbol: str,
+        window: DateWindow | None = None,
+        *,
+        cancellation: ScanCancellation | None = None,
+    ) -> object:
+        """The I/O half of :meth:`fetch`, run in the scan's fetch threads.
+
+        Returns either the bars (the default: the whole :meth:`fetch` runs
+        here) or a picklable object holding no secret whose
+        ``decode(symbol, window)`` returns what :meth:`fetch` would; the scan
+        ships it to a CPU worker and decodes it there.  Network sources return
+        their raw response bodies, so that parsing them does not hold this
+        process's GIL while other requests wait.  Raises what :meth:`fetch`
+        raises for the I/O part.
+        """
+        return self.fetch(symbol, window, cancellation=cancellation)
+
     def universe(self) -> pd.DataFrame | None:
         """The source's own universe (``symbol, name, sector``), if it has one."""
         return None

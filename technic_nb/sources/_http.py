@@ -31,6 +31,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -40,13 +41,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from .._bars import normalize_bars
 from .._cancel import ScanCancellation, ScanCancelled
 from .._errors import ErrorType, ScanError, config_error, data_error
 from .._retry import RetryPolicy, RetryStats, TransientFetchError, call_with_retries
 from .._symbols import validate_symbol
 from ._base import DataSource, DateWindow
 
-__all__ = ["PolygonSource"]
+__all__ = ["PolygonSource", "RawPages"]
 
 logger = logging.getLogger("technic_nb.http")
 
@@ -341,9 +343,31 @@ class PolygonSource(DataSource):
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key.value)
 
+    def fetch_payload(
+        self,
+        symbol: str,
+        window: DateWindow | None = None,
+        *,
+        cancellation: ScanCancellation | None = None,
+    ) -> RawPages:
+        """The raw response bodies for ``symbol`` (every page), undecoded.
+
+        Only what the requests need is checked here (HTTP status, a body that
+        looks like a JSON object; pages are parsed only to follow ``next_url``),
+        so the fetching threads spend their time waiting on the network.
+        :meth:`RawPages.decode` (run in a worker by the scan) gives the bars.
+        """
+        window = window or DateWindow()
+        return self._fetch_pages(validate_symbol(symbol), window, cancellation)
+
     def _fetch_raw(
         self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
     ) -> pd.DataFrame:
+        return self._fetch_pages(symbol, window, cancellation).rows_frame()
+
+    def _fetch_pages(
+        self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
+    ) -> RawPages:
         if window.start is None or window.end is None:
             raise ScanError(
                 ErrorType.CONFIG_ERROR,
@@ -365,7 +389,8 @@ class PolygonSource(DataSource):
             f"{window.start.isoformat()}/{window.end.isoformat()}"
         )
         params: dict[str, str] | None = {"adjusted": "true", "sort": "asc", "limit": "50000"}
-        rows: list[Any] = []
+        bodies: list[bytes] = []
+        urls: list[str] = []
         pages = 0
         seen: set[str] = set()
         while url:
@@ -380,27 +405,18 @@ class PolygonSource(DataSource):
                     affected_symbols=(symbol,),
                 )
             seen.add(url)
-            payload = self._get_json(url, params, symbol, cancellation)
-            results = payload.get("results")
-            if results is not None and not isinstance(results, list):
-                raise data_error(
-                    symbol,
-                    "the data service answered with malformed bars ('results' is not a list)",
-                    "Try again later; report the problem if it persists.",
-                    url=self._redact(url),
-                )
-            rows.extend(results or [])
-            next_url = payload.get("next_url")
-            url = self._next_page(next_url, symbol) if next_url else None
+            body = self._get_body(url, params, symbol, cancellation)
+            if self._api_key.value.encode() in body:  # echoed back (e.g. in next_url)
+                body = body.replace(self._api_key.value.encode(), b"***")
+            bodies.append(body)
+            urls.append(self._redact(url))
             params = None
-        if not rows:
-            raise data_error(
-                symbol,
-                f"no daily bars from {window.start} to {window.end} at the data service",
-                "Check the ticker, whether it traded in this date window, or exclude the symbol.",
-                window=window.key(),
-            )
-        return self._frame(rows, symbol)
+            url = None
+            if _NEXT_URL in body:  # only a paginated answer is parsed here
+                next_url = _parse_body(body, symbol, urls[-1]).get("next_url")
+                if next_url:
+                    url = self._next_page(next_url, symbol)
+        return RawPages(symbol, window.key(), tuple(bodies), tuple(urls))
 
     def _next_page(self, next_url: Any, symbol: str) -> str:
         """Validate a ``next_url``: same scheme and host as ``base_url``, no key in it."""
@@ -423,13 +439,13 @@ class PolygonSource(DataSource):
             )
         return _without_key(next_url)
 
-    def _get_json(
+    def _get_body(
         self,
         url: str,
         params: dict[str, str] | None,
         symbol: str,
         cancellation: ScanCancellation | None,
-    ) -> dict[str, Any]:
+    ) -> bytes:
         shown = self._redact(urlsplit(url).path)
         return call_with_retries(
             lambda: self._attempt(url, params, symbol, cancellation),
@@ -446,8 +462,8 @@ class PolygonSource(DataSource):
         params: dict[str, str] | None,
         symbol: str,
         cancellation: ScanCancellation | None,
-    ) -> dict[str, Any]:
-        """One HTTP request: the parsed JSON body, or a classified exception.
+    ) -> bytes:
+        """One HTTP request: the body of a 200 answer, or a classified exception.
 
         Exceptions are built after the ``except`` blocks so that they carry no
         reference to httpx's exception (whose text holds the URL and whose
@@ -488,7 +504,7 @@ class PolygonSource(DataSource):
         status = response.status_code
         logger.debug("GET %s -> %d in %.3fs", shown_url, status, elapsed)
         if status == 200:
-            return self._parse(response, symbol, shown_url)
+            return _check_body(response.content)
         reason = f"HTTP {status} {response.reason_phrase}".strip()
         if status in _TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
             retry_after = None
@@ -539,101 +555,184 @@ class PolygonSource(DataSource):
         text = body.get("error") or body.get("message") or ""
         return self._redact(str(text))[:200]
 
-    def _parse(self, response: httpx.Response, symbol: str, shown_url: str) -> dict[str, Any]:
-        failure: TransientFetchError | None = None
-        try:
-            payload = orjson.loads(response.content)  # several times faster than json
-        except ValueError:  # orjson.JSONDecodeError is a ValueError
-            payload = None
-            failure = TransientFetchError(
-                f"HTTP 200 with a body that is not valid JSON ({len(response.content)} bytes)",
-                status=200,
-            )
-        if failure is None and not isinstance(payload, dict):
-            failure = TransientFetchError("HTTP 200 with a JSON body that is not an object")
-        if failure is not None:
-            raise failure
-        assert isinstance(payload, dict)
-        state = str(payload.get("status", "OK")).upper()
-        if state == "NOT_FOUND":
-            raise data_error(
-                symbol,
-                "unknown symbol at the data service (status NOT_FOUND)",
-                "Check the ticker spelling and whether it is listed; exclude the symbol.",
-                status=200,
-                url=shown_url,
-            )
-        if state not in ("OK", "DELAYED"):
-            message = self._redact(str(payload.get("error") or payload.get("message") or ""))
-            raise ScanError(
-                ErrorType.API_ERROR,
-                f"{symbol}: the data service answered with status {state}"
-                + (f": {message[:200]}" if message else ""),
-                details={"symbol": symbol, "status": 200, "api_status": state, "url": shown_url},
-                suggestion="Try again later; report the problem if it persists.",
-                affected_symbols=(symbol,),
-            )
-        next_url = payload.get("next_url")
-        if isinstance(next_url, str):
-            # Some proxies put the key into next_url: drop it before anything can keep it.
-            payload["next_url"] = _without_key(next_url)
-        return payload
 
-    def _frame(self, rows: list[Any], symbol: str) -> pd.DataFrame:
-        """Polygon rows (``t`` = New York midnight in epoch ms) as a bars frame."""
-        if not all(isinstance(row, dict) for row in rows):
-            raise data_error(
-                symbol,
-                "the data service answered with malformed bars (a row is not an object)",
-                "Try again later; report the problem if it persists.",
-            )
-        columns: dict[str, np.ndarray] = {}
-        for key in ("t", "o", "h", "l", "c", "v"):
+_NEXT_URL = b'"next_url"'
+_WHITESPACE = b" \t\r\n"
+_RETRY_SUGGESTION = "Try again later; report the problem if it persists."
+
+
+def _check_body(body: bytes) -> bytes:
+    """``body`` if it looks like one JSON object, else a transient failure (retried).
+
+    A body cut short or garbled by a proxy almost never still starts with ``{``
+    and ends with ``}``; the full parse happens when the page is decoded.
+    """
+    stripped = body.strip(_WHITESPACE)
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
+        raise TransientFetchError(
+            f"HTTP 200 with a body that is not valid JSON ({len(body)} bytes)", status=200
+        )
+    return body
+
+
+def _parse_body(body: bytes, symbol: str, shown_url: str) -> dict[str, Any]:
+    """One page's JSON object, after checking its ``status`` field.
+
+    Raises:
+        TransientFetchError: not valid JSON, or not an object.
+        ScanError: a data error for ``NOT_FOUND``, an api error for another status.
+    """
+    try:
+        payload = orjson.loads(body)  # several times faster than json
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        payload = None
+    if payload is None:
+        raise TransientFetchError(
+            f"HTTP 200 with a body that is not valid JSON ({len(body)} bytes)", status=200
+        )
+    if not isinstance(payload, dict):
+        raise TransientFetchError("HTTP 200 with a JSON body that is not an object")
+    state = str(payload.get("status", "OK")).upper()
+    if state == "NOT_FOUND":
+        raise data_error(
+            symbol,
+            "unknown symbol at the data service (status NOT_FOUND)",
+            "Check the ticker spelling and whether it is listed; exclude the symbol.",
+            status=200,
+            url=shown_url,
+        )
+    if state not in ("OK", "DELAYED"):
+        message = redact(str(payload.get("error") or payload.get("message") or ""))
+        raise ScanError(
+            ErrorType.API_ERROR,
+            f"{symbol}: the data service answered with status {state}"
+            + (f": {message[:200]}" if message else ""),
+            details={"symbol": symbol, "status": 200, "api_status": state, "url": shown_url},
+            suggestion=_RETRY_SUGGESTION,
+            affected_symbols=(symbol,),
+        )
+    next_url = payload.get("next_url")
+    if isinstance(next_url, str):
+        # Some proxies put the key into next_url: drop it before anything can keep it.
+        payload["next_url"] = _without_key(next_url)
+    return payload
+
+
+@dataclass(frozen=True)
+class RawPages:
+    """The undecoded answer for one symbol: every page's body, as received.
+
+    Returned by :meth:`PolygonSource.fetch_payload`; holds no API key (the key
+    only ever travels in a request header), so it can be shipped to worker
+    processes, where :meth:`decode` turns it into bars.
+    """
+
+    symbol: str
+    window: str
+    bodies: tuple[bytes, ...]
+    urls: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        size = sum(len(body) for body in self.bodies)
+        return f"RawPages({self.symbol!r}, {self.window}, {len(self.bodies)} pages, {size} bytes)"
+
+    def rows_frame(self) -> pd.DataFrame:
+        """The pages' bars as one raw frame (columns date, open ... volume; not validated).
+
+        Raises:
+            ScanError: a data error for an unknown symbol, no bars or malformed
+                bars; a recoverable api error for a body that is not valid JSON.
+        """
+        rows: list[Any] = []
+        for body, url in zip(self.bodies, self.urls, strict=True):
             try:
-                columns[key] = np.fromiter(
-                    (row[key] for row in rows), dtype="float64", count=len(rows)
+                payload = _parse_body(body, self.symbol, url)
+            except TransientFetchError as exc:
+                raise ScanError(
+                    ErrorType.API_ERROR,
+                    f"{self.symbol}: the data service answered with a garbled page ({exc})",
+                    details={"symbol": self.symbol, "url": url},
+                    suggestion="Run the scan again: the symbol is fetched again.",
+                    affected_symbols=(self.symbol,),
+                    recoverable=True,
+                ) from None
+            results = payload.get("results")
+            if results is not None and not isinstance(results, list):
+                raise data_error(
+                    self.symbol,
+                    "the data service answered with malformed bars ('results' is not a list)",
+                    _RETRY_SUGGESTION,
+                    url=url,
                 )
-            except KeyError:
-                raise data_error(
-                    symbol,
-                    f"the data service answered with malformed bars (missing {key})",
-                    "Try again later; report the problem if it persists.",
-                    missing=[key],
-                ) from None
-            except (TypeError, ValueError):
-                raise data_error(
-                    symbol,
-                    f"the data service answered with malformed bars (non-numeric {key})",
-                    "Try again later; report the problem if it persists.",
-                ) from None
-        stamps = columns["t"]
-        if not np.isfinite(stamps).all() or (np.abs(stamps) > 4e12).any():
+            rows.extend(results or [])
+        if not rows:
+            start, _, end = self.window.partition("..")
+            raise data_error(
+                self.symbol,
+                f"no daily bars from {start} to {end} at the data service",
+                "Check the ticker, whether it traded in this date window, or exclude the symbol.",
+                window=self.window,
+            )
+        return _frame(rows, self.symbol)
+
+    def decode(self, symbol: str, window: DateWindow) -> pd.DataFrame:
+        """Validated bars inside ``window`` (what :meth:`PolygonSource.fetch` returns)."""
+        return window.clip(normalize_bars(self.rows_frame(), symbol))
+
+
+def _frame(rows: list[Any], symbol: str) -> pd.DataFrame:
+    """Polygon rows (``t`` = New York midnight in epoch ms) as a bars frame."""
+    if not all(isinstance(row, dict) for row in rows):
+        raise data_error(
+            symbol,
+            "the data service answered with malformed bars (a row is not an object)",
+            _RETRY_SUGGESTION,
+        )
+    columns: dict[str, np.ndarray] = {}
+    for key in ("t", "o", "h", "l", "c", "v"):
+        try:
+            columns[key] = np.fromiter((row[key] for row in rows), dtype="float64", count=len(rows))
+        except KeyError:
             raise data_error(
                 symbol,
-                "the data service answered with malformed bar timestamps",
-                "Try again later; report the problem if it persists.",
-            )
-        local = (
-            pd.DatetimeIndex(stamps.astype("int64").astype("datetime64[ms]"))
-            .tz_localize("UTC")
-            .tz_convert(NEW_YORK)
-            .tz_localize(None)
-            .as_unit("ms")
-            .asi8
+                f"the data service answered with malformed bars (missing {key})",
+                _RETRY_SUGGESTION,
+                missing=[key],
+            ) from None
+        except (TypeError, ValueError):
+            raise data_error(
+                symbol,
+                f"the data service answered with malformed bars (non-numeric {key})",
+                _RETRY_SUGGESTION,
+            ) from None
+    stamps = columns["t"]
+    if not np.isfinite(stamps).all() or (np.abs(stamps) > 4e12).any():
+        raise data_error(
+            symbol,
+            "the data service answered with malformed bar timestamps",
+            _RETRY_SUGGESTION,
         )
-        # Midnight of each local day, by integer arithmetic: DatetimeIndex.normalize()
-        # gives the same dates but also infers a frequency, which costs more than the rest.
-        dates = pd.DatetimeIndex((local - local % _DAY_MS).astype("datetime64[ms]")).as_unit("us")
-        return pd.DataFrame(
-            {
-                "date": dates,
-                "open": columns["o"],
-                "high": columns["h"],
-                "low": columns["l"],
-                "close": columns["c"],
-                "volume": columns["v"],
-            }
-        )
+    local = (
+        pd.DatetimeIndex(stamps.astype("int64").astype("datetime64[ms]"))
+        .tz_localize("UTC")
+        .tz_convert(NEW_YORK)
+        .tz_localize(None)
+        .as_unit("ms")
+        .asi8
+    )
+    # Midnight of each local day, by integer arithmetic: DatetimeIndex.normalize()
+    # gives the same dates but also infers a frequency, which costs more than the rest.
+    dates = pd.DatetimeIndex((local - local % _DAY_MS).astype("datetime64[ms]")).as_unit("us")
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "open": columns["o"],
+            "high": columns["h"],
+            "low": columns["l"],
+            "close": columns["c"],
+            "volume": columns["v"],
+        }
+    )
 
 
 def _without_key(url: str) -> str:
