@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from . import _packstore
 from ._errors import ErrorType, ScanError
 from ._packstore import PackIndex, UnreadablePack
@@ -182,7 +185,7 @@ class Checkpoint:
     # -- bars layer ------------------------------------------------------------
     def store_bars(self, partition: str, bars: Mapping[str, Any]) -> bool:
         """Store bars (bars key -> frame) as one pack; False if the write failed."""
-        return self._write("bars", partition, bars)
+        return self._write("bars", partition, {key: _pack_bars(b) for key, b in bars.items()})
 
     def _bars_packs(self, partition: str) -> dict[str, PackIndex]:
         with self._lock:
@@ -214,7 +217,7 @@ class Checkpoint:
         if pack is None:
             raise NotCached
         try:
-            return _packstore.read_value(pack, bars_key)
+            return _unpack_bars(_packstore.read_value(pack, bars_key))
         except FileNotFoundError:
             raise NotCached from None
         except UnreadablePack as exc:
@@ -255,6 +258,44 @@ class Checkpoint:
         with self._lock:
             self._bars_index.clear()
         return removed
+
+
+_BARS_FORMAT = "bars-1"
+
+
+def _pack_bars(bars: Any) -> Any:
+    """A date-indexed numeric frame as plain arrays (pickled 4x faster than the frame).
+
+    Values come back as float64 (what normalized bars hold); anything else is
+    stored as it is.
+    """
+    if not (
+        isinstance(bars, pd.DataFrame)
+        and isinstance(bars.index, pd.DatetimeIndex)
+        and bars.index.tz is None
+    ):
+        return bars
+    values = bars.to_numpy()
+    if values.dtype != np.float64:
+        return bars
+    index = bars.index
+    return (
+        _BARS_FORMAT,
+        index.asi8,
+        str(index.dtype),
+        index.name,
+        index.freqstr,
+        bars.columns.tolist(),
+        values,
+    )
+
+
+def _unpack_bars(value: Any) -> Any:
+    if isinstance(value, tuple) and value and value[0] == _BARS_FORMAT:
+        _, stamps, dtype, name, freq, columns, values = value
+        index = pd.DatetimeIndex(stamps.view(dtype), name=name, freq=freq)
+        return pd.DataFrame(values, index=index, columns=columns)
+    return value
 
 
 def cache_size(cache_dir: str | Path) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import IO, Any
 
 from tqdm.auto import tqdm as _tqdm_auto
@@ -21,9 +22,16 @@ STAGE_LABELS = {
 }
 
 
+#: Least seconds between two redraws of the bars (a finished stage is always drawn).
+MIN_INTERVAL = 0.05
+
+
 class ConsoleProgress:
     """Four stage bars and a weighted overall bar, updated from tracker events.
 
+    Events only record the latest counts; the bars are redrawn at most every
+    :data:`MIN_INTERVAL` seconds, when a stage's total changes or it completes,
+    and on :meth:`close`, so thousands of events per second cost microseconds.
     Thread-safe: the engine may report from several threads.  Use as a context
     manager, or call :meth:`close`.
     """
@@ -62,29 +70,44 @@ class ConsoleProgress:
             for i, stage in enumerate(STAGES)
         }
         self._closed = False
+        self._latest: dict[str, tuple[int, int]] = {}
+        self._drawn_at = float("-inf")
         tracker.add_listener(self._on_event)
 
     def _on_event(self, stage: str, current: int, total: int, message: str, metadata: Any) -> None:
+        now = time.monotonic()
         with self._lock:
             if self._closed:
                 return
+            self._latest[stage] = (current, total)
             bar = self.bars.get(stage)
-            if bar is not None:
-                if bar.total != total:
-                    bar.total = total
-                    bar.refresh()
-                delta = current - bar.n
-                if delta:
-                    bar.update(delta)
-            overall = round(self._tracker.overall_fraction * 1000)
-            if overall != self.overall.n:
-                self.overall.update(overall - self.overall.n)
+            urgent = bar is not None and (bar.total != total or current >= total)
+            if urgent or now - self._drawn_at >= MIN_INTERVAL:
+                self._draw()
+                self._drawn_at = now
+
+    def _draw(self) -> None:
+        """Bring every bar to the latest counts (called with the lock held)."""
+        for stage, (current, total) in self._latest.items():
+            bar = self.bars.get(stage)
+            if bar is None:
+                continue
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
+            delta = current - bar.n
+            if delta:
+                bar.update(delta)
+        overall = round(self._tracker.overall_fraction * 1000)
+        if overall != self.overall.n:
+            self.overall.update(overall - self.overall.n)
 
     def close(self, status: str | None = None) -> None:
         """Close every bar (leaving them on screen) and optionally print ``status``."""
         with self._lock:
             if self._closed:
                 return
+            self._draw()
             self._closed = True
             snap = self._tracker.snapshot()
             for stage in snap.stages:

@@ -61,13 +61,19 @@ logger = logging.getLogger("technic_nb.engine")
 #: ``fn(symbol, features)``: see the ``row_listener`` argument of :func:`scan`.
 RowListener = Callable[[str, dict[str, Any]], Any]
 
-#: Symbols per worker task for local sources: small enough that results stream
-#: (progress and cancel stay responsive), large enough to amortize dispatch.
-LOCAL_BATCH = 8
+#: Most symbols per worker task for local sources: small enough that results stream
+#: (progress and cancel stay responsive), large enough to amortize dispatch and to
+#: write few checkpoint packs.
+LOCAL_BATCH = 32
+#: Tasks per worker a local scan is split into at least (when it has the symbols):
+#: enough that the workers finish together (the last task is a small part of the scan).
+TASKS_PER_WORKER = 16
 #: Fetched symbols handed to the workers at a time (sources fetched in this process).
-REMOTE_CHUNK = 128
+REMOTE_CHUNK = 64
+#: Chunks fetched ahead of the workers at most (bounds the memory of fetched data).
+FETCH_AHEAD = 4
 #: Fetched symbols per worker task.
-SHIP_BATCH = 8
+SHIP_BATCH = 16
 
 
 #: How often a scan waiting for results checks for a cancel (seconds).
@@ -123,6 +129,12 @@ def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int
         return DateWindow(None, None)
     span = math.ceil(lookback_days * 365.25 / 252) + 30
     return DateWindow(end - dt.timedelta(days=span), end)
+
+
+def symbols_per_task(n_symbols: int, n_workers: int) -> int:
+    """Symbols per worker task for a local source: up to :data:`LOCAL_BATCH`, and
+    at least :data:`TASKS_PER_WORKER` tasks per worker when there are enough symbols."""
+    return max(1, min(LOCAL_BATCH, n_symbols // (TASKS_PER_WORKER * max(1, n_workers))))
 
 
 def _effective_jobs(n_jobs: int) -> int:
@@ -353,7 +365,7 @@ class _ScanRun:
         """Sources read inside the workers: one streamed Parallel over small batches."""
         assert self.job is not None and self.source is not None
         with self._workers() as (backend, job, n_workers):
-            per_task = max(1, min(LOCAL_BATCH, len(todo) // (4 * n_workers) or 1))
+            per_task = symbols_per_task(len(todo), n_workers)
             batches = [
                 [(s, self.keys[s]) for s in todo[i : i + per_task]]
                 for i in range(0, len(todo), per_task)
@@ -375,16 +387,18 @@ class _ScanRun:
         A producer thread keeps ``fetch_concurrency`` requests going and hands
         the fetched payloads over in chunks; this thread runs each chunk through
         the workers (which decode, compute and checkpoint it) while the next
-        chunk is being fetched.  At most two chunks wait, so memory stays
-        bounded by the work in flight.
+        chunks are being fetched.  At most :data:`FETCH_AHEAD` chunks are
+        fetched ahead of the workers, so memory stays bounded by the work in
+        flight.
         """
         assert self.job is not None and self.source is not None
         source, job, token = self.source, self.job, self.token
         checkpoint = self.checkpoint
         cache_bars = checkpoint is not None and source.cache_bars
         concurrency = self.config.fetch_concurrency
-        max_in_flight = max(4 * concurrency, 2 * SHIP_BATCH)
-        handoff: queue.Queue = queue.Queue(maxsize=2)
+        # symbols fetched or being fetched but not yet computed: bounds the memory held
+        budget = threading.BoundedSemaphore(max(FETCH_AHEAD * REMOTE_CHUNK, 4 * concurrency))
+        handoff: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
 
         def fetch(symbol: str) -> Shipped:
@@ -401,12 +415,7 @@ class _ScanRun:
             return Shipped(symbol, key, payload, store=cache_bars)
 
         def hand_over(kind: str, value: Any) -> None:
-            while not stop.is_set():
-                try:
-                    handoff.put((kind, value), timeout=POLL_SECONDS)
-                    return
-                except queue.Full:
-                    continue
+            handoff.put((kind, value))
 
         def produce() -> None:
             pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="technic_nb-fetch")
@@ -415,10 +424,19 @@ class _ScanRun:
             ready: list[Shipped] = []
             try:
                 while (pending or in_flight) and not stop.is_set() and not token.is_cancelled():
-                    while pending and len(in_flight) < max_in_flight:
+                    while pending:
+                        # with nothing in flight, wait for the workers to free some budget
+                        if in_flight:
+                            taken = budget.acquire(blocking=False)
+                        else:
+                            taken = budget.acquire(timeout=POLL_SECONDS)
+                        if not taken:
+                            break
                         symbol = pending.popleft()
                         in_flight[pool.submit(fetch, symbol)] = symbol
-                    done, _ = cf.wait(in_flight, POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+                    done: set[cf.Future] = set()
+                    if in_flight:
+                        done, _ = cf.wait(in_flight, POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
                     failures: list[tuple[str, BaseException]] = []
                     for future in done:
                         symbol = in_flight.pop(future)
@@ -428,6 +446,7 @@ class _ScanRun:
                             continue
                         except BaseException as exc:
                             failures.append((symbol, exc))
+                            budget.release()  # a failure holds no data
                             continue
                         self.tracker.advance("data_fetching", message=symbol)
                     if failures:
@@ -474,6 +493,8 @@ class _ScanRun:
                             for i in range(0, len(value), SHIP_BATCH)
                         )
                         self._consume(parallel(tasks), fetched=False)
+                        for _ in value:
+                            budget.release()
                     token.check_and_raise()
         finally:
             stop.set()

@@ -9,6 +9,7 @@ timeouts.
 from __future__ import annotations
 
 import _thread
+import io
 import signal
 import sys
 import threading
@@ -32,6 +33,7 @@ from technic_nb import (
     ScanError,
     ScanRunner,
 )
+from technic_nb._console import ConsoleProgress
 from technic_nb._plots import plot_sector_scores, plot_symbol, style_table
 from technic_nb._runner import active_runners, in_jupyter
 from technic_nb._widgets import ScanPanel
@@ -65,6 +67,20 @@ class GatedSource(DemoSource):
             while not self.gate.is_set():
                 if cancellation is not None and cancellation.wait(0.01):
                     raise ScanCancelled(cancellation.reason or "cancelled")
+        return super()._fetch_raw(symbol, window, cancellation)
+
+
+class LatencySource(DemoSource):
+    """The demo market fetched in this process with a network-like delay per symbol."""
+
+    fetch_in_worker = False
+
+    def __init__(self, n_symbols: int, latency: float) -> None:
+        super().__init__(n_symbols=n_symbols)
+        self.latency = latency
+
+    def _fetch_raw(self, symbol, window, cancellation):
+        time.sleep(self.latency)  # stands for the network: the scan lasts >= 1 s
         return super()._fetch_raw(symbol, window, cancellation)
 
 
@@ -326,7 +342,8 @@ def test_console_mode_writes_bars_and_status_to_stderr(cache_dir, capsys, monkey
 
 
 def test_panel_shows_progress_live_table_and_results(cache_dir):
-    runner = quiet(config(cache_dir, source="demo:400"))
+    source = LatencySource(400, latency=0.02)  # 400 x 20 ms over 8 threads: about 1 s
+    runner = quiet(config(cache_dir, source=source, universe="source", fetch_concurrency=8))
     panel = runner.panel
     calls = []
     events = []
@@ -494,3 +511,23 @@ def test_result_bars_are_the_bars_the_scan_used(demo_result):
     row = demo_result.table.loc[symbol]
     for column in ("rsi", "sma200", "macd_hist", "atr_pct", "volume_spike"):
         assert features[column] == row[column]
+
+
+def test_console_bars_redraw_throttled_but_end_exact():
+    tracker = tn.MultiStageProgressTracker()
+    sink = io.StringIO()
+    draws = []
+    with ConsoleProgress(tracker, file=sink, disable=False) as console:
+        draw = console._draw
+        console._draw = lambda: (draws.append(1), draw())[1]
+        tracker.start_stage("universe_loading", 1)
+        tracker.finish_stage("universe_loading")
+        tracker.start_stage("symbol_scanning", 5000)
+        for _ in range(4999):
+            tracker.advance("symbol_scanning")
+        burst = len(draws)
+        tracker.advance("symbol_scanning")  # the stage completes: drawn at once
+        assert console.bars["symbol_scanning"].n == 5000
+    assert burst < 50  # 5,000 events in a burst: a few redraws, not 5,000
+    assert console.bars["universe_loading"].n == 1
+    assert console.overall.n == round(tracker.overall_fraction * 1000)

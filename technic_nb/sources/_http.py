@@ -500,11 +500,12 @@ class PolygonSource(DataSource):
             )
             raise failure
         assert response is not None
-        shown_url = self._redact(str(response.url))
         status = response.status_code
-        logger.debug("GET %s -> %d in %.3fs", shown_url, status, elapsed)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("GET %s -> %d in %.3fs", self._redact(str(response.url)), status, elapsed)
         if status == 200:
             return _check_body(response.content)
+        shown_url = self._redact(str(response.url))
         reason = f"HTTP {status} {response.reason_phrase}".strip()
         if status in _TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
             retry_after = None
