@@ -13,16 +13,17 @@ log returns, the 20-bar mean dollar volume and the volume spike, on the last
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import talib
+import urllib3
 
 from technic_nb.sources import DemoSource
 
@@ -129,16 +130,18 @@ def csv_loader(folder: Path) -> Iterator[Loader]:
 
 @contextmanager
 def http_loader(base_url: str, api_key: str, start: Any, end: Any) -> Iterator[Loader]:
-    """Sequential ``httpx`` GETs on one keep-alive connection, ``json`` decoding."""
-    client = httpx.Client(headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0)
+    """Sequential ``urllib3`` GETs on one keep-alive connection, ``json`` decoding."""
+    client = urllib3.PoolManager(headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0)
 
     def load(symbol: str) -> pd.DataFrame:
-        response = client.get(
+        response = client.request(
+            "GET",
             f"{base_url}/v2/aggs/ticker/{symbol}/range/1/day/{start}/{end}",
-            params={"adjusted": "true", "sort": "asc", "limit": "50000"},
+            fields={"adjusted": "true", "sort": "asc", "limit": "50000"},
         )
-        response.raise_for_status()
-        rows = response.json()["results"]
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status} for {symbol}")
+        rows = json.loads(response.data)["results"]
         frame = pd.DataFrame(rows)
         frame = frame.rename(
             columns={"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
@@ -149,4 +152,4 @@ def http_loader(base_url: str, api_key: str, start: Any, end: Any) -> Iterator[L
     try:
         yield load
     finally:
-        client.close()
+        client.clear()

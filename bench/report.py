@@ -19,7 +19,7 @@ LIBRARIES = (
     "numpy",
     "joblib",
     "ta-lib",
-    "httpx",
+    "urllib3",
     "psutil",
     "tqdm",
     "dask",

@@ -393,7 +393,7 @@ def test_closed_port_gives_a_recoverable_api_error(caplog) -> None:
     exc = info.value
     assert exc.error_type is ErrorType.API_ERROR and exc.recoverable
     assert exc.details["status"] is None and exc.details["attempts"] == 2
-    assert "ConnectError" in exc.details["last_error"]
+    assert "Connection refused" in exc.details["last_error"]
     assert_no_key(*error_texts(exc), caplog.text)
 
 

@@ -36,10 +36,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 import numpy as np
 import orjson
 import pandas as pd
+import urllib3
+from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError
 
 from .._bars import normalize_bars
 from .._cancel import ScanCancellation, ScanCancelled
@@ -266,7 +267,7 @@ class PolygonSource(DataSource):
         self.benchmark = validate_symbol(benchmark) if benchmark else None
         self.retry_stats = RetryStats()
         self._limiter = _RateLimiter(self.requests_per_second) if self.requests_per_second else None
-        self._client: httpx.Client | None = None
+        self._client: urllib3.PoolManager | None = None
         self._client_pid: int | None = None
         self._client_lock = threading.Lock()
 
@@ -304,24 +305,23 @@ class PolygonSource(DataSource):
 
     # -- the connection pool ---------------------------------------------------
 
-    def _get_client(self) -> httpx.Client:
-        """The one client of this source in this process (created on first use)."""
+    def _get_client(self) -> urllib3.PoolManager:
+        """The one connection pool of this source in this process (created on first use)."""
         client = self._client
         pid = os.getpid()
         if client is not None and self._client_pid == pid:
             return client
         with self._client_lock:
             if self._client is None or self._client_pid != pid:
-                # After a fork the parent's client is left alone (its sockets are shared).
-                # No pool timeout: with more fetch threads than connections a thread
-                # waits for a free connection, which is not a failure of the service.
-                self._client = httpx.Client(
-                    timeout=httpx.Timeout(self.timeout, pool=None),
-                    limits=httpx.Limits(
-                        max_connections=self.max_connections,
-                        max_keepalive_connections=self.max_connections,
-                    ),
-                    headers={"User-Agent": "technic_nb", "Accept": "application/json"},
+                # After a fork the parent's pool is left alone (its sockets are shared).
+                # block=True and no pool timeout: with more fetch threads than connections
+                # a thread waits for a free connection, which is not a failure of the service.
+                self._client = urllib3.PoolManager(
+                    num_pools=4,
+                    maxsize=self.max_connections,
+                    block=True,
+                    timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout),
+                    retries=False,
                 )
                 self._client_pid = pid
             return self._client
@@ -333,12 +333,16 @@ class PolygonSource(DataSource):
             owned = self._client_pid == os.getpid()
             self._client_pid = None
         if client is not None and owned:
-            client.close()
+            client.clear()
 
     # -- fetching --------------------------------------------------------------
 
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.value}"}
+    def _headers(self) -> dict[str, str]:
+        return {
+            "User-Agent": "technic_nb",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {self._api_key.value}",
+        }
 
     def _redact(self, text: str) -> str:
         return redact(text, self._api_key.value)
@@ -466,25 +470,28 @@ class PolygonSource(DataSource):
         """One HTTP request: the body of a 200 answer, or a classified exception.
 
         Exceptions are built after the ``except`` blocks so that they carry no
-        reference to httpx's exception (whose text holds the URL and whose
-        request holds the headers).
+        reference to urllib3's exception (whose text holds the URL and whose
+        context holds the request).
         """
         if self._limiter is not None:
             self._limiter.acquire(cancellation)
         client = self._get_client()
         started = time.monotonic()
         failure: BaseException | None = None
-        response: httpx.Response | None = None
+        response: urllib3.BaseHTTPResponse | None = None
         try:
             # No local variable holds the key: tracebacks that list locals stay clean.
-            response = client.get(url, params=params, headers=self._auth_headers())
-        except httpx.TimeoutException as exc:
+            response = client.request(
+                "GET", url, fields=params, headers=self._headers(), redirect=False
+            )
+        except (NewConnectionError, ProtocolError, ProxyError, ConnectionError) as exc:
+            # refused, reset, or cut short (a body shorter than its Content-Length)
+            failure = TransientFetchError(f"{type(exc).__name__}: {self._redact(str(exc))}")
+        except urllib3.exceptions.TimeoutError as exc:
             failure = TransientFetchError(
                 f"timed out after {self.timeout:g}s ({type(exc).__name__})", timeout=True
             )
-        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-            failure = TransientFetchError(f"{type(exc).__name__}: {self._redact(str(exc))}")
-        except httpx.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:
             failure = ScanError(
                 ErrorType.API_ERROR,
                 f"{symbol}: the request to the data service failed "
@@ -500,13 +507,13 @@ class PolygonSource(DataSource):
             )
             raise failure
         assert response is not None
-        status = response.status_code
+        status = response.status
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("GET %s -> %d in %.3fs", self._redact(str(response.url)), status, elapsed)
+            logger.debug("GET %s -> %d in %.3fs", self._redact(url), status, elapsed)
         if status == 200:
-            return _check_body(response.content)
-        shown_url = self._redact(str(response.url))
-        reason = f"HTTP {status} {response.reason_phrase}".strip()
+            return _check_body(response.data)
+        shown_url = self._redact(url)
+        reason = f"HTTP {status} {response.reason or ''}".strip()
         if status in _TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
             retry_after = None
             if status in (429, 503):
@@ -545,10 +552,10 @@ class PolygonSource(DataSource):
             affected_symbols=(symbol,),
         )
 
-    def _server_message(self, response: httpx.Response) -> str:
+    def _server_message(self, response: urllib3.BaseHTTPResponse) -> str:
         """The ``error``/``message`` text of an error body (redacted, shortened)."""
         try:
-            body = json.loads(response.content)
+            body = json.loads(response.data)
         except ValueError:
             return ""
         if not isinstance(body, dict):
