@@ -6,7 +6,8 @@ Stages (see :mod:`technic_nb._progress`):
 2. **data_fetching** - bars in hand for each symbol.  Local sources (files, the
    demo market) are read inside the CPU workers, so this stage advances with
    the next one.  Network and in-memory sources are fetched by an I/O thread
-   pool in this process (bounded connections, retries) and shipped to workers.
+   pool in this process (bounded connections, retries) and shipped to workers;
+   a network source ships its raw response bodies, which the workers decode.
 3. **symbol_scanning** - indicators per symbol in joblib workers (processes by
    default: TA-Lib holds the GIL), streamed back as they finish
    (``return_as="generator_unordered"``), so no more than the work in flight is
@@ -14,8 +15,9 @@ Stages (see :mod:`technic_nb._progress`):
 4. **finalization** - filters, scoring, ranking and the market regime, vectorized
    over the whole table.
 
-Every finished symbol is checkpointed (:mod:`technic_nb._checkpoint`); a re-run
-reads those and fetches and computes only the rest.  Cancelling (the token, or
+Every finished symbol is checkpointed by the worker task that computed it
+(:mod:`technic_nb._checkpoint`, one pack file per task); a re-run reads those
+and fetches and computes only the rest.  Cancelling (the token, or
 Ctrl-C / Kernel > Interrupt) stops dispatching, closes the result generator
 (on loky this stops the workers) and returns the partial result.
 """
