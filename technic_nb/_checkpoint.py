@@ -157,7 +157,16 @@ class Checkpoint:
         wanted = set(keys)
         load = FeaturesLoad()
         folder = self._folder("features", partition)
-        packs = _packstore.list_packs(folder)
+        try:
+            packs = _packstore.list_packs(folder)
+        except OSError as exc:
+            raise ScanError(
+                ErrorType.CACHE_ERROR,
+                f"cannot read the cache folder {str(folder)!r}: {exc.strerror or exc}",
+                details={"cache_dir": str(self.cache_dir)},
+                suggestion="Check the folder's permissions, pass cache_dir= another folder, "
+                "or use_cache=False.",
+            ) from None
         compact = len(packs) > COMPACT_ABOVE
         merged: dict[str, Any] = {}
         read: list[Path] = []

@@ -190,6 +190,6 @@ def list_packs(folder: Path) -> list[Path]:
                         found.append((entry.stat().st_mtime_ns, entry.name))
                     except FileNotFoundError:  # removed meanwhile by a compaction
                         continue
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return [folder / name for _, name in sorted(found)]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from technic_nb import ErrorType, ScanError
 from technic_nb._checkpoint import COMPACT_ABOVE, Checkpoint, NotCached, partition_name
 from technic_nb._packstore import (
     UnreadablePack,
@@ -184,18 +185,30 @@ def test_forget_rewrites_packs_without_the_keys(tmp_path) -> None:
     assert list_packs(folder) == []
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
 def test_a_failed_write_is_logged_not_raised(tmp_path, caplog) -> None:
     checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_features("p", {"k": outcome("A")})
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
-    folder.chmod(0o500)
-    try:
-        with caplog.at_level(logging.WARNING, logger="technic_nb.cache"):
-            assert checkpoint.store_features("p", {"k2": outcome("B")}) is False
-    finally:
-        folder.chmod(0o700)
-    assert "could not checkpoint" in caplog.text
+    blocked = tmp_path / "checkpoints" / "features" / partition_name("p")
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where the partition's folder should be")
+    with caplog.at_level(logging.WARNING, logger="technic_nb.cache"):
+        assert checkpoint.store_features("p", {"k": outcome("A")}) is False
+    assert "could not checkpoint 1 features entries" in caplog.text
+    assert checkpoint.load_features("p", ["k"]).found == {}  # nothing there, no crash
+    assert checkpoint.store_features("other", {"k": outcome("A")})  # the rest still works
+
+
+def test_an_unreadable_cache_folder_is_a_clear_cache_error(tmp_path, monkeypatch) -> None:
+    checkpoint = Checkpoint(tmp_path)
+
+    def refuse(folder):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("technic_nb._packstore.os.scandir", refuse)
+    with pytest.raises(ScanError) as info:
+        checkpoint.load_features("p", ["k"])
+    assert info.value.error_type is ErrorType.CACHE_ERROR
+    assert "cannot read the cache folder" in info.value.message
+    assert "Permission denied" in info.value.message and "use_cache=False" in str(info.value)
 
 
 def test_a_value_that_cannot_be_pickled_is_logged_not_raised(tmp_path, caplog) -> None:
