@@ -261,3 +261,33 @@ def test_a_payload_that_fails_to_decode_is_retried_on_the_next_run(cache_dir):
     assert all(source.fetches[s] == (2 if s in symbols[:3] else 1) for s in symbols)
     clean = tn.scan(ScanConfig(source="demo:60", use_cache=False))
     pd.testing.assert_frame_equal(second.table, clean.table)
+
+
+class FetchedDemoSource(DemoSource):
+    """The demo market fetched in this process (as a network source is), not in the workers."""
+
+    fetch_in_worker = False
+
+
+def test_fetching_runs_ahead_of_the_workers_only_within_its_budget(cache_dir):
+    from technic_nb._engine import FETCH_AHEAD, REMOTE_CHUNK
+
+    budget = FETCH_AHEAD * REMOTE_CHUNK
+    counts = {"data_fetching": 0, "symbol_scanning": 0}
+    ahead = []
+
+    def progress(stage, current, total, message, metadata):
+        if stage in counts:
+            counts[stage] = current
+            ahead.append(counts["data_fetching"] - counts["symbol_scanning"])
+
+    source = FetchedDemoSource(n_symbols=1200)
+    config = ScanConfig(
+        source=source, universe="source", cache_dir=cache_dir, backend="threading", n_jobs=1
+    )
+    result = tn.scan(config, progress)
+    assert result.stats["done"] == 1200 and len(result.errors) == 0
+    assert max(ahead) > REMOTE_CHUNK  # fetching did run ahead of the workers...
+    assert max(ahead) <= budget  # ...but never by more than its budget
+    clean = tn.scan(ScanConfig(source="demo:1200", use_cache=False))
+    pd.testing.assert_frame_equal(result.table, clean.table)
