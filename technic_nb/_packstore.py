@@ -43,8 +43,6 @@ __all__ = [
 MAGIC = b"TNPACK1\n"
 _LENGTH = struct.Struct("<Q")
 _PREFIX = len(MAGIC) + _LENGTH.size
-#: File name pattern of a pack (``pack-<random>.pkl``); temporary files start with a dot.
-PACK_GLOB = "pack-*.pkl"
 
 
 class UnreadablePack(ValueError):
