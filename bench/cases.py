@@ -74,7 +74,6 @@ class Sizes:
     memory_sizes: tuple[int, int]
     memory_repeats: int
     fetch_only_symbols: int
-    small_lookback: int
     dask_symbols: int
     dask_pairs: int
     dask_tasks: int
@@ -103,7 +102,6 @@ FULL = Sizes(
     memory_sizes=(2000, 8000),
     memory_repeats=2,
     fetch_only_symbols=600,
-    small_lookback=30,
     dask_symbols=2000,
     dask_pairs=3,
     dask_tasks=2000,
@@ -132,7 +130,6 @@ QUICK = Sizes(
     memory_sizes=(100, 200),
     memory_repeats=1,
     fetch_only_symbols=40,
-    small_lookback=30,
     dask_symbols=100,
     dask_pairs=1,
     dask_tasks=100,

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         cases.log(f"{meta['mode']} run, scratch folder {scratch}")
         bench.warm_pools()
         needs_server = wanted & {"cold_throughput", "resume", "overhead", "http_throughput"}
-        windows = [bench.window(sizes.lookback), bench.window(sizes.small_lookback)]
+        windows = [bench.window(sizes.lookback)]
         server = None
         if needs_server:
             cases.log("starting the HTTP server process (encodes every answer first)")
