@@ -185,6 +185,8 @@ class Checkpoint:
             for key, value in values.items():
                 if key in wanted:
                     load.found[key] = value
+        with contextlib.suppress(OSError):  # left by a writer that died mid-write
+            _packstore.remove_stale_temporaries(folder)
         if compact and merged and self._write("features", partition, merged):
             for path in read:
                 with contextlib.suppress(OSError):

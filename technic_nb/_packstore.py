@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import time
 import uuid
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "read_index",
     "read_value",
     "read_values",
+    "remove_stale_temporaries",
     "write_pack",
 ]
 
@@ -175,6 +177,30 @@ def read_value(index: PackIndex, key: str) -> Any:
         return pickle.loads(blob)
     except Exception as exc:
         raise UnreadablePack(index.path, f"unreadable entry ({type(exc).__name__})") from None
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = 3600.0) -> int:
+    """Remove temporary files a crashed writer left in ``folder`` (older than ``older_than`` s).
+
+    A writer renames its temporary file within milliseconds, so an old one
+    belongs to a process that died mid-write.  Returns how many were removed.
+    """
+    removed = 0
+    cutoff = time.time() - older_than
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not (entry.name.startswith(".pack-") and entry.name.endswith(".tmp")):
+                    continue
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    return removed
 
 
 def list_packs(folder: Path) -> list[Path]:

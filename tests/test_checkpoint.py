@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,17 @@ def test_a_value_that_cannot_be_pickled_is_logged_not_raised(tmp_path, caplog) -
         assert checkpoint.store_features("p", {"k": lambda: None}) is False
     assert "could not checkpoint 1 features entries" in caplog.text
     assert not any(Path(tmp_path).rglob("*.tmp"))
+
+
+def test_temporaries_left_by_a_crashed_writer_are_removed(tmp_path) -> None:
+    checkpoint = Checkpoint(tmp_path)
+    checkpoint.store_features("p", {"k": outcome("A")})
+    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
+    stale = folder / ".pack-dead.pkl.tmp"
+    fresh = folder / ".pack-busy.pkl.tmp"  # a writer still at work: left alone
+    for path in (stale, fresh):
+        path.write_bytes(b"half a pack")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert checkpoint.load_features("p", ["k"]).found == {"k": outcome("A")}
+    assert not stale.exists() and fresh.exists()
