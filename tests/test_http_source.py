@@ -142,7 +142,7 @@ def test_raw_pages_decode_to_what_fetch_returns(make, symbols, page_size) -> Non
         (b'{"status": "NOT_FOUND"}', ErrorType.DATA_ERROR, False, "unknown symbol"),
         (b'{"status": "OK", "results": []}', ErrorType.DATA_ERROR, False, "no daily bars"),
         (b'{"status": "OK", "results": {"t": 1}}', ErrorType.DATA_ERROR, False, "not a list"),
-        (b'{"status": "ERROR", "error": "busy"}', ErrorType.API_ERROR, False, "status ERROR"),
+        (b'{"status": "ERROR", "error": "busy"}', ErrorType.API_ERROR, True, "status ERROR"),
         (b'{"status": "OK", "results": [{"t": 1}]}', ErrorType.DATA_ERROR, False, "missing o"),
     ],
 )

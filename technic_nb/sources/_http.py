@@ -10,7 +10,10 @@ Failures are sorted into three groups:
 
 * transient (retried with backoff under the source's :class:`RetryPolicy`):
   HTTP 429 (honouring ``Retry-After``), 408, 5xx, refused/reset connections,
-  timeouts, a body cut short, a body that is not valid JSON;
+  timeouts, a body cut short or that is not one JSON object;
+* a page that passes that check but is garbled, or whose ``status`` is not
+  ``OK``/``DELAYED``: found when the page is decoded (in a scan's worker), a
+  recoverable ``api_error``: not cached, so the next run fetches it again;
 * one symbol's problem (a data error, not retried): HTTP 404, a ``NOT_FOUND``
   status, no bars in the window;
 * the whole scan's problem (raised at once, ``fatal=True``): HTTP 401/403 (a
@@ -616,8 +619,10 @@ def _parse_body(body: bytes, symbol: str, shown_url: str) -> dict[str, Any]:
             f"{symbol}: the data service answered with status {state}"
             + (f": {message[:200]}" if message else ""),
             details={"symbol": symbol, "status": 200, "api_status": state, "url": shown_url},
-            suggestion=_RETRY_SUGGESTION,
+            suggestion="Run the scan again later: the symbol is fetched again (it is not "
+            "cached); report the problem if it persists.",
             affected_symbols=(symbol,),
+            recoverable=True,  # the service's own failure, not the symbol's
         )
     next_url = payload.get("next_url")
     if isinstance(next_url, str):
