@@ -453,10 +453,13 @@ class _ScanRun:
                         self.tracker.advance("data_fetching", message=symbol)
                     if failures:
                         hand_over(_FAILED, failures)
-                    # a full chunk, or what is ready while the network is slow or done
-                    while ready and (len(ready) >= REMOTE_CHUNK or not done or not in_flight):
-                        hand_over(_ITEM, ready[:REMOTE_CHUNK])
-                        ready = ready[REMOTE_CHUNK:]
+                    # a full chunk; a task's worth once every symbol is asked for (the
+                    # workers then finish with the network); what is ready while the
+                    # network is slow or done
+                    size = SHIP_BATCH if not pending else REMOTE_CHUNK
+                    while ready and (len(ready) >= size or not done or not in_flight):
+                        hand_over(_ITEM, ready[:size])
+                        ready = ready[size:]
             except BaseException as exc:  # surfaced in the scanning thread
                 hand_over(_ERROR, exc)
             finally:
