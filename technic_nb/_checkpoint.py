@@ -52,6 +52,8 @@ logger = logging.getLogger("technic_nb.cache")
 CHECKPOINT_FOLDER = "checkpoints"
 #: A partition with more packs than this is merged into one pack when it is read.
 COMPACT_ABOVE = 64
+#: Cache folders created and checked by this process (see :meth:`Checkpoint._ensure`).
+_PREPARED: set[Path] = set()
 
 
 class NotCached(Exception):
@@ -80,7 +82,6 @@ class Checkpoint:
         self.cache_dir = Path(cache_dir).expanduser()
         self.root = self.cache_dir / CHECKPOINT_FOLDER
         self._lock = threading.Lock()
-        self._ready = False
         self._bars_index: dict[str, dict[str, PackIndex]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -93,8 +94,13 @@ class Checkpoint:
         return f"Checkpoint({str(self.cache_dir)!r})"
 
     def _ensure(self) -> None:
-        """Create the cache folder (mode 0700) once, with a clear error if that fails."""
-        if self._ready:
+        """Create the cache folder (mode 0700) once per process, with a clear error if that fails.
+
+        Worker tasks arrive with fresh copies of this object; the folders this
+        process already prepared are remembered, so a task only checks that the
+        folder is still there.
+        """
+        if self.cache_dir in _PREPARED and self.root.is_dir():
             return
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -108,7 +114,7 @@ class Checkpoint:
                 details={"cache_dir": str(self.cache_dir)},
                 suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
             ) from None
-        self._ready = True
+        _PREPARED.add(self.cache_dir)
 
     def _folder(self, layer: str, partition: str) -> Path:
         return self.root / layer / partition_name(partition)

@@ -416,9 +416,6 @@ class _ScanRun:
             payload = source.fetch_payload(symbol, self.window, cancellation=token)
             return Shipped(symbol, key, payload, store=cache_bars)
 
-        def hand_over(kind: str, value: Any) -> None:
-            handoff.put((kind, value))
-
         def produce() -> None:
             pool = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="technic_nb-fetch")
             pending = deque(todo)
@@ -452,19 +449,19 @@ class _ScanRun:
                             continue
                         self.tracker.advance("data_fetching", message=symbol)
                     if failures:
-                        hand_over(_FAILED, failures)
+                        handoff.put((_FAILED, failures))
                     # a full chunk; a task's worth once every symbol is asked for (the
                     # workers then finish with the network); what is ready while the
                     # network is slow or done
                     size = SHIP_BATCH if not pending else REMOTE_CHUNK
                     while ready and (len(ready) >= size or not done or not in_flight):
-                        hand_over(_ITEM, ready[:size])
+                        handoff.put((_ITEM, ready[:size]))
                         ready = ready[size:]
             except BaseException as exc:  # surfaced in the scanning thread
-                hand_over(_ERROR, exc)
+                handoff.put((_ERROR, exc))
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
-                hand_over(_END, None)
+                handoff.put((_END, None))
 
         producer = threading.Thread(target=produce, name="technic_nb-fetcher", daemon=True)
         producer.start()

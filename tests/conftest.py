@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +26,30 @@ def real_data_dir() -> Path:
 def cache_dir(tmp_path: Path) -> Path:
     """A fresh checkpoint folder."""
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def cancel_midway() -> Callable[..., tuple[Any, float]]:
+    """``run(scan, started, token, wait=60)``: cancel a scan running in another thread.
+
+    ``scan()`` runs in a thread; once ``started`` is set, ``token`` is cancelled.
+    Returns the scan's result and the seconds from ``cancel()`` to its return.
+    """
+
+    def run(scan: Callable[[], Any], started: threading.Event, token: Any, wait: float = 60.0):
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            box["result"] = scan()
+            box["returned"] = time.monotonic()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        assert started.wait(wait), "the scan never got going"
+        cancelled_at = time.monotonic()
+        token.cancel()
+        thread.join(10)
+        assert not thread.is_alive()
+        return box["result"], box["returned"] - cancelled_at
+
+    return run

@@ -141,7 +141,7 @@ def test_bars_fetched_here_are_shipped_to_the_workers(client, tmp_path):
 
 
 # -- cancel and resume ---------------------------------------------------------------
-def test_cancel_returns_promptly_and_stops_the_cluster_tasks(client, tmp_path):
+def test_cancel_returns_promptly_and_stops_the_cluster_tasks(client, tmp_path, cancel_midway):
     token = ScanCancellation()
     started = threading.Event()
 
@@ -149,24 +149,9 @@ def test_cancel_returns_promptly_and_stops_the_cluster_tasks(client, tmp_path):
         if stage == "symbol_scanning" and current >= 60:
             started.set()
 
-    box = {}
-
-    def run():
-        box["result"] = tn.scan(
-            dask_config(tmp_path, client, source="demo:1000"), on_progress, token
-        )
-        box["returned"] = time.monotonic()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert started.wait(60), "the scan never got going"
-    cancelled_at = time.monotonic()
-    token.cancel()
-    thread.join(10)
-    assert not thread.is_alive()
-    latency = box["returned"] - cancelled_at
+    config = dask_config(tmp_path, client, source="demo:1000")
+    result, latency = cancel_midway(lambda: tn.scan(config, on_progress, token), started, token)
     assert latency < 2.0, f"cancel took {latency:.2f}s"
-    result = box["result"]
     assert result.cancelled and 60 <= result.stats["done"] < 1000
     assert result.status.startswith(f"Cancelled after {result.stats['done']} of 1000 symbols")
     assert list(result.table["rank"]) == list(range(1, len(result.table) + 1))

@@ -58,7 +58,7 @@ def test_token_api():
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_cancel_from_another_thread_returns_promptly(tmp_path, backend):
+def test_cancel_from_another_thread_returns_promptly(tmp_path, backend, cancel_midway):
     token = ScanCancellation()
     config = config_for(tmp_path, source="demo:3000", backend=backend)
     started = threading.Event()
@@ -67,22 +67,10 @@ def test_cancel_from_another_thread_returns_promptly(tmp_path, backend):
         if stage == "symbol_scanning" and current >= 100:
             started.set()
 
-    box = {}
-
-    def run():
-        box["result"] = tn.scan(config, on_progress, token)
-        box["returned"] = time.monotonic()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert started.wait(120), "the scan never got going"
-    cancelled_at = time.monotonic()
-    token.cancel()
-    thread.join(10)
-    assert not thread.is_alive()
-    latency = box["returned"] - cancelled_at
+    result, latency = cancel_midway(
+        lambda: tn.scan(config, on_progress, token), started, token, wait=120
+    )
     assert latency < 2.0, f"cancel took {latency:.2f}s"
-    result = box["result"]
     assert result.cancelled
     done = result.stats["done"]
     assert 100 <= done < 3000
