@@ -11,11 +11,11 @@ needs no network and no API key::
 
 from __future__ import annotations
 
+from ._cache import cache_size
 from ._cancel import ScanCancellation, ScanCancelled
-from ._checkpoint import cache_size
 from ._config import ScanConfig, default_cache_dir
 from ._engine import clear_scan_cache as clear_cache
-from ._engine import run_scan, scan
+from ._engine import prune_cache, run_scan, scan
 from ._errors import ErrorType, ScanError
 from ._indicators import IndicatorParams
 from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
@@ -62,6 +62,7 @@ __all__ = [
     "cache_size",
     "clear_cache",
     "default_cache_dir",
+    "prune_cache",
     "run_scan",
     "scan",
 ]

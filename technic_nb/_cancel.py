@@ -1,12 +1,21 @@
-"""Cooperative cancellation shared by the engine, the sources and the runner."""
+"""Cooperative cancellation shared by the engine, the sources, the workers and the runner."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import tempfile
 import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 from ._errors import ErrorType, ScanError
 
-__all__ = ["ScanCancellation", "ScanCancelled"]
+__all__ = ["CancelFlag", "ScanCancellation", "ScanCancelled"]
+
+logger = logging.getLogger("technic_nb.cancel")
 
 
 class ScanCancelled(ScanError):
@@ -37,12 +46,30 @@ class ScanCancellation:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._reason = ""
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], Any]] = []
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Request cancellation (idempotent; the first reason is kept)."""
-        if not self._event.is_set():
+        with self._lock:
+            if self._event.is_set():
+                return
             self._reason = reason
             self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a listener never stops the cancel
+                logger.debug("cancel callback raised", exc_info=True)
+
+    def on_cancel(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once when the token is cancelled (at once if it already is)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     def is_cancelled(self) -> bool:
         """True once :meth:`cancel` was called."""
@@ -64,3 +91,56 @@ class ScanCancellation:
 
     def __repr__(self) -> str:
         return f"ScanCancellation(cancelled={self.is_cancelled()})"
+
+
+class CancelFlag:
+    """A scan's cancel request as its worker tasks see it, between two symbols.
+
+    In the scan's own process (threads) it reads the token; in worker processes
+    (loky, multiprocessing) it checks for a flag file that the token creates when
+    it is cancelled.  It pickles as the file's path only.  Use it as a context
+    manager: the flag file is removed on exit.
+    """
+
+    def __init__(self, token: ScanCancellation, folder: str | None = None) -> None:
+        self.path = os.path.join(
+            folder or tempfile.gettempdir(), f".technic_nb-cancel-{uuid.uuid4().hex}"
+        )
+        self._token: ScanCancellation | None = token
+        token.on_cancel(self._raise_flag)
+
+    def _raise_flag(self) -> None:
+        try:
+            with open(self.path, "x", encoding="ascii"):
+                pass
+        except FileExistsError:
+            pass
+        except OSError:  # workers in other processes then finish their task first
+            logger.debug("could not write the cancel flag %s", self.path, exc_info=True)
+
+    def is_set(self) -> bool:
+        """True once the scan was cancelled."""
+        if self._token is not None:
+            return self._token.is_cancelled()
+        return os.path.exists(self.path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self._token = None
+
+    def __enter__(self) -> CancelFlag:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        """Delete the flag file (when the scan's tasks are all back)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+    def __repr__(self) -> str:
+        return f"CancelFlag({self.path!r}, set={self.is_set()})"

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from joblib import Memory
+
 from ._errors import config_error
 from ._indicators import IndicatorParams
 from ._retry import RetryPolicy
@@ -73,8 +75,17 @@ class ScanConfig:
         sectors: keep only these sectors (case-insensitive), or None for all.
         max_symbols: scan at most this many symbols (the first ones of the universe).
         top_n: keep the best N rows in the ranked table (None keeps all).
-        cache_dir: checkpoint folder (None: :func:`default_cache_dir`).
+        cache_dir: checkpoint folder (None: :func:`default_cache_dir`); the
+            ``joblib.Memory`` location is its ``checkpoints`` sub-folder.
+        memory: the checkpoint cache as a ``joblib.Memory`` or its location (a
+            folder), the scikit-learn convention; ``Memory(None)`` caches nothing.
+            Give either ``memory`` or ``cache_dir``.
         use_cache: read and write the per-symbol checkpoint cache.
+        cache_bytes_limit: after each scan, evict the least recently used cache
+            entries until the cache holds at most this many bytes (an integer,
+            or a text such as ``"2G"``); None keeps everything.
+        cache_age_limit: after each scan, evict cache entries not used for this
+            long (a ``datetime.timedelta``, or a number of days); None keeps them.
         n_jobs: joblib workers for the CPU stage (-1: all cores).
         backend: joblib backend for the CPU stage: ``loky`` (processes, default),
             ``threading``, ``multiprocessing``, ``sequential`` or ``dask`` (a Dask
@@ -104,7 +115,10 @@ class ScanConfig:
     max_symbols: int | None = None
     top_n: int | None = None
     cache_dir: Path | str | None = None
+    memory: Memory | Path | str | None = None
     use_cache: bool = True
+    cache_bytes_limit: int | str | None = None
+    cache_age_limit: dt.timedelta | float | None = None
     n_jobs: int = -1
     backend: str = "loky"
     fetch_concurrency: int = 8
@@ -148,8 +162,11 @@ class ScanConfig:
             if not isinstance(self.cache_dir, str | os.PathLike) or not str(self.cache_dir):
                 raise config_error("cache_dir", self.cache_dir, "None or a folder path")
             set_(self, "cache_dir", Path(self.cache_dir).expanduser())
+        set_(self, "memory", _check_memory(self.memory, self.cache_dir))
         if not isinstance(self.use_cache, bool):
             raise config_error("use_cache", self.use_cache, "True or False")
+        set_(self, "cache_bytes_limit", _check_bytes_limit(self.cache_bytes_limit))
+        set_(self, "cache_age_limit", _check_age_limit(self.cache_age_limit))
         if not _is_int(self.n_jobs) or self.n_jobs == 0 or self.n_jobs < -64 or self.n_jobs > 1024:
             raise config_error(
                 "n_jobs", self.n_jobs, "a non-zero integer (-1 for all cores, 1 for no workers)"
@@ -190,8 +207,23 @@ class ScanConfig:
 
     @property
     def resolved_cache_dir(self) -> Path:
-        """The checkpoint folder this config uses."""
+        """The cache folder this config uses (``memory``'s location when it is given)."""
+        if isinstance(self.memory, Memory) and self.memory.location is not None:
+            return Path(str(self.memory.location))
+        if isinstance(self.memory, Path):
+            return self.memory
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+    @property
+    def checkpoint_location(self) -> Path | None:
+        """The ``joblib.Memory`` location of the checkpoints; None when nothing is cached."""
+        if not self.use_cache:
+            return None
+        if isinstance(self.memory, Memory):
+            return None if self.memory.location is None else Path(str(self.memory.location))
+        if isinstance(self.memory, Path):
+            return self.memory
+        return self.resolved_cache_dir / "checkpoints"
 
     def retry_policy(self, base: RetryPolicy) -> RetryPolicy:
         """``base`` with :attr:`max_tries` and :attr:`max_time` applied where they are set."""
@@ -226,6 +258,56 @@ def _check_universe(value: Any) -> str | tuple[str, ...] | Path:
             raise config_error("universe", value, "a list of symbol strings")
         return symbols
     raise config_error("universe", value, allowed)
+
+
+def _check_memory(value: Any, cache_dir: Any) -> Memory | Path | None:
+    if value is None:
+        return None
+    if cache_dir is not None:
+        raise config_error(
+            "memory", value, "None when cache_dir is given (give one of memory and cache_dir)"
+        )
+    if isinstance(value, Memory):
+        if value.location is not None and not isinstance(value.location, str | os.PathLike):
+            raise config_error(
+                "memory", value, "a joblib.Memory on a local folder (its location a path)"
+            )
+        return value
+    if isinstance(value, str | os.PathLike) and str(value):
+        return Path(value).expanduser()
+    raise config_error("memory", value, "None, a folder path, or a joblib.Memory")
+
+
+def _check_bytes_limit(value: Any) -> int | str | None:
+    allowed = "None, a number of bytes >= 0, or a text such as '500M' or '2G'"
+    if value is None:
+        return None
+    if _is_int(value):
+        if value < 0:
+            raise config_error("cache_bytes_limit", value, allowed)
+        return int(value)
+    if isinstance(value, str):
+        from joblib.disk import memstr_to_bytes
+
+        try:
+            memstr_to_bytes(value.strip())
+        except (ValueError, KeyError, IndexError):
+            raise config_error("cache_bytes_limit", value, allowed) from None
+        return value.strip()
+    raise config_error("cache_bytes_limit", value, allowed)
+
+
+def _check_age_limit(value: Any) -> dt.timedelta | None:
+    allowed = "None, a datetime.timedelta >= 0, or a number of days >= 0"
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        if value < dt.timedelta(0):
+            raise config_error("cache_age_limit", value, allowed)
+        return value
+    if _is_number(value) and value >= 0 and value != float("inf"):
+        return dt.timedelta(days=float(value))
+    raise config_error("cache_age_limit", value, allowed)
 
 
 def _check_dask_client(value: Any, backend: str) -> None:

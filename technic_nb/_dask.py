@@ -1,9 +1,9 @@
 """Running the CPU stage of a scan on a Dask cluster (``ScanConfig(backend="dask")``).
 
 The engine streams the same joblib ``Parallel`` calls as with any backend;
-:class:`DaskScan` (a context manager the engine enters in the scanning thread,
-because ``joblib.parallel_config`` is thread-local) points them at a Dask
-cluster through joblib's Dask backend.  On entering it:
+:class:`DaskScan` (a context manager around the scan's compute stage) gives them
+a joblib Dask backend instance, passed to ``Parallel`` explicitly (so it does
+not depend on ``joblib.parallel_config``, which is thread-local).  On entering it:
 
 1. connects: ``ScanConfig.dask_client`` is a scheduler address (a client is
    opened with a short timeout and closed afterwards), a ``distributed.Client``
@@ -20,10 +20,10 @@ cluster through joblib's Dask backend.  On entering it:
    ``dask_dashboard`` metadata of a ``symbol_scanning`` progress event, so a
    front end can show it while the scan runs).
 
-Cancelling a scan closes the joblib generator as with any backend; the backend
-used here then also cancels that call's tasks on the scheduler (joblib's own
-Dask backend only forgets them and lets them run), so no task of a cancelled
-scan stays queued or processing.  A worker that dies mid-scan is handled by
+Cancelling a scan stops feeding tasks as with any backend, and
+:meth:`DaskScan.cancel_tasks` also cancels that scan's tasks on the scheduler
+(tasks on workers elsewhere cannot see the scan's cancel flag file), so no task
+of a cancelled scan stays queued or processing.  A worker that dies mid-scan is handled by
 Dask: its tasks are rescheduled on the remaining workers and the scan goes on.
 """
 
@@ -41,7 +41,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ._checkpoint import Checkpoint
 from ._errors import ErrorType, ScanError, config_error
 from ._work import SymbolJob
 
@@ -281,19 +280,19 @@ def _cluster_failure(exc: BaseException | None) -> ScanError | None:
 
 
 class DaskScan:
-    """One scan's use of a Dask cluster: a context manager for the scanning thread.
+    """One scan's use of a Dask cluster: a context manager around its compute stage.
 
-    Inside it, ``joblib.Parallel(backend=None)`` (the active backend) runs on the
-    cluster.  After entering: :attr:`job` is the job to ship to the workers
-    (its checkpoint folder made absolute, or removed when the workers cannot
-    reach it), :attr:`n_workers` the cluster's worker threads, :attr:`warnings`
-    notes for ``result.warnings`` and :attr:`stats` entries for ``result.stats``.
+    After entering: :attr:`backend` is the joblib backend instance to give to
+    ``Parallel``, :attr:`job` the job to ship to the workers (its checkpoint
+    location made absolute, or removed when the workers cannot reach it),
+    :attr:`n_workers` the cluster's worker threads, :attr:`warnings` notes for
+    ``result.warnings`` and :attr:`stats` entries for ``result.stats``.
     """
 
-    def __init__(self, spec: Any, job: SymbolJob, tracker: Any = None) -> None:
+    def __init__(self, spec: Any, job: SymbolJob, hooks: Any = None) -> None:
         self.spec = spec
         self.job = job
-        self.tracker = tracker
+        self.hooks = hooks
         self.client: Any = None
         self.owned = False
         self.backend: Any = None
@@ -301,7 +300,6 @@ class DaskScan:
         self.dashboard: str | None = None
         self.warnings: list[str] = []
         self.stats: dict[str, Any] = {}
-        self._config: Any = None
 
     def __enter__(self) -> DaskScan:
         self.client, self.owned = connect(self.spec)
@@ -310,16 +308,12 @@ class DaskScan:
             self._check_package()
             self.job = self._worker_job(self.job)
             self._find_dashboard()
-            import joblib
-
             self.backend = _backend_class()(client=self.client)
-            self._config = joblib.parallel_config(backend=self.backend)
-            self._config.__enter__()
         except BaseException:
             self._close_client()
             raise
-        if self.tracker is not None:
-            self.tracker.advance(
+        if self.hooks is not None:
+            self.hooks.stage_advanced(
                 "symbol_scanning",
                 0,
                 f"computing on the Dask cluster ({self.n_workers} worker threads)",
@@ -327,14 +321,15 @@ class DaskScan:
             )
         return self
 
+    def cancel_tasks(self) -> None:
+        """Cancel this scan's tasks still queued or running on the cluster."""
+        if self.backend is not None:
+            self.backend.cancel_submitted()
+
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
-            if self.backend is not None:
-                self.backend.cancel_submitted()
+            self.cancel_tasks()
         finally:
-            if self._config is not None:
-                self._config.__exit__(None, None, None)
-                self._config = None
             self.backend = None
             self._close_client()
         failure = _cluster_failure(exc)
@@ -394,13 +389,14 @@ class DaskScan:
 
     def _worker_job(self, job: SymbolJob) -> SymbolJob:
         """The job to ship: an absolute cache path, or no checkpointing when unreachable."""
-        if job.checkpoint is None:
+        if job.cache is None:
             return job
-        folder = job.checkpoint.cache_dir.absolute()
+        cache = job.cache.absolute()
+        folder = cache.location
         reachable, why = self._probe_cache(folder)
         if reachable:
             self.stats["dask_shared_cache"] = True
-            return dataclasses.replace(job, checkpoint=Checkpoint(folder))
+            return dataclasses.replace(job, cache=cache)
         self.stats["dask_shared_cache"] = False
         message = (
             f"the cache folder {str(folder)!r} is not reachable from every Dask worker ({why}): "
@@ -411,7 +407,7 @@ class DaskScan:
         )
         logger.warning("%s", message)
         self.warnings.append(message)
-        return dataclasses.replace(job, checkpoint=None)
+        return dataclasses.replace(job, cache=None)
 
     def _probe_cache(self, folder: Path) -> tuple[bool, str]:
         token = uuid.uuid4().hex[:12]

@@ -1,11 +1,13 @@
-"""Retries with exponential backoff that a cancellation request interrupts at once.
+"""Retries with exponential backoff: ``backoff`` decorators that a cancel interrupts at once.
 
-The delays come from the ``backoff`` library's wait generators
-(:func:`backoff.expo`, optionally spread with :func:`backoff.full_jitter`).
-``backoff``'s decorators sleep with :func:`time.sleep`, which nothing can
-interrupt, so :func:`call_with_retries` runs its own small loop: it asks the
-generator for the next delay and waits with :meth:`ScanCancellation.wait`, so a
-scan that is cancelled while a request is backing off stops immediately.
+Every fetch is decorated with :data:`retry_transient`, a
+``backoff.on_exception`` decorator: ``max_tries`` and ``max_time`` come from the
+:class:`RetryPolicy` of the call in progress, ``giveup`` stops at once on a
+permanent failure, and handlers count attempts, retries and give-ups and log
+them.  ``backoff``'s own sleep cannot be interrupted, so the waiting is done in
+the wait generator (:func:`cancellable_waits`): backoff 2 sends it each failure,
+so it honours a server's ``Retry-After`` and waits on the scan's cancellation
+token, which a cancel wakes at once; backoff itself then sleeps 0 seconds.
 
 Only failures the caller classifies as transient (by default
 :class:`TransientFetchError`) are retried; anything else propagates at once.
@@ -20,7 +22,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,11 +34,16 @@ from ._cancel import ScanCancellation, ScanCancelled
 from ._errors import ErrorType, ScanError
 
 __all__ = [
+    "RetryCall",
     "RetryPolicy",
     "RetryStats",
     "TransientFetchError",
     "call_with_retries",
+    "cancellable_waits",
+    "current_call",
     "is_transient_fetch_error",
+    "retry_transient",
+    "retrying",
 ]
 
 logger = logging.getLogger("technic_nb.retry")
@@ -224,6 +233,79 @@ class RetryStats:
         return "RetryStats({})".format(", ".join(f"{k}={v!r}" for k, v in self.snapshot().items()))
 
 
+@dataclass
+class RetryCall:
+    """One call under retry: what the backoff decorator reads while it runs.
+
+    :func:`retrying` makes it the current call of this thread (a context
+    variable), so that :data:`retry_transient`, a plain decorator applied once,
+    takes its limits, counters and cancellation token from the call in progress.
+    """
+
+    policy: RetryPolicy
+    stats: RetryStats | None = None
+    cancellation: ScanCancellation | None = None
+    is_transient: Callable[[BaseException], bool] = is_transient_fetch_error
+    describe: str = "request"
+    symbol: str | None = None
+    #: filled in by the handlers
+    tries: int = 0
+    elapsed: float = 0.0
+    gave_up: str = ""
+    last_delay: float = 0.0
+
+    def give_up_error(self, failure: BaseException) -> ScanError:
+        """The structured error for a transient ``failure`` that was not retried further."""
+        return _give_up_error(
+            failure, self.describe, self.symbol, self.tries, self.elapsed, self.gave_up
+        )
+
+
+_CALL: ContextVar[RetryCall] = ContextVar("technic_nb_retry_call")
+
+
+def current_call() -> RetryCall:
+    """The :class:`RetryCall` of this thread (inside :func:`retrying`)."""
+    try:
+        return _CALL.get()
+    except LookupError:
+        raise RuntimeError(
+            "a function decorated with retry_transient must be called inside retrying(...)"
+        ) from None
+
+
+def cancellable_waits(call: RetryCall) -> Generator[float, BaseException | None, None]:
+    """backoff's wait generator: each failure is sent in; the wait happens here.
+
+    The delay is the next exponential backoff delay (full jitter when the
+    policy says so), or the failure's ``retry_after`` (capped at
+    ``retry_after_cap``, never jittered).  It waits on the call's cancellation
+    token, so a cancel ends the wait at once (:class:`ScanCancelled`), and then
+    hands 0 to backoff, whose own sleep cannot be interrupted.  When the next
+    wait would end past ``max_time`` it stops (backoff then gives up at once).
+    """
+    policy = call.policy
+    delays = policy.delays()
+    started = time.monotonic()
+    failure = yield 0.0  # backoff primes the generator with send(None)
+    while True:
+        delay = next(delays)
+        retry_after = getattr(failure, "retry_after", None)
+        if retry_after is not None:
+            delay = min(max(float(retry_after), 0.0), policy.retry_after_cap)
+        if time.monotonic() - started + delay > policy.max_time:
+            call.gave_up = "max_time"
+            return
+        call.last_delay = delay
+        waited_from = time.monotonic()
+        try:
+            _wait(delay, call.cancellation)
+        finally:
+            if call.stats is not None:
+                call.stats.record_wait(time.monotonic() - waited_from)
+        failure = yield 0.0
+
+
 def _wait(delay: float, cancellation: ScanCancellation | None) -> None:
     """Wait ``delay`` seconds; raise :class:`ScanCancelled` at once if cancelled."""
     if cancellation is None:
@@ -232,6 +314,115 @@ def _wait(delay: float, cancellation: ScanCancellation | None) -> None:
         return
     if cancellation.wait(delay) if delay > 0 else cancellation.is_cancelled():
         raise ScanCancelled(cancellation.reason or "cancelled")
+
+
+def _on_success(details: dict[str, Any]) -> None:
+    call = current_call()
+    call.tries = details["tries"]
+    if call.stats is not None:
+        call.stats.record_attempt()
+
+
+def _on_backoff(details: dict[str, Any]) -> None:
+    call = current_call()
+    call.tries = details["tries"]
+    if call.stats is not None:
+        call.stats.record_attempt()
+        call.stats.record_retry()
+    failure = details.get("exception")
+    logger.debug(
+        "%s: attempt %d/%d failed (%s); retried after %.3fs%s",
+        call.describe,
+        details["tries"],
+        call.policy.max_tries,
+        _failure_text(failure) if failure is not None else "?",
+        call.last_delay,
+        " (Retry-After)" if getattr(failure, "retry_after", None) is not None else "",
+    )
+
+
+def _on_giveup(details: dict[str, Any]) -> None:
+    call = current_call()
+    call.tries = details["tries"]
+    call.elapsed = details["elapsed"]
+    if call.stats is not None:
+        call.stats.record_attempt()
+    failure = details.get("exception")
+    if failure is None or not call.is_transient(failure):
+        return  # a permanent failure: not retried, and not a give-up
+    if not call.gave_up:
+        call.gave_up = "max_tries" if call.tries >= call.policy.max_tries else "max_time"
+    if call.stats is not None:
+        call.stats.record_give_up()
+    logger.debug(
+        "%s: giving up after %d attempt(s) in %.2fs (%s): %s",
+        call.describe,
+        call.tries,
+        call.elapsed,
+        call.gave_up,
+        _failure_text(failure),
+    )
+
+
+#: The retry decorator of every fetch: ``backoff.on_exception`` with the current
+#: :class:`RetryCall`'s limits (``max_tries``, ``max_time``), ``giveup`` for
+#: failures its classifier calls permanent, handlers that feed the counters and
+#: the log, and :func:`cancellable_waits` as the wait generator.  Call the
+#: decorated function inside :func:`retrying`.
+retry_transient = backoff.on_exception(
+    cancellable_waits,
+    Exception,
+    max_tries=lambda: current_call().policy.max_tries,
+    max_time=lambda: current_call().policy.max_time,
+    giveup=lambda exc: not current_call().is_transient(exc),
+    on_success=_on_success,
+    on_backoff=_on_backoff,
+    on_giveup=_on_giveup,
+    jitter=None,
+    logger=None,
+    raise_on_giveup=True,
+    call=current_call,
+)
+
+
+@contextmanager
+def retrying(
+    policy: RetryPolicy,
+    *,
+    stats: RetryStats | None = None,
+    cancellation: ScanCancellation | None = None,
+    is_transient: Callable[[BaseException], bool] = is_transient_fetch_error,
+    describe: str = "request",
+    symbol: str | None = None,
+) -> Iterator[RetryCall]:
+    """Run functions decorated with :data:`retry_transient` under ``policy``.
+
+    A transient failure that escapes (retries exhausted, or the next wait would
+    pass ``max_time``) becomes one structured :class:`~technic_nb.ScanError`;
+    anything else propagates unchanged.  The call is cancelled before it
+    starts if ``cancellation`` already is.
+    """
+    if cancellation is not None:
+        cancellation.check_and_raise()
+    call = RetryCall(policy, stats, cancellation, is_transient, describe, symbol)
+    reset = _CALL.set(call)
+    failure: BaseException | None = None
+    try:
+        yield call
+    except ScanCancelled:
+        raise
+    except Exception as exc:
+        if not (call.gave_up and call.is_transient(exc)):
+            raise
+        failure = exc  # decided outside the except block: see below
+    finally:
+        _CALL.reset(reset)
+    if failure is not None:
+        # The final error carries the original only when that holds no secret text.
+        error = call.give_up_error(failure)
+        if isinstance(failure, TransientFetchError):
+            raise error from failure
+        raise error
 
 
 def call_with_retries(
@@ -246,11 +437,14 @@ def call_with_retries(
 ) -> T:
     """Call ``fn()`` until it succeeds, retrying transient failures under ``policy``.
 
+    The same backoff decorator as every fetch (:data:`retry_transient`) applied
+    to ``fn``.
+
     Args:
         fn: the attempt; called with no argument.
         policy: the limits and delays.
         stats: counters to update (attempts, retries, give-ups, time waited).
-        cancellation: checked before every attempt and woken while waiting.
+        cancellation: checked before the first attempt and woken while waiting.
         is_transient: which exceptions are retried (default: :class:`TransientFetchError`).
             Every other exception propagates at once, unchanged.
         describe: a short, secret-free text naming the call, used in messages
@@ -271,65 +465,15 @@ def call_with_retries(
         ScanCancelled: when ``cancellation`` is cancelled before an attempt or
             while waiting.
     """
-    delays = policy.delays()
-    started = time.monotonic()
-    attempts = 0
-    while True:
-        if cancellation is not None:
-            cancellation.check_and_raise()
-        attempts += 1
-        if stats is not None:
-            stats.record_attempt()
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            failure = exc
-        # Decide outside the ``except`` block so that the final error does not
-        # drag the original exception (and whatever text it holds) along.
-        elapsed = time.monotonic() - started
-        retry_after = getattr(failure, "retry_after", None)
-        if attempts >= policy.max_tries:
-            gave_up = "max_tries"
-        else:
-            delay = next(delays)
-            if retry_after is not None:
-                delay = min(max(float(retry_after), 0.0), policy.retry_after_cap)
-            gave_up = "max_time" if elapsed + delay > policy.max_time else ""
-        if gave_up:
-            if stats is not None:
-                stats.record_give_up()
-            error = _give_up_error(failure, describe, symbol, attempts, elapsed, gave_up)
-            logger.debug(
-                "%s: giving up after %d attempt(s) in %.2fs (%s): %s",
-                describe,
-                attempts,
-                elapsed,
-                gave_up,
-                _failure_text(failure),
-            )
-            if isinstance(failure, TransientFetchError):
-                raise error from failure
-            raise error
-        logger.debug(
-            "%s: attempt %d/%d failed (%s); retrying in %.3fs%s",
-            describe,
-            attempts,
-            policy.max_tries,
-            _failure_text(failure),
-            delay,
-            " (Retry-After)" if retry_after is not None else "",
-        )
-        waited_from = time.monotonic()
-        try:
-            _wait(delay, cancellation)
-        finally:
-            if stats is not None:
-                stats.record_wait(time.monotonic() - waited_from)
-        if stats is not None:
-            stats.record_retry()
-        del failure
+    with retrying(
+        policy,
+        stats=stats,
+        cancellation=cancellation,
+        is_transient=is_transient,
+        describe=describe,
+        symbol=symbol,
+    ):
+        return retry_transient(fn)()
 
 
 def _failure_text(failure: BaseException) -> str:

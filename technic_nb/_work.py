@@ -1,63 +1,134 @@
-"""Per-symbol work: bars in, one feature row (or a structured error) out.
+"""Per-symbol work: bars in, one outcome (features or a structured error) out.
 
 These functions run inside joblib workers (processes by default), so they take
-small picklable arguments and return small dicts.
+small picklable arguments and return small typed values.  Every symbol's
+outcome is checkpointed the moment it is computed (one ``joblib.Memory`` entry
+per symbol, :mod:`technic_nb._cache`), and a task checks its
+:class:`~technic_nb._cancel.CancelFlag` between two symbols, so a cancelled task
+returns what it finished and the workers stay alive for the next scan.
 """
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from ._bars import check_bar_values
-from ._checkpoint import Checkpoint
+from ._cache import CheckpointCache
+from ._cancel import CancelFlag
 from ._errors import ErrorType, ScanError
 from ._indicators import IndicatorParams, latest_features
-from .sources._base import DataSource, DateWindow
+from .sources._base import BarsPayload, DataSource, DateWindow
 
 __all__ = [
     "FEATURES_VERSION",
+    "Recoverable",
     "Shipped",
     "SymbolJob",
+    "SymbolOutcome",
+    "TaskResult",
     "compute_outcome",
+    "run_local",
     "run_shipped",
-    "run_symbols",
+    "trim_bars",
 ]
 
 #: Bump when the meaning of a cached per-symbol result changes (indicator
 #: formulas, trimming, validation); old entries are then ignored.
-FEATURES_VERSION = "2"
+FEATURES_VERSION = "3"
+
+#: What a features entry holds: ``("features", {...})`` or ``("error", error dict)``.
+CachedOutcome = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolOutcome:
+    """What a scan learned about one symbol: its feature row or its error.
+
+    Attributes:
+        symbol: the symbol.
+        features: the indicator row (None when the symbol failed).
+        error: the :meth:`~technic_nb.ScanError.to_dict` of its failure (None when ok).
+        from_cache: True when it was read from the checkpoint cache.
+        warnings: notes for ``result.warnings`` (a damaged cache entry recomputed).
+    """
+
+    symbol: str
+    features: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    from_cache: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the symbol has features."""
+        return self.error is None
+
+    @classmethod
+    def from_cached(
+        cls, symbol: str, value: CachedOutcome, from_cache: bool, warnings: tuple[str, ...] = ()
+    ) -> SymbolOutcome:
+        """The outcome stored in (or about to be stored in) a features entry."""
+        kind, data = value
+        if kind == "features":
+            return cls(symbol, features=data, from_cache=from_cache, warnings=warnings)
+        return cls(symbol, error=data, from_cache=from_cache, warnings=warnings)
+
+    @classmethod
+    def failed(cls, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()) -> SymbolOutcome:
+        """An outcome for ``error`` (not cached)."""
+        return cls(symbol, error=error.to_dict(), warnings=warnings)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """What one worker task returns: the outcomes it finished, and the symbols it did not
+    start because the scan was cancelled."""
+
+    outcomes: tuple[SymbolOutcome, ...]
+    unfinished: tuple[str, ...] = ()
+
+
+class Recoverable(Exception):
+    """A failure that must not be cached (a give-up, a garbled answer, a bug)."""
+
+    def __init__(self, error: ScanError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(frozen=True)
 class SymbolJob:
-    """What every symbol of one scan shares (pickled once per task batch)."""
+    """What every symbol of one scan shares (pickled once per worker task)."""
 
     window: DateWindow
     lookback: int
     indicators: IndicatorParams
-    checkpoint: Checkpoint | None
-    #: :attr:`DataSource.identity` of the scan's source (names the cache partitions).
+    cache: CheckpointCache | None = None
+    #: :attr:`DataSource.identity` of the scan's source (part of the bars keys).
     source_identity: str = ""
+    cancel: CancelFlag | None = None
 
     @property
     def params_key(self) -> str:
-        """Everything besides the bars that decides a per-symbol result."""
-        return f"lookback={self.lookback}|{self.indicators.key()}"
+        """The indicator parameters as a cache-key text."""
+        return self.indicators.key()
 
-    @property
-    def bars_partition(self) -> str:
-        """The bars cache partition of this scan: source and date window."""
-        return f"{self.source_identity}|{self.window.key()}|1d"
+    def features_key(self, bars_key: str) -> tuple[str, str, int, str]:
+        """The features entry's key: the bars, the parameters, the lookback, the code version."""
+        return (bars_key, self.params_key, self.lookback, FEATURES_VERSION)
 
-    @property
-    def features_partition(self) -> str:
-        """The features cache partition: source, window, parameters and code version."""
-        return f"{self.bars_partition}|{self.params_key}|features={FEATURES_VERSION}"
+    def bars_key(self, symbol: str) -> tuple[str, str, str]:
+        """The bars entry's key: source identity, symbol and date window."""
+        return (self.source_identity, symbol, f"{self.window.key()}|1d")
+
+    def cancelled(self) -> bool:
+        """True once the scan's cancel flag is raised."""
+        return self.cancel is not None and self.cancel.is_set()
 
 
 def trim_bars(bars: pd.DataFrame, job: SymbolJob) -> pd.DataFrame:
@@ -67,132 +138,144 @@ def trim_bars(bars: pd.DataFrame, job: SymbolJob) -> pd.DataFrame:
     return bars.iloc[-job.lookback :]
 
 
-def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> dict[str, Any]:
-    """Features of ``symbol`` from its bars, or its permanent data error, as a dict."""
-    try:
-        used = trim_bars(bars, job)
-        if used.empty:
-            end = job.window.end.isoformat() if job.window.end else "the latest date"
-            raise ScanError(
-                ErrorType.DATA_ERROR,
-                f"{symbol}: no bars on or before {end}",
-                details={"symbol": symbol},
-                suggestion="Choose a later as_of, or remove the symbol from the universe.",
-                affected_symbols=(symbol,),
-            )
-        check_bar_values(used, symbol)
-        return {"symbol": symbol, "features": latest_features(used, job.indicators)}
-    except ScanError as exc:
-        if exc.recoverable:
-            raise
-        return {"symbol": symbol, "error": exc.to_dict()}
-
-
-def _outcome(symbol: str, job: SymbolJob, load: Callable[[], pd.DataFrame]) -> tuple[dict, bool]:
-    """``(outcome, cacheable)`` for one symbol whose bars ``load`` returns.
-
-    Features and permanent data errors are cacheable; recoverable failures
-    (network give-ups, a garbled body) and unexpected exceptions are returned
-    as errors but not cached, so a re-run tries them again.
-    """
-    try:
-        try:
-            bars = load()
-        except ScanError as exc:
-            if exc.recoverable or exc.fatal:
-                raise
-            return {"symbol": symbol, "error": exc.to_dict()}, True
-        return compute_outcome(symbol, bars, job), True
-    except ScanError as exc:
-        return {"symbol": symbol, "error": exc.to_dict()}, False
-    except Exception as exc:  # a bug or an unexpected library error: keep the scan going
-        error = ScanError(
-            ErrorType.SYSTEM_ERROR,
-            f"{symbol}: unexpected {type(exc).__name__}: {exc}",
-            details={"symbol": symbol, "exception": type(exc).__name__},
-            suggestion="This is a bug in technic_nb or a library; please report it "
-            "with the symbol and the data.",
-            affected_symbols=(symbol,),
-        )
-        return {"symbol": symbol, "error": error.to_dict()}, False
-
-
-def _checkpoint_outcomes(job: SymbolJob, done: list[tuple[str, dict, bool]]) -> None:
-    """One features pack for the cacheable outcomes of a task."""
-    if job.checkpoint is None:
-        return
-    job.checkpoint.store_features(
-        job.features_partition, {key: outcome for key, outcome, ok in done if ok}
+def _no_bars_error(symbol: str, job: SymbolJob) -> ScanError:
+    end = job.window.end.isoformat() if job.window.end else "the latest date"
+    return ScanError(
+        ErrorType.DATA_ERROR,
+        f"{symbol}: no bars on or before {end}",
+        details={"symbol": symbol},
+        suggestion="Choose a later as_of, or remove the symbol from the universe.",
+        affected_symbols=(symbol,),
     )
 
 
-def run_symbols(
-    symbols: list[tuple[str, str]], job: SymbolJob, source: DataSource
-) -> list[dict[str, Any]]:
-    """Worker task for sources read in the workers: a batch of ``(symbol, bars_key)``.
+def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> CachedOutcome:
+    """The features of ``symbol`` from its bars, or its permanent data error.
 
-    Reads, computes and checkpoints the batch (one features pack per task).
+    Raises:
+        Recoverable: for a failure that must not be cached.
+    """
+    try:
+        used = trim_bars(bars, job)
+        if used.empty:
+            raise _no_bars_error(symbol, job)
+        check_bar_values(used, symbol)
+        return ("features", latest_features(used, job.indicators))
+    except ScanError as exc:
+        if exc.recoverable or exc.fatal:
+            raise Recoverable(exc) from None
+        return ("error", exc.to_dict())
+
+
+def _outcome_of(symbol: str, produce: Callable[[], CachedOutcome]) -> CachedOutcome:
+    """``produce()``, with loading failures sorted into cached and not cached."""
+    try:
+        return produce()
+    except ScanError as exc:
+        if exc.recoverable or exc.fatal:
+            raise Recoverable(exc) from None
+        return ("error", exc.to_dict())  # a permanent data error of the source
+    except Recoverable:
+        raise
+    except Exception as exc:  # a bug or an unexpected library error: keep the scan going
+        raise Recoverable(
+            ScanError(
+                ErrorType.SYSTEM_ERROR,
+                f"{symbol}: unexpected {type(exc).__name__}: {exc}",
+                details={"symbol": symbol, "exception": type(exc).__name__},
+                suggestion="This is a bug in technic_nb or a library; please report it "
+                "with the symbol and the data.",
+                affected_symbols=(symbol,),
+            )
+        ) from None
+
+
+def checkpointed(
+    symbol: str, bars_key: str, job: SymbolJob, produce: Callable[[], CachedOutcome]
+) -> SymbolOutcome:
+    """The outcome of one symbol through its features entry (computed and stored on a miss)."""
+    warnings: list[str] = []
+    try:
+        if job.cache is None:
+            return SymbolOutcome.from_cached(symbol, _outcome_of(symbol, produce), False)
+        value, hit = job.cache.features(
+            job.features_key(bars_key),
+            lambda: _outcome_of(symbol, produce),
+            tuple,
+            warnings.append,
+        )
+        return SymbolOutcome.from_cached(symbol, value, hit, tuple(warnings))
+    except Recoverable as failure:
+        return SymbolOutcome.failed(symbol, failure.error, tuple(warnings))
+
+
+def run_local(symbols: list[str], job: SymbolJob, source: DataSource) -> TaskResult:
+    """Worker task for sources read in the workers (files, the demo market).
+
+    Each symbol is read, computed and checkpointed in turn (a checkpointed
+    symbol is read back instead); the task stops early when the scan is cancelled.
     """
     source = _warm_source(source)
-    done: list[tuple[str, dict, bool]] = []
-    for symbol, key in symbols:
-        outcome, cacheable = _outcome(
-            symbol, job, lambda symbol=symbol: source.fetch(symbol, job.window)
-        )
-        done.append((key, outcome, cacheable))
-    _checkpoint_outcomes(job, done)
-    return [outcome for _, outcome, _ in done]
+    done: list[SymbolOutcome] = []
+    for position, symbol in enumerate(symbols):
+        if job.cancelled():
+            return TaskResult(tuple(done), tuple(symbols[position:]))
+
+        def produce(symbol: str = symbol) -> CachedOutcome:
+            return compute_outcome(symbol, source.fetch(symbol, job.window), job)
+
+        try:
+            bars_key = source.fingerprint(symbol, job.window)
+        except ScanError as exc:
+            done.append(SymbolOutcome.failed(symbol, exc))
+            continue
+        done.append(checkpointed(symbol, bars_key, job, produce))
+    return TaskResult(tuple(done))
 
 
 @dataclass(frozen=True)
 class Shipped:
-    """One symbol whose data the main process fetched, on its way to a worker.
-
-    ``payload`` is what :meth:`DataSource.fetch_payload` returned: bars, or
-    (network sources) raw response bodies with a ``decode(symbol, window)``
-    method that runs here, in the worker.  ``decoded`` marks bars read back
-    from the bars cache.  With ``store`` the worker
-    writes the decoded bars to the bars cache.
-    """
+    """One symbol whose bars this process fetched, on its way to a worker."""
 
     symbol: str
     bars_key: str
-    payload: Any
-    decoded: bool = False
-    store: bool = False
+    payload: BarsPayload
+    window: DateWindow
+    warnings: tuple[str, ...] = field(default=())
+
+    def frame(self) -> pd.DataFrame:
+        """The bars (a network source's rows are parsed into bars here, in the worker)."""
+        return self.payload.bars(self.symbol, self.window)
 
 
-def decode_shipped(item: Shipped, window: DateWindow) -> pd.DataFrame:
-    """The bars of a shipped item: as shipped, or decoded from the fetched payload."""
-    if item.decoded or isinstance(item.payload, pd.DataFrame):
-        return item.payload
-    return item.payload.decode(item.symbol, window)
-
-
-def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> list[dict[str, Any]]:
-    """Worker task for data fetched in the main process: decode, compute, checkpoint.
+def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> TaskResult:
+    """Worker task for bars fetched in the scan's process: compute and checkpoint each.
 
     ``boxed`` is a 1-tuple holding the batch: joblib's Dask backend scatters
     large arguments to one worker first (a round trip, and data lost with that
-    worker), but ships a tuple inside the task itself.  The batch's bars are
-    written as one bars pack, its outcomes as one features pack.
+    worker), but ships a tuple inside the task itself.
     """
-    done: list[tuple[str, dict, bool]] = []
-    to_store: dict[str, pd.DataFrame] = {}
-    for item in boxed[0]:
-
-        def load(item: Shipped = item) -> pd.DataFrame:
-            bars = decode_shipped(item, job.window)
-            if item.store and not item.decoded:
-                to_store[item.bars_key] = bars
-            return bars
-
-        outcome, cacheable = _outcome(item.symbol, job, load)
-        done.append((item.bars_key, outcome, cacheable))
-    if job.checkpoint is not None and to_store:
-        job.checkpoint.store_bars(job.bars_partition, to_store)
-    _checkpoint_outcomes(job, done)
-    return [outcome for _, outcome, _ in done]
+    items = boxed[0]
+    done: list[SymbolOutcome] = []
+    for position, item in enumerate(items):
+        if job.cancelled():
+            return TaskResult(tuple(done), tuple(i.symbol for i in items[position:]))
+        outcome = checkpointed(
+            item.symbol,
+            item.bars_key,
+            job,
+            lambda item=item: compute_outcome(item.symbol, item.frame(), job),
+        )
+        if item.warnings:
+            outcome = SymbolOutcome(
+                outcome.symbol,
+                outcome.features,
+                outcome.error,
+                outcome.from_cache,
+                item.warnings + outcome.warnings,
+            )
+        done.append(outcome)
+    return TaskResult(tuple(done))
 
 
 #: Sources already seen by this worker process, by their pickled form.  Every task

@@ -1,234 +1,305 @@
-"""The checkpoint store: pack files, partitions, damage, merging, forgetting."""
+"""The checkpoint cache on joblib.Memory: sealed entries, damage, eviction, the config forms."""
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
+import joblib
 import pandas as pd
 import pytest
 
-from technic_nb import ErrorType, ScanError
-from technic_nb._checkpoint import COMPACT_ABOVE, Checkpoint, NotCached, partition_name
-from technic_nb._packstore import (
-    UnreadablePack,
-    list_packs,
-    read_index,
-    read_value,
-    read_values,
-    write_pack,
+import technic_nb as tn
+from technic_nb._cache import (
+    CheckpointCache,
+    CorruptEntry,
+    cache_size,
+    clear_cache,
+    prepare_folder,
+    seal,
+    unseal,
 )
 
-
-def outcome(symbol: str, value: float = 1.0) -> dict:
-    return {"symbol": symbol, "features": {"close": value, "rsi": np.float64(value / 2)}}
+KEY = ("memory:test|AAA|2024-01-01..2024-12-31|1d", "rsi=14", 300, "3")
 
 
-def test_a_pack_round_trips_and_reads_single_values(tmp_path) -> None:
-    values = {f"key{i}": outcome(f"S{i}", i) for i in range(20)}
-    path = write_pack(tmp_path, values)
-    assert path is not None and path.name.startswith("pack-") and path.suffix == ".pkl"
-    assert read_values(path) == values
-    assert read_values(path, {"key3", "key7", "absent"}) == {k: values[k] for k in ("key3", "key7")}
-    index = read_index(path)
-    assert set(index.entries) == set(values)
-    assert read_value(index, "key11") == values["key11"]
-    with pytest.raises(KeyError):
-        read_value(index, "absent")
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+def entry_files(location: Path, function: str = "features_entry") -> list[Path]:
+    """The output files of one cached function under a Memory location (a text location
+    gets joblib's ``joblib/`` sub-folder, a Path does not)."""
+    return sorted(location.glob(f"**/technic_nb/_cached/{function}/*/output.pkl"))
 
 
-def test_an_empty_pack_is_not_written(tmp_path) -> None:
-    assert write_pack(tmp_path / "sub", {}) is None
-    assert not (tmp_path / "sub").exists()
+@pytest.fixture
+def cache(tmp_path) -> CheckpointCache:
+    return CheckpointCache(joblib.Memory(tmp_path / "loc", verbose=0))
 
 
-def test_a_large_header_is_read_whole(tmp_path) -> None:
-    values = {f"{'k' * 200}{i}": i for i in range(2000)}  # header well over 64 KiB
-    path = write_pack(tmp_path, values)
-    assert read_index(path).entries.keys() == values.keys()
+class Producer:
+    """Counts its calls; returns ``value``."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
 
 
-@pytest.mark.parametrize("keep", [0, 5, 12, 40, -1])
-def test_every_truncation_is_detected(tmp_path, keep: int) -> None:
-    path = write_pack(tmp_path, {f"k{i}": outcome(f"S{i}") for i in range(8)})
-    data = path.read_bytes()
-    path.write_bytes(data[: keep if keep >= 0 else len(data) - 1])
-    with pytest.raises(UnreadablePack) as info:
-        read_values(path)
-    assert info.value.path == path and str(path) in str(info.value)
+# -- the envelope ------------------------------------------------------------------------
 
 
-def test_a_file_that_is_not_a_pack_is_reported(tmp_path) -> None:
-    path = tmp_path / "pack-x.pkl"
-    path.write_bytes(b"not a pack at all, just some bytes")
-    with pytest.raises(UnreadablePack, match="not a checkpoint pack"):
-        read_index(path)
-    assert isinstance(UnreadablePack(path, "why"), ValueError)
+def test_a_sealed_value_round_trips() -> None:
+    value = ("features", {"close": 10.5, "rsi": 55.0})
+    assert unseal(seal(value), tuple) == value
 
 
-def test_a_damaged_value_is_reported(tmp_path) -> None:
-    path = write_pack(tmp_path, {"a": outcome("A"), "b": outcome("B")})
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ("not a tuple", "not a sealed entry"),
+        (("other-format", 0, 0, b""), "not a sealed entry"),
+        ((*seal(1)[:3], seal(1)[3][:-1]), "length"),
+        ((*seal(1)[:3], bytes([seal(1)[3][0] ^ 1]) + seal(1)[3][1:]), "checksum"),
+        (seal(1), "not the expected value"),
+    ],
+)
+def test_an_envelope_that_does_not_verify_is_a_corrupt_entry(envelope, reason) -> None:
+    with pytest.raises(CorruptEntry, match=reason):
+        unseal(envelope, tuple)
+
+
+# -- loading and computing -------------------------------------------------------------------
+
+
+def test_a_miss_computes_and_stores_one_entry_a_hit_reads_it(cache, tmp_path) -> None:
+    produce = Producer(("features", {"close": 1.0}))
+    warnings: list[str] = []
+    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, False)
+    assert len(entry_files(tmp_path / "loc")) == 1  # written before features() returned
+    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, True)
+    assert produce.calls == 1 and not warnings
+    other = (*KEY[:2], 200, KEY[3])  # another lookback: another entry
+    assert cache.features(other, produce, tuple, warnings.append)[1] is False
+    assert len(entry_files(tmp_path / "loc")) == 2
+
+
+def test_peek_never_computes_or_stores(cache, tmp_path) -> None:
+    assert cache.peek_features(KEY, tuple, print) is None
+    assert entry_files(tmp_path / "loc") == []
+    cache.features(KEY, Producer(("features", {})), tuple, print)
+    assert cache.peek_features(KEY, tuple, print) == ("features", {})
+
+
+def test_a_failing_producer_stores_nothing_and_its_error_propagates(cache, tmp_path) -> None:
+    def fail():
+        raise OSError("the producer's own failure, not the cache's")
+
+    with pytest.raises(OSError, match="producer's own"):
+        cache.features(KEY, fail, tuple, print)
+    assert entry_files(tmp_path / "loc") == []
+
+
+def _flip(path: Path) -> None:
     data = bytearray(path.read_bytes())
-    data[-5:] = b"\xff\xff\xff\xff\xff"  # same length, garbled last value
+    data[-10] ^= 0x40
     path.write_bytes(bytes(data))
-    with pytest.raises(UnreadablePack, match="unreadable entry"):
-        read_values(path)
 
 
-def test_concurrent_writers_never_clash(tmp_path) -> None:
-    def writer(n: int) -> None:
-        for i in range(20):
-            write_pack(tmp_path, {f"w{n}-{i}": outcome(f"S{i}", n)})
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:40])
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+
+def _zero(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _directory(path: Path) -> None:
+    path.unlink()
+    (path / "inside").mkdir(parents=True)
+
+
+def _wrong_type(path: Path) -> None:
+    joblib.dump(seal(["a", "list"]), path)
+
+
+@pytest.mark.parametrize(
+    "damage", [_flip, _truncate, _zero, _directory, _wrong_type], ids=lambda f: f.__name__
+)
+def test_a_damaged_entry_warns_recomputes_and_is_rewritten(cache, tmp_path, damage) -> None:
+    produce = Producer(("features", {"close": 2.0}))
+    cache.features(KEY, produce, tuple, print)
+    (path,) = entry_files(tmp_path / "loc")
+    damage(path)
+    warnings: list[str] = []
+    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, False)
+    assert produce.calls == 2
+    assert len(warnings) == 1 and "unreadable" in warnings[0] and "AAA" in warnings[0]
+    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, True)
+    assert len(warnings) == 1
+
+
+def test_a_damaged_entry_seen_by_peek_is_removed(cache, tmp_path) -> None:
+    cache.features(KEY, Producer(("features", {})), tuple, print)
+    _zero(entry_files(tmp_path / "loc")[0])
+    warnings: list[str] = []
+    assert cache.peek_features(KEY, tuple, warnings.append) is None
+    assert len(warnings) == 1 and entry_files(tmp_path / "loc") == []
+
+
+def test_concurrent_writers_of_the_same_entry_never_clash(cache) -> None:
+    produce = Producer(("features", {"x": 1.0}))
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for _ in range(20):
+                cache.features(KEY, produce, tuple, print)
+        except BaseException as exc:  # pragma: no cover - the failure being tested for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    packs = list_packs(tmp_path)
-    assert len(packs) == 120
-    merged: dict = {}
-    for path in packs:
-        merged.update(read_values(path))
-    assert len(merged) == 120
+    assert not errors
+    assert cache.features(KEY, produce, tuple, print) == (produce.value, True)
 
 
-def test_features_are_found_by_partition_and_key(tmp_path) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    assert checkpoint.store_features("p1", {"k1": outcome("A"), "k2": outcome("B")})
-    assert checkpoint.store_features("p1", {"k3": outcome("C")})
-    assert checkpoint.store_features("p2", {"k1": outcome("Z", 9)})
-    load = checkpoint.load_features("p1", ["k1", "k3", "k4"])
-    assert load.found == {"k1": outcome("A"), "k3": outcome("C")} and not load.unreadable
-    assert checkpoint.load_features("p2", ["k1"]).found == {"k1": outcome("Z", 9)}
-    assert checkpoint.load_features("absent", ["k1"]).found == {}
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p1")
-    assert len(list_packs(folder)) == 2
-    if os.name == "posix":
-        assert (tmp_path.stat().st_mode & 0o777) == 0o700
+def test_a_cache_pickles_as_its_location(cache) -> None:
+    again = pickle.loads(pickle.dumps(cache))
+    assert again.location == cache.location
+    assert len(pickle.dumps(cache)) < 1000  # the Memory's settings, not its entries
 
 
-def test_an_unreadable_pack_is_removed_and_reported(tmp_path, caplog) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_features("p", {"k1": outcome("A")})
-    checkpoint.store_features("p", {"k2": outcome("B")})
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
-    first, second = list_packs(folder)
-    second.write_bytes(second.read_bytes()[:20])
-    with caplog.at_level(logging.WARNING, logger="technic_nb.cache"):
-        load = checkpoint.load_features("p", ["k1", "k2"])
-    assert set(load.found) <= {"k1", "k2"} and len(load.found) == 1
-    assert load.unreadable == [second.name] and not second.exists() and first.exists()
-    assert "unreadable" in caplog.text and second.name in caplog.text
+def test_bars_and_features_are_separate_layers(cache, tmp_path) -> None:
+    bars_key = ("polygon:http://x", "AAA", "2024-01-01..2024-12-31|1d")
+    cache.bars(bars_key, Producer(("bars",)), tuple, print)
+    assert len(entry_files(tmp_path / "loc", "bars_entry")) == 1
+    assert entry_files(tmp_path / "loc") == []
+    assert cache.peek_bars(bars_key, tuple, print) == ("bars",)
+    assert cache.forget_bars(bars_key) is True
+    assert cache.peek_bars(bars_key, tuple, print) is None
+    assert cache.forget_bars(bars_key) is False
 
 
-def test_many_packs_are_merged_into_one(tmp_path) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    for i in range(COMPACT_ABOVE + 6):
-        checkpoint.store_features("p", {f"k{i}": outcome(f"S{i}", i)})
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
-    assert len(list_packs(folder)) == COMPACT_ABOVE + 6
-    load = checkpoint.load_features("p", ["k0", "k5"])
-    assert load.found == {"k0": outcome("S0", 0), "k5": outcome("S5", 5)}
-    (merged,) = list_packs(folder)
-    assert len(read_index(merged).entries) == COMPACT_ABOVE + 6
-    keys = [f"k{i}" for i in range(COMPACT_ABOVE + 6)]
-    assert len(checkpoint.load_features("p", keys).found) == COMPACT_ABOVE + 6
+# -- eviction --------------------------------------------------------------------------------
 
 
-def bars(n: int = 30, start: float = 10.0) -> pd.DataFrame:
-    index = pd.date_range("2024-01-02", periods=n, freq="B", name="date")
-    close = start + np.arange(n, dtype=float)
-    return pd.DataFrame(
-        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1e6},
-        index=index,
-    )
+def _age(path: Path, days: float) -> None:
+    stamp = time.time() - days * 86_400
+    os.utime(path, (stamp, stamp))
 
 
-def test_bars_are_read_back_one_at_a_time(tmp_path) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_bars("w", {"a": bars(30, 1), "b": bars(40, 2)})
-    reader = Checkpoint(tmp_path)
-    pd.testing.assert_frame_equal(reader.load_bars("w", "b"), bars(40, 2))
-    with pytest.raises(NotCached):
-        reader.load_bars("w", "c")
-    with pytest.raises(NotCached):
-        reader.load_bars("other", "a")
+def test_the_size_limit_evicts_the_least_recently_used_first(cache, tmp_path) -> None:
+    keys = [(f"memory:test|S{i}|w|1d", "p", 300, "3") for i in range(6)]
+    for key in keys:
+        cache.features(key, Producer(("features", {"blob": "x" * 20_000})), tuple, print)
+    files = {key: path for key, path in zip(keys, _files_by_key(cache, keys), strict=True)}
+    for rank, key in enumerate(keys):  # S0 used longest ago ... S5 most recently
+        _age(files[key], days=10 - rank)
+    one = cache_size(tmp_path / "loc") // 6
+    removed = cache.prune(bytes_limit=one * 3 + one // 2)
+    assert removed == 3
+    kept = [key for key in keys if cache.peek_features(key, tuple, print) is not None]
+    assert kept == keys[3:]
 
 
-def test_unreadable_bars_are_not_cached(tmp_path, caplog) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_bars("w", {"a": bars(), "b": bars(50)})
-    (path,) = list_packs(tmp_path / "checkpoints" / "bars" / partition_name("w"))
-    reader = Checkpoint(tmp_path)
-    reader.load_bars("w", "a")  # index read
-    path.write_bytes(path.read_bytes()[: path.stat().st_size - 100])  # last value cut short
-    with caplog.at_level(logging.WARNING, logger="technic_nb.cache"), pytest.raises(NotCached):
-        reader.load_bars("w", "b")
-    assert not path.exists() and "unreadable" in caplog.text
-    with pytest.raises(NotCached):
-        reader.load_bars("w", "a")  # its pack is gone
+def test_the_age_limit_evicts_entries_unused_for_longer(cache) -> None:
+    keys = [(f"memory:test|S{i}|w|1d", "p", 300, "3") for i in range(4)]
+    for key in keys:
+        cache.features(key, Producer(("features", {})), tuple, print)
+    for key, path in zip(keys, _files_by_key(cache, keys), strict=True):
+        _age(path, days=40 if key in keys[:2] else 1)
+    assert cache.prune(age_limit=dt.timedelta(days=30)) == 2
+    assert [cache.peek_features(k, tuple, print) is not None for k in keys] == [0, 0, 1, 1]
 
 
-def test_forget_rewrites_packs_without_the_keys(tmp_path) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_features("p", {"k1": outcome("A"), "k2": outcome("B")})
-    checkpoint.store_features("p", {"k3": outcome("C")})
-    assert checkpoint.forget("features", "p", ["k2", "k3", "absent"]) == 2
-    assert checkpoint.load_features("p", ["k1", "k2", "k3"]).found == {"k1": outcome("A")}
-    assert checkpoint.forget("features", "p", ["k1"]) == 1
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
-    assert list_packs(folder) == []
+def _files_by_key(cache: CheckpointCache, keys) -> list[Path]:
+    files = []
+    for key in keys:
+        reference = cache._features.call_and_shelve(*key)
+        files.append(Path(reference.store_backend.location, *reference._call_id, "output.pkl"))
+    return files
 
 
-def test_a_failed_write_is_logged_not_raised(tmp_path, caplog) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    blocked = tmp_path / "checkpoints" / "features" / partition_name("p")
-    blocked.parent.mkdir(parents=True)
-    blocked.write_text("a file where the partition's folder should be")
-    with caplog.at_level(logging.WARNING, logger="technic_nb.cache"):
-        assert checkpoint.store_features("p", {"k": outcome("A")}) is False
-    assert "could not checkpoint 1 features entries" in caplog.text
-    assert checkpoint.load_features("p", ["k"]).found == {}  # nothing there, no crash
-    assert checkpoint.store_features("other", {"k": outcome("A")})  # the rest still works
+def test_a_scan_prunes_the_cache_to_its_configured_limits(tmp_path) -> None:
+    config = tn.ScanConfig(source="demo:40", cache_dir=tmp_path, n_jobs=1, backend="threading")
+    tn.scan(config)
+    full = cache_size(tmp_path)
+    limited = config.replace(cache_bytes_limit=full // 4)
+    tn.scan(limited.replace(max_symbols=20))
+    assert cache_size(tmp_path) <= full // 4 + 4096  # plus joblib's function-code files
+    assert tn.prune_cache(config, items_limit=5) >= 1
+    again = tn.scan(config)
+    assert again.stats["from_cache"] <= 5
 
 
-def test_an_unreadable_cache_folder_is_a_clear_cache_error(tmp_path, monkeypatch) -> None:
-    checkpoint = Checkpoint(tmp_path)
-
-    def refuse(folder):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr("technic_nb._packstore.os.scandir", refuse)
-    with pytest.raises(ScanError) as info:
-        checkpoint.load_features("p", ["k"])
-    assert info.value.error_type is ErrorType.CACHE_ERROR
-    assert "cannot read the cache folder" in info.value.message
-    assert "Permission denied" in info.value.message and "use_cache=False" in str(info.value)
+# -- the folder and the config ------------------------------------------------------------------
 
 
-def test_a_value_that_cannot_be_pickled_is_logged_not_raised(tmp_path, caplog) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="technic_nb.cache"):
-        assert checkpoint.store_features("p", {"k": lambda: None}) is False
-    assert "could not checkpoint 1 features entries" in caplog.text
-    assert not any(Path(tmp_path).rglob("*.tmp"))
+def test_clear_cache_removes_old_formats_too(tmp_path) -> None:
+    old = tmp_path / "checkpoints" / "features" / "0123abcd" / "pack-1.pkl"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"TNPACK1\n")
+    config = tn.ScanConfig(source="demo:5", cache_dir=tmp_path, n_jobs=1)
+    tn.scan(config)
+    assert tn.clear_cache(config, everything=True) == -1
+    assert not old.exists() and cache_size(tmp_path / "checkpoints") == 0
 
 
-def test_temporaries_left_by_a_crashed_writer_are_removed(tmp_path) -> None:
-    checkpoint = Checkpoint(tmp_path)
-    checkpoint.store_features("p", {"k": outcome("A")})
-    folder = tmp_path / "checkpoints" / "features" / partition_name("p")
-    stale = folder / ".pack-dead.pkl.tmp"
-    fresh = folder / ".pack-busy.pkl.tmp"  # a writer still at work: left alone
-    for path in (stale, fresh):
-        path.write_bytes(b"half a pack")
-    two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
-    assert checkpoint.load_features("p", ["k"]).found == {"k": outcome("A")}
-    assert not stale.exists() and fresh.exists()
+def test_prepare_folder_makes_it_private(tmp_path) -> None:
+    prepare_folder(tmp_path / "new")
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+def test_an_unusable_cache_folder_is_a_clear_cache_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(tn.ScanError) as info:
+        prepare_folder(blocker / "cache")
+    assert info.value.error_type is tn.ErrorType.CACHE_ERROR
+    assert "cache_dir=" in info.value.suggestion
+
+
+def test_a_joblib_memory_can_be_given_as_in_scikit_learn(tmp_path) -> None:
+    memory = joblib.Memory(str(tmp_path / "mine"), verbose=0)
+    config = tn.ScanConfig(source="demo:12", memory=memory, n_jobs=1, backend="threading")
+    first = tn.scan(config)
+    assert len(entry_files(tmp_path / "mine")) == 12
+    assert config.resolved_cache_dir == tmp_path / "mine"
+    # a folder given as text is that same joblib.Memory(folder)
+    again = tn.scan(tn.ScanConfig(source="demo:12", memory=str(tmp_path / "mine"), n_jobs=1))
+    assert again.stats["from_cache"] == 12
+    pd.testing.assert_frame_equal(again.table, first.table)
+    memory.clear(warn=False)  # the user's own Memory API
+    assert tn.scan(config).stats["from_cache"] == 0
+    nothing = tn.scan(config.replace(memory=joblib.Memory(None)))
+    assert nothing.stats["from_cache"] == 0 and nothing.stats["done"] == 12
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({"memory": 3}, "memory must be None, a folder path, or a joblib.Memory"),
+        ({"memory": "x", "cache_dir": "y"}, "None when cache_dir is given"),
+        ({"cache_bytes_limit": -1}, "cache_bytes_limit must be"),
+        ({"cache_bytes_limit": "lots"}, "cache_bytes_limit must be"),
+        ({"cache_age_limit": -2}, "cache_age_limit must be"),
+        ({"cache_age_limit": "old"}, "cache_age_limit must be"),
+    ],
+)
+def test_cache_settings_are_validated(changes, text) -> None:
+    with pytest.raises(tn.ScanError, match=text):
+        tn.ScanConfig(**changes)
+
+
+def test_clear_cache_helper_removes_the_folder(tmp_path) -> None:
+    (tmp_path / "checkpoints" / "x").mkdir(parents=True)
+    clear_cache(tmp_path)
+    assert not (tmp_path / "checkpoints").exists()

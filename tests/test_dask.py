@@ -216,7 +216,7 @@ def test_worker_killed_mid_scan_is_recomputed_elsewhere(client, reference, tmp_p
     lost = set(removed[-1].get("processing-tasks", ())) | set(
         removed[-1].get("lost-computed-tasks", ())
     )
-    assert any(str(key).startswith("batch_of_run_symbols") for key in lost)
+    assert any(str(key).startswith("batch_of_run_local") for key in lost)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the next tests
 
 

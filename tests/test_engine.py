@@ -218,44 +218,38 @@ def test_raising_callback_does_not_break_scan(cache_dir):
     assert len(table) > 0
 
 
-class _GarbledPage:
-    """A fetched payload that fails to decode, as a page garbled in transit would."""
-
-    def decode(self, symbol, window):
-        raise ScanError(
-            ErrorType.API_ERROR,
-            f"{symbol}: the data service answered with a garbled page",
-            details={"symbol": symbol},
-            recoverable=True,
-        )
-
-
-class GarbledOnceSource(DemoSource):
-    """The demo market fetched in this process; the first fetch of some symbols is garbled."""
+class FailsOnceSource(DemoSource):
+    """The demo market fetched in this process; the first fetch of some symbols fails
+    with a recoverable error (retries exhausted on a garbled answer)."""
 
     fetch_in_worker = False
 
-    def __init__(self, n_symbols: int, garbled: set[str]) -> None:
+    def __init__(self, n_symbols: int, failing: set[str]) -> None:
         super().__init__(n_symbols=n_symbols)
-        self.garbled = set(garbled)
+        self.failing = set(failing)
         self.fetches: dict[str, int] = {}
 
-    def fetch_payload(self, symbol, window=None, *, cancellation=None):
+    def fetch(self, symbol, window=None, *, cancellation=None):
         self.fetches[symbol] = self.fetches.get(symbol, 0) + 1
-        if symbol in self.garbled and self.fetches[symbol] == 1:
-            return _GarbledPage()
-        return self.fetch(symbol, window, cancellation=cancellation)
+        if symbol in self.failing and self.fetches[symbol] == 1:
+            raise ScanError(
+                ErrorType.API_ERROR,
+                f"{symbol}: the data service answered with a garbled page",
+                details={"symbol": symbol},
+                recoverable=True,
+            )
+        return super().fetch(symbol, window, cancellation=cancellation)
 
 
-def test_a_payload_that_fails_to_decode_is_retried_on_the_next_run(cache_dir):
+def test_a_recoverable_failure_is_not_cached_and_is_fetched_on_the_next_run(cache_dir):
     symbols = DemoSource(n_symbols=60).universe()["symbol"].tolist()
-    source = GarbledOnceSource(60, garbled=set(symbols[:3]))
+    source = FailsOnceSource(60, failing=set(symbols[:3]))
     config = ScanConfig(source=source, universe="source", cache_dir=cache_dir, backend="threading")
     first = tn.scan(config)
     assert sorted(first.errors["symbol"]) == sorted(symbols[:3])
     assert first.errors["recoverable"].all() and first.errors["error_type"].eq("api_error").all()
     assert first.stats["computed"] == 60
-    second = tn.scan(config)  # the garbled ones were not cached: fetched and decoded again
+    second = tn.scan(config)  # the failed ones were not cached: fetched again
     assert second.stats["from_cache"] == 57 and second.stats["computed"] == 3
     assert len(second.errors) == 0
     assert all(source.fetches[s] == (2 if s in symbols[:3] else 1) for s in symbols)
@@ -270,7 +264,7 @@ class FetchedDemoSource(DemoSource):
 
 
 def test_fetching_runs_ahead_of_the_workers_only_within_its_budget(cache_dir):
-    from technic_nb._engine import FETCH_AHEAD, REMOTE_CHUNK
+    from technic_nb._executors import FETCH_AHEAD, REMOTE_CHUNK
 
     budget = FETCH_AHEAD * REMOTE_CHUNK
     counts = {"data_fetching": 0, "symbol_scanning": 0}

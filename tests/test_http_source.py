@@ -21,10 +21,17 @@ import pytest
 
 from technic_nb._cancel import ScanCancellation, ScanCancelled
 from technic_nb._errors import ErrorType, ScanError
-from technic_nb._retry import RetryPolicy
+from technic_nb._retry import RetryPolicy, TransientFetchError
 from technic_nb.sources._base import DateWindow
 from technic_nb.sources._demo import DemoSource
-from technic_nb.sources._http import PolygonSource, RawPages, parse_retry_after, redact
+from technic_nb.sources._http import (
+    PolygonRows,
+    PolygonSource,
+    _parse_page,
+    _Secret,
+    parse_retry_after,
+    redact,
+)
 from technic_nb.testing import FakePolygonServer, Fault, fault_plan
 
 KEY = "sk-live-7Hq2-PLEASE-DO-NOT-LEAK"
@@ -117,42 +124,71 @@ def test_new_york_midnight_timestamps_become_new_york_dates() -> None:
         {"t": 1719806400000, "o": 1, "h": 2, "l": 0.5, "c": 1.5, "v": 10},
     ]
     body = json.dumps({"status": "OK", "results": rows}).encode()
-    frame = RawPages("AAA", WINDOW.key(), (body,), ("/v2/aggs",)).rows_frame()
+    page = _parse_page(body, "AAA", "/v2/aggs", _Secret(KEY))
+    frame = PolygonRows.join("AAA", WINDOW.key(), [page]).raw_frame()
     assert [d.date() for d in frame["date"]] == [dt.date(2024, 1, 2), dt.date(2024, 7, 1)]
 
 
 @pytest.mark.parametrize("page_size", [None, 40])
-def test_raw_pages_decode_to_what_fetch_returns(make, symbols, page_size) -> None:
-    _server, source = make(page_size=page_size)
+def test_fetched_rows_give_what_fetch_returns(make, symbols, page_size) -> None:
+    server, source = make(page_size=page_size)
     payload = source.fetch_payload(symbols[0], WINDOW)
-    assert isinstance(payload, RawPages) and all(isinstance(b, bytes) for b in payload.bodies)
-    assert (len(payload.bodies) > 1) == (page_size is not None)
+    assert isinstance(payload, PolygonRows)
+    assert (server.requests_by_symbol[symbols[0]] > 1) == (page_size is not None)
     shipped = pickle.loads(pickle.dumps(payload))  # what a worker process receives
     assert KEY.encode() not in pickle.dumps(payload)
     pd.testing.assert_frame_equal(
-        shipped.decode(symbols[0], WINDOW), source.fetch(symbols[0], WINDOW), check_freq=False
+        shipped.bars(symbols[0], WINDOW), source.fetch(symbols[0], WINDOW), check_freq=False
     )
-    assert "bytes" in repr(payload) and "pages" in repr(payload)
+    assert "bars" in repr(payload) and symbols[0] in repr(payload)
 
 
 @pytest.mark.parametrize(
-    ("body", "error_type", "recoverable", "text"),
+    ("body", "text"),
     [
-        (b'{"status": "OK", "results": [{"t": 1,}]}', ErrorType.API_ERROR, True, "garbled"),
-        (b'{"status": "NOT_FOUND"}', ErrorType.DATA_ERROR, False, "unknown symbol"),
-        (b'{"status": "OK", "results": []}', ErrorType.DATA_ERROR, False, "no daily bars"),
-        (b'{"status": "OK", "results": {"t": 1}}', ErrorType.DATA_ERROR, False, "not a list"),
-        (b'{"status": "ERROR", "error": "busy"}', ErrorType.API_ERROR, True, "status ERROR"),
-        (b'{"status": "OK", "results": [{"t": 1}]}', ErrorType.DATA_ERROR, False, "missing o"),
+        (b'{"status": "OK", "results": [{"t": 1,}]}', "not valid JSON"),
+        (b'{"status": "OK", "results": [{"t": 1, "o": 2', "not valid JSON"),
+        (b"<html><body>Bad gateway</body></html>", "not valid JSON"),
+        (b'["status", "OK"]', "not an object"),
+        (b'{"status": "ERROR", "error": "busy"}', "status ERROR: busy"),
+        (b'{"status": "OK", "resultsCount": 5}', "without the 5 results"),
+        (b'{"status": "OK", "results": {"t": 1}}', "not a list"),
+        (b'{"status": "OK", "results": [{"t": 1}]}', "malformed bar rows"),
+        (
+            b'{"status": "OK", "results": [{"t": 1, "o": "x", "h": 1, "l": 1, "c": 1, "v": 1}]}',
+            "malformed bar rows",
+        ),
+        (b'{"status": "OK", "results": [], "next_url": 7}', "malformed next_url"),
     ],
 )
-def test_decoding_a_bad_page_gives_a_precise_error(body, error_type, recoverable, text) -> None:
-    pages = RawPages("AAA", WINDOW.key(), (body,), ("/v2/aggs/ticker/AAA",))
+def test_a_page_that_does_not_check_out_is_transient(body, text) -> None:
+    with pytest.raises(TransientFetchError) as info:
+        _parse_page(body, "AAA", "/v2/aggs/ticker/AAA", _Secret(KEY))
+    assert text in str(info.value)
+    assert info.value.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b'{"status": "NOT_FOUND"}', "unknown symbol"),
+        (b'{"status": "OK", "results": []}', "no daily bars"),
+        (b'{"status": "OK", "resultsCount": 0}', "no daily bars"),
+    ],
+)
+def test_an_unknown_symbol_or_no_bars_is_a_permanent_data_error(body, text) -> None:
     with pytest.raises(ScanError) as info:
-        pages.decode("AAA", WINDOW)
-    assert info.value.error_type is error_type
-    assert info.value.recoverable is recoverable
+        page = _parse_page(body, "AAA", "/v2/aggs/ticker/AAA", _Secret(KEY))
+        PolygonRows.join("AAA", WINDOW.key(), [page]).bars("AAA", WINDOW)
+    assert info.value.error_type is ErrorType.DATA_ERROR
+    assert info.value.recoverable is False
     assert text in info.value.message and "AAA" in info.value.message
+
+
+def test_the_attempt_is_a_backoff_decorated_function() -> None:
+    attempt = PolygonSource._attempt
+    assert attempt.__wrapped__.__name__ == "_attempt"  # functools.wraps by backoff
+    assert "backoff" in attempt.__code__.co_filename
 
 
 def test_connections_are_reused(make, symbols) -> None:

@@ -6,13 +6,14 @@ import abc
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .._bars import normalize_bars
 from .._cancel import ScanCancellation
 from .._symbols import validate_symbol
 
-__all__ = ["DataSource", "DateWindow"]
+__all__ = ["BarsArrays", "BarsPayload", "DataSource", "DateWindow"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,42 @@ class DateWindow:
         if self.end is not None and len(bars) and last > pd.Timestamp(self.end):
             bars = bars.loc[bars.index <= pd.Timestamp(self.end)]
         return bars
+
+
+class BarsPayload(abc.ABC):
+    """What a source's fetch threads hand to the workers (and the bars cache stores).
+
+    Picklable and free of secrets; :meth:`bars` runs in a worker.
+    """
+
+    @abc.abstractmethod
+    def bars(self, symbol: str, window: DateWindow) -> pd.DataFrame:
+        """The validated bars of ``symbol`` inside ``window``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BarsArrays(BarsPayload):
+    """Normalized bars as plain arrays (they pickle 4x faster than the frame)."""
+
+    dates: np.ndarray  # datetime64 values of the DatetimeIndex
+    values: np.ndarray  # float64, columns open, high, low, close, volume
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, bars: pd.DataFrame) -> BarsArrays:
+        """The arrays of a normalized bars frame."""
+        return cls(
+            bars.index.to_numpy(), bars.to_numpy(dtype="float64"), tuple(map(str, bars.columns))
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The bars frame again (index named ``date``)."""
+        index = pd.DatetimeIndex(self.dates, name="date")
+        return pd.DataFrame(self.values, index=index, columns=list(self.columns))
+
+    def bars(self, symbol: str, window: DateWindow) -> pd.DataFrame:
+        """The bars (already validated when they were fetched)."""
+        return self.frame()
 
 
 class DataSource(abc.ABC):
@@ -107,18 +144,17 @@ class DataSource(abc.ABC):
         window: DateWindow | None = None,
         *,
         cancellation: ScanCancellation | None = None,
-    ) -> object:
-        """The I/O half of :meth:`fetch`, run in the scan's fetch threads.
+    ) -> BarsPayload:
+        """The part of :meth:`fetch` run in the scan's fetch threads (sources fetched there).
 
-        Returns either the bars (the default: the whole :meth:`fetch` runs
-        here) or a picklable object holding no secret whose
-        ``decode(symbol, window)`` returns what :meth:`fetch` would; the scan
-        ships it to a CPU worker and decodes it there.  Network sources return
-        their raw response bodies, so that parsing them does not hold this
-        process's GIL while other requests wait.  Raises what :meth:`fetch`
-        raises for the I/O part.
+        Returns a :class:`BarsPayload` (picklable, no secret) whose ``bars(symbol,
+        window)`` gives what :meth:`fetch` returns; the scan stores it in the bars
+        cache and ships it to a worker.  The default fetches the bars here;
+        network sources return their checked rows, so that building the frame
+        does not hold this process's GIL while other requests wait.  Raises what
+        :meth:`fetch` raises.
         """
-        return self.fetch(symbol, window, cancellation=cancellation)
+        return BarsArrays.of(self.fetch(symbol, window, cancellation=cancellation))
 
     def universe(self) -> pd.DataFrame | None:
         """The source's own universe (``symbol, name, sector``), if it has one."""

@@ -6,14 +6,17 @@ with ``adjusted=true&sort=asc&limit=50000``; the API key travels in an
 line, an exception text or an error's details) can carry it.  Every text that
 leaves this module is still passed through a redaction step as a second guard.
 
-Failures are sorted into three groups:
+Every request is made by :meth:`PolygonSource._attempt`, decorated with
+``backoff.on_exception`` (:data:`~technic_nb._retry.retry_transient`), and each
+page is parsed and checked inside that attempt, so a page that does not parse
+or check out is retried like any transient failure.  Failures are sorted into
+three groups:
 
 * transient (retried with backoff under the source's :class:`RetryPolicy`):
   HTTP 429 (honouring ``Retry-After``), 408, 5xx, refused/reset connections,
-  timeouts, a body cut short or that is not one JSON object;
-* a page that passes that check but is garbled, or whose ``status`` is not
-  ``OK``/``DELAYED``: found when the page is decoded (in a scan's worker), a
-  recoverable ``api_error``: not cached, so the next run fetches it again;
+  timeouts, a body cut short or that is not valid JSON (an HTML page with
+  status 200), a page whose ``status`` says it failed, a page without the
+  ``results`` its counts promise, malformed bar rows;
 * one symbol's problem (a data error, not retried): HTTP 404, a ``NOT_FOUND``
   status, no bars in the window;
 * the whole scan's problem (raised at once, ``fatal=True``): HTTP 401/403 (a
@@ -48,11 +51,11 @@ from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError
 from .._bars import normalize_bars
 from .._cancel import ScanCancellation, ScanCancelled
 from .._errors import ErrorType, ScanError, config_error, data_error
-from .._retry import RetryPolicy, RetryStats, TransientFetchError, call_with_retries
+from .._retry import RetryPolicy, RetryStats, TransientFetchError, retry_transient, retrying
 from .._symbols import validate_symbol
-from ._base import DataSource, DateWindow
+from ._base import BarsPayload, DataSource, DateWindow
 
-__all__ = ["PolygonSource", "RawPages"]
+__all__ = ["PolygonRows", "PolygonSource"]
 
 logger = logging.getLogger("technic_nb.http")
 
@@ -356,25 +359,23 @@ class PolygonSource(DataSource):
         window: DateWindow | None = None,
         *,
         cancellation: ScanCancellation | None = None,
-    ) -> RawPages:
-        """The raw response bodies for ``symbol`` (every page), undecoded.
+    ) -> PolygonRows:
+        """Every page of ``symbol``'s answer, parsed and checked, as columns of numbers.
 
-        Only what the requests need is checked here (HTTP status, a body that
-        looks like a JSON object; pages are parsed only to follow ``next_url``),
-        so the fetching threads spend their time waiting on the network.
-        :meth:`RawPages.decode` (run in a worker by the scan) gives the bars.
+        The scan's fetch threads call this; :meth:`PolygonRows.bars` (run in a
+        worker) turns it into the bars :meth:`fetch` returns.
         """
         window = window or DateWindow()
-        return self._fetch_pages(validate_symbol(symbol), window, cancellation)
+        return self._fetch_rows(validate_symbol(symbol), window, cancellation)
 
     def _fetch_raw(
         self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
     ) -> pd.DataFrame:
-        return self._fetch_pages(symbol, window, cancellation).rows_frame()
+        return self._fetch_rows(symbol, window, cancellation).raw_frame()
 
-    def _fetch_pages(
+    def _fetch_rows(
         self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
-    ) -> RawPages:
+    ) -> PolygonRows:
         if window.start is None or window.end is None:
             raise ScanError(
                 ErrorType.CONFIG_ERROR,
@@ -396,34 +397,24 @@ class PolygonSource(DataSource):
             f"{window.start.isoformat()}/{window.end.isoformat()}"
         )
         params: dict[str, str] | None = {"adjusted": "true", "sort": "asc", "limit": "50000"}
-        bodies: list[bytes] = []
-        urls: list[str] = []
-        pages = 0
+        pages: list[_Page] = []
         seen: set[str] = set()
         while url:
-            pages += 1
-            if pages > _MAX_PAGES or url in seen:
+            if len(pages) >= _MAX_PAGES or url in seen:
                 raise ScanError(
                     ErrorType.API_ERROR,
                     f"{symbol}: the data service's pagination does not end "
-                    f"(page {pages}, next_url repeats or too many pages)",
-                    details={"symbol": symbol, "pages": pages, "url": self._redact(url)},
+                    f"(page {len(pages) + 1}, next_url repeats or too many pages)",
+                    details={"symbol": symbol, "pages": len(pages) + 1, "url": self._redact(url)},
                     suggestion="Try again later; report the problem if it persists.",
                     affected_symbols=(symbol,),
                 )
             seen.add(url)
-            body = self._get_body(url, params, symbol, cancellation)
-            if self._api_key.value.encode() in body:  # echoed back (e.g. in next_url)
-                body = body.replace(self._api_key.value.encode(), b"***")
-            bodies.append(body)
-            urls.append(self._redact(url))
+            page = self._get_page(url, params, symbol, cancellation)
+            pages.append(page)
             params = None
-            url = None
-            if _NEXT_URL in body:  # only a paginated answer is parsed here
-                next_url = _parse_body(body, symbol, urls[-1]).get("next_url")
-                if next_url:
-                    url = self._next_page(next_url, symbol)
-        return RawPages(symbol, window.key(), tuple(bodies), tuple(urls))
+            url = self._next_page(page.next_url, symbol) if page.next_url else None
+        return PolygonRows.join(symbol, window.key(), pages)
 
     def _next_page(self, next_url: Any, symbol: str) -> str:
         """Validate a ``next_url``: same scheme and host as ``base_url``, no key in it."""
@@ -446,31 +437,33 @@ class PolygonSource(DataSource):
             )
         return _without_key(next_url)
 
-    def _get_body(
+    def _get_page(
         self,
         url: str,
         params: dict[str, str] | None,
         symbol: str,
         cancellation: ScanCancellation | None,
-    ) -> bytes:
+    ) -> _Page:
+        """One page, retried under the source's :class:`RetryPolicy` until it checks out."""
         shown = self._redact(urlsplit(url).path)
-        return call_with_retries(
-            lambda: self._attempt(url, params, symbol, cancellation),
-            policy=self.retry,
+        with retrying(
+            self.retry,
             stats=self.retry_stats,
             cancellation=cancellation,
             describe=f"{symbol}: GET {shown}",
             symbol=symbol,
-        )
+        ):
+            return self._attempt(url, params, symbol, cancellation)
 
+    @retry_transient
     def _attempt(
         self,
         url: str,
         params: dict[str, str] | None,
         symbol: str,
         cancellation: ScanCancellation | None,
-    ) -> bytes:
-        """One HTTP request: the body of a 200 answer, or a classified exception.
+    ) -> _Page:
+        """One HTTP request: the parsed, checked page of a 200 answer, or a classified exception.
 
         Exceptions are built after the ``except`` blocks so that they carry no
         reference to urllib3's exception (whose text holds the URL and whose
@@ -514,7 +507,7 @@ class PolygonSource(DataSource):
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("GET %s -> %d in %.3fs", self._redact(url), status, elapsed)
         if status == 200:
-            return _check_body(response.data)
+            return _parse_page(response.data, symbol, self._redact(url), self._api_key)
         shown_url = self._redact(url)
         reason = f"HTTP {status} {response.reason or ''}".strip()
         if status in _TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
@@ -567,42 +560,36 @@ class PolygonSource(DataSource):
         return self._redact(str(text))[:200]
 
 
-_NEXT_URL = b'"next_url"'
-_WHITESPACE = b" \t\r\n"
 _RETRY_SUGGESTION = "Try again later; report the problem if it persists."
+_ROW_KEYS = ("t", "o", "h", "l", "c", "v")
 
 
-def _check_body(body: bytes) -> bytes:
-    """``body`` if it looks like one JSON object, else a transient failure (retried).
+@dataclass(frozen=True)
+class _Page:
+    """One page of an answer: its bar columns (float64 arrays) and its ``next_url``."""
 
-    A body cut short or garbled by a proxy almost never still starts with ``{``
-    and ends with ``}``; the full parse happens when the page is decoded.
-    """
-    stripped = body.strip(_WHITESPACE)
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
-        raise TransientFetchError(
-            f"HTTP 200 with a body that is not valid JSON ({len(body)} bytes)", status=200
-        )
-    return body
+    columns: tuple[np.ndarray, ...]  # t, o, h, l, c, v
+    next_url: str | None
 
 
-def _parse_body(body: bytes, symbol: str, shown_url: str) -> dict[str, Any]:
-    """One page's JSON object, after checking its ``status`` field.
+def _parse_page(body: bytes, symbol: str, shown_url: str, secret: _Secret) -> _Page:
+    """Parse and check one 200 answer; anything that does not check out is transient.
 
     Raises:
-        TransientFetchError: not valid JSON, or not an object.
-        ScanError: a data error for ``NOT_FOUND``, an api error for another status.
+        TransientFetchError: the body is not valid JSON (cut short, an HTML page),
+            not an object, says it failed (a ``status`` other than ``OK`` or
+            ``DELAYED``), lacks the ``results`` its counts promise, or holds
+            malformed rows.  Retried like a 503.
+        ScanError: a data error for ``NOT_FOUND`` (the symbol is unknown).
     """
     try:
         payload = orjson.loads(body)  # several times faster than json
     except ValueError:  # orjson.JSONDecodeError is a ValueError
-        payload = None
-    if payload is None:
         raise TransientFetchError(
             f"HTTP 200 with a body that is not valid JSON ({len(body)} bytes)", status=200
-        )
+        ) from None
     if not isinstance(payload, dict):
-        raise TransientFetchError("HTTP 200 with a JSON body that is not an object")
+        raise TransientFetchError("HTTP 200 with a JSON body that is not an object", status=200)
     state = str(payload.get("status", "OK")).upper()
     if state == "NOT_FOUND":
         raise data_error(
@@ -613,72 +600,74 @@ def _parse_body(body: bytes, symbol: str, shown_url: str) -> dict[str, Any]:
             url=shown_url,
         )
     if state not in ("OK", "DELAYED"):
-        message = redact(str(payload.get("error") or payload.get("message") or ""))
-        raise ScanError(
-            ErrorType.API_ERROR,
-            f"{symbol}: the data service answered with status {state}"
-            + (f": {message[:200]}" if message else ""),
-            details={"symbol": symbol, "status": 200, "api_status": state, "url": shown_url},
-            suggestion="Run the scan again later: the symbol is fetched again (it is not "
-            "cached); report the problem if it persists.",
-            affected_symbols=(symbol,),
-            recoverable=True,  # the service's own failure, not the symbol's
+        message = redact(str(payload.get("error") or payload.get("message") or ""), secret.value)
+        raise TransientFetchError(
+            f"HTTP 200 with status {state}" + (f": {message[:200]}" if message else ""),
+            status=200,
         )
+    results = payload.get("results")
+    count = payload.get("resultsCount", payload.get("queryCount", 0))
+    if results is None:
+        if isinstance(count, int | float) and count > 0:
+            raise TransientFetchError(
+                f"HTTP 200 without the {count:g} results it announces", status=200
+            )
+        results = []
+    if not isinstance(results, list):
+        raise TransientFetchError("HTTP 200 whose 'results' is not a list", status=200)
     next_url = payload.get("next_url")
-    if isinstance(next_url, str):
-        # Some proxies put the key into next_url: drop it before anything can keep it.
-        payload["next_url"] = _without_key(next_url)
-    return payload
+    if next_url is not None and not isinstance(next_url, str):
+        raise TransientFetchError("HTTP 200 with a malformed next_url", status=200)
+    return _Page(_row_columns(results), _without_key(next_url) if next_url else None)
+
+
+def _row_columns(rows: list[Any]) -> tuple[np.ndarray, ...]:
+    """The t, o, h, l, c, v columns of Polygon rows; malformed rows are transient."""
+    try:
+        return tuple(
+            np.fromiter((row[key] for row in rows), dtype="float64", count=len(rows))
+            for key in _ROW_KEYS
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TransientFetchError(
+            f"HTTP 200 with malformed bar rows ({type(exc).__name__}: {str(exc)[:80]})",
+            status=200,
+        ) from None
 
 
 @dataclass(frozen=True)
-class RawPages:
-    """The undecoded answer for one symbol: every page's body, as received.
+class PolygonRows(BarsPayload):
+    """The checked answer for one symbol: every page's rows as columns of numbers.
 
-    Returned by :meth:`PolygonSource.fetch_payload`; holds no API key (the key
-    only ever travels in a request header), so it can be shipped to worker
-    processes, where :meth:`decode` turns it into bars.
+    Returned by :meth:`PolygonSource.fetch_payload` and stored in the bars cache;
+    holds no API key, so it can be shipped to worker processes, where
+    :meth:`bars` turns it into the bars :meth:`PolygonSource.fetch` returns.
     """
 
     symbol: str
     window: str
-    bodies: tuple[bytes, ...]
-    urls: tuple[str, ...]
+    columns: tuple[np.ndarray, ...]  # t (epoch ms), o, h, l, c, v
+
+    @classmethod
+    def join(cls, symbol: str, window: str, pages: list[_Page]) -> PolygonRows:
+        """The rows of every page, in page order."""
+        columns = tuple(
+            np.concatenate([page.columns[i] for page in pages]) if pages else np.empty(0)
+            for i in range(len(_ROW_KEYS))
+        )
+        return cls(symbol, window, columns)
 
     def __repr__(self) -> str:
-        size = sum(len(body) for body in self.bodies)
-        return f"RawPages({self.symbol!r}, {self.window}, {len(self.bodies)} pages, {size} bytes)"
+        return f"PolygonRows({self.symbol!r}, {self.window}, {len(self.columns[0])} bars)"
 
-    def rows_frame(self) -> pd.DataFrame:
-        """The pages' bars as one raw frame (columns date, open ... volume; not validated).
+    def raw_frame(self) -> pd.DataFrame:
+        """The rows as one frame (columns date, open ... volume; not validated).
 
         Raises:
-            ScanError: a data error for an unknown symbol, no bars or malformed
-                bars; a recoverable api error for a body that is not valid JSON.
+            ScanError: a data error when there are no bars or a timestamp is malformed.
         """
-        rows: list[Any] = []
-        for body, url in zip(self.bodies, self.urls, strict=True):
-            try:
-                payload = _parse_body(body, self.symbol, url)
-            except TransientFetchError as exc:
-                raise ScanError(
-                    ErrorType.API_ERROR,
-                    f"{self.symbol}: the data service answered with a garbled page ({exc})",
-                    details={"symbol": self.symbol, "url": url},
-                    suggestion="Run the scan again: the symbol is fetched again.",
-                    affected_symbols=(self.symbol,),
-                    recoverable=True,
-                ) from None
-            results = payload.get("results")
-            if results is not None and not isinstance(results, list):
-                raise data_error(
-                    self.symbol,
-                    "the data service answered with malformed bars ('results' is not a list)",
-                    _RETRY_SUGGESTION,
-                    url=url,
-                )
-            rows.extend(results or [])
-        if not rows:
+        stamps = self.columns[0]
+        if not len(stamps):
             start, _, end = self.window.partition("..")
             raise data_error(
                 self.symbol,
@@ -686,66 +675,27 @@ class RawPages:
                 "Check the ticker, whether it traded in this date window, or exclude the symbol.",
                 window=self.window,
             )
-        return _frame(rows, self.symbol)
+        if not np.isfinite(stamps).all() or (np.abs(stamps) > 4e12).any():
+            raise data_error(self.symbol, "the data service answered with malformed bar timestamps")
+        local = (
+            pd.DatetimeIndex(stamps.astype("int64").astype("datetime64[ms]"))
+            .tz_localize("UTC")
+            .tz_convert(NEW_YORK)
+            .tz_localize(None)
+            .as_unit("ms")
+            .asi8
+        )
+        # Midnight of each local day, by integer arithmetic: DatetimeIndex.normalize()
+        # gives the same dates but also infers a frequency, which costs more than the rest.
+        dates = pd.DatetimeIndex((local - local % _DAY_MS).astype("datetime64[ms]")).as_unit("us")
+        _, o, h, low, c, v = self.columns
+        return pd.DataFrame(
+            {"date": dates, "open": o, "high": h, "low": low, "close": c, "volume": v}
+        )
 
-    def decode(self, symbol: str, window: DateWindow) -> pd.DataFrame:
+    def bars(self, symbol: str, window: DateWindow) -> pd.DataFrame:
         """Validated bars inside ``window`` (what :meth:`PolygonSource.fetch` returns)."""
-        return window.clip(normalize_bars(self.rows_frame(), symbol))
-
-
-def _frame(rows: list[Any], symbol: str) -> pd.DataFrame:
-    """Polygon rows (``t`` = New York midnight in epoch ms) as a bars frame."""
-    if not all(isinstance(row, dict) for row in rows):
-        raise data_error(
-            symbol,
-            "the data service answered with malformed bars (a row is not an object)",
-            _RETRY_SUGGESTION,
-        )
-    columns: dict[str, np.ndarray] = {}
-    for key in ("t", "o", "h", "l", "c", "v"):
-        try:
-            columns[key] = np.fromiter((row[key] for row in rows), dtype="float64", count=len(rows))
-        except KeyError:
-            raise data_error(
-                symbol,
-                f"the data service answered with malformed bars (missing {key})",
-                _RETRY_SUGGESTION,
-                missing=[key],
-            ) from None
-        except (TypeError, ValueError):
-            raise data_error(
-                symbol,
-                f"the data service answered with malformed bars (non-numeric {key})",
-                _RETRY_SUGGESTION,
-            ) from None
-    stamps = columns["t"]
-    if not np.isfinite(stamps).all() or (np.abs(stamps) > 4e12).any():
-        raise data_error(
-            symbol,
-            "the data service answered with malformed bar timestamps",
-            _RETRY_SUGGESTION,
-        )
-    local = (
-        pd.DatetimeIndex(stamps.astype("int64").astype("datetime64[ms]"))
-        .tz_localize("UTC")
-        .tz_convert(NEW_YORK)
-        .tz_localize(None)
-        .as_unit("ms")
-        .asi8
-    )
-    # Midnight of each local day, by integer arithmetic: DatetimeIndex.normalize()
-    # gives the same dates but also infers a frequency, which costs more than the rest.
-    dates = pd.DatetimeIndex((local - local % _DAY_MS).astype("datetime64[ms]")).as_unit("us")
-    return pd.DataFrame(
-        {
-            "date": dates,
-            "open": columns["o"],
-            "high": columns["h"],
-            "low": columns["l"],
-            "close": columns["c"],
-            "volume": columns["v"],
-        }
-    )
+        return window.clip(normalize_bars(self.raw_frame(), symbol))
 
 
 def _without_key(url: str) -> str:

@@ -1,0 +1,326 @@
+"""The two ends of every scan: :func:`prepare` and :func:`finalize`.
+
+``prepare`` resolves the source, reads the universe, fixes the date window and
+opens the checkpoint cache; ``finalize`` turns the collected per-symbol
+outcomes into the :class:`~technic_nb.ScanResult` (filters, scoring, ranking,
+regime, error table, status line).  The engine, the runner (for a partial
+result) and :meth:`ScanResult.bars` all use them.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from joblib import Memory
+
+from ._cache import CheckpointCache, prepare_folder
+from ._cancel import ScanCancellation
+from ._config import ScanConfig
+from ._errors import ScanError
+from ._regime import MarketRegime, market_regime
+from ._result import ERROR_COLUMNS, LEADING_COLUMNS, ScanResult
+from ._retry import RetryPolicy
+from ._scoring import apply_filters, score_table
+from ._universe import load_universe
+from ._work import SymbolJob, SymbolOutcome, trim_bars
+from .sources import resolve_source
+from .sources._base import BarsPayload, DataSource, DateWindow
+
+__all__ = [
+    "Collected",
+    "ScanPlan",
+    "finalize",
+    "open_cache",
+    "prepare",
+    "resolve_window",
+    "score_rows",
+]
+
+
+def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int) -> DateWindow:
+    """The date window of a scan, resolved once per scan.
+
+    The end is ``as_of``, or for network sources today's date (so a scan run
+    tomorrow asks for tomorrow's bars), or None for offline sources ("their
+    latest bar").  When the end is known the start is far enough back to hold
+    ``lookback_days`` trading bars (365.25/252 calendar days per bar plus 30 days
+    for holidays).
+    """
+    end = source.resolve_end(as_of)
+    if end is None:
+        return DateWindow(None, None)
+    span = math.ceil(lookback_days * 365.25 / 252) + 30
+    return DateWindow(end - dt.timedelta(days=span), end)
+
+
+def open_cache(config: ScanConfig) -> CheckpointCache | None:
+    """The checkpoint cache of ``config`` (folder created 0700), or None when caching is off.
+
+    Raises:
+        ScanError: a ``cache_error`` when the folder cannot be created or used.
+    """
+    location = config.checkpoint_location
+    if location is None:
+        return None
+    prepare_folder(location.parent if location.name == "checkpoints" else location)
+    try:
+        if isinstance(config.memory, Memory):
+            return CheckpointCache(config.memory)
+        return CheckpointCache.at(location)
+    except OSError as exc:
+        from ._errors import ErrorType
+
+        raise ScanError(
+            ErrorType.CACHE_ERROR,
+            f"cannot use the cache folder {str(location)!r}: {exc.strerror or exc}",
+            details={"cache_dir": str(location)},
+            suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
+        ) from None
+
+
+@dataclass
+class ScanPlan:
+    """Everything fixed before the first symbol is scanned."""
+
+    config: ScanConfig
+    source: DataSource
+    owns_source: bool
+    universe: pd.DataFrame
+    #: symbol -> error dict of universe entries that are not valid symbols
+    invalid: dict[str, dict[str, Any]]
+    window: DateWindow
+    job: SymbolJob
+    retry_before: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols to scan, in universe order."""
+        return list(self.universe["symbol"])
+
+    def close(self) -> None:
+        """Release the source when this scan created it."""
+        if self.owns_source:
+            self.source.close()
+
+
+def _with_retry_limits(config: ScanConfig, source: DataSource) -> tuple[DataSource, bool]:
+    """The source with the config's retry limits (a copy: the caller's source is unchanged)."""
+    owns = not isinstance(config.source, DataSource)
+    base = getattr(source, "retry", None)
+    if isinstance(base, RetryPolicy):
+        policy = config.retry_policy(base)
+        if policy != base:
+            source = copy.copy(source)
+            source.retry = policy  # type: ignore[attr-defined]
+            owns = True
+    return source, owns
+
+
+def prepare(
+    config: ScanConfig, token: ScanCancellation | None = None, *, on_step: Any = None
+) -> ScanPlan:
+    """Resolve the source, the universe, the window and the cache of a scan.
+
+    ``on_step(message)`` is called after each of the three steps (progress).
+    """
+    step = on_step or (lambda message: None)
+    cache = open_cache(config)
+    source, owns = _with_retry_limits(config, resolve_source(config.source))
+    try:
+        step(f"reading the universe from {source!r}")
+        frame, bad = load_universe(config, source)
+        step(f"{len(frame)} symbols")
+        window = resolve_window(source, config.as_of, config.lookback_days)
+        job = SymbolJob(
+            window=window,
+            lookback=config.lookback_days,
+            indicators=config.indicators,
+            cache=cache,
+            source_identity=source.identity,
+        )
+        stats = getattr(source, "retry_stats", None)
+        invalid = {str(exc.details.get("symbol", "?")): exc.to_dict() for exc in bad}
+        plan = ScanPlan(config, source, owns, frame, invalid, window, job)
+        plan.retry_before = stats.snapshot() if stats is not None else {}
+    except BaseException:
+        if owns:
+            source.close()
+        raise
+    if token is not None:
+        token.check_and_raise()
+    return plan
+
+
+@dataclass
+class Collected:
+    """The outcomes gathered so far (rows, errors) and what the run noted."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    from_cache: int = 0
+    computed: int = 0
+    extra_stats: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, outcome: SymbolOutcome) -> None:
+        """Record one symbol's outcome."""
+        if outcome.features is not None:
+            self.rows[outcome.symbol] = outcome.features
+        elif outcome.error is not None:
+            self.errors[outcome.symbol] = outcome.error
+        if outcome.from_cache:
+            self.from_cache += 1
+        else:
+            self.computed += 1
+        self.warnings.extend(outcome.warnings)
+
+    @property
+    def done(self) -> int:
+        """Symbols with an outcome."""
+        return self.from_cache + self.computed
+
+
+def score_rows(
+    rows: dict[str, dict[str, Any]], config: ScanConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Filter and rank feature rows: ``(ranked table, filtered rows)``."""
+    features = pd.DataFrame.from_dict(rows, orient="index")
+    features.index.name = "symbol"
+    kept, rejected = apply_filters(
+        features,
+        min_price=config.min_price,
+        min_dollar_volume=config.min_dollar_volume,
+        min_bars=config.min_bars,
+    )
+    return score_table(kept, config.scoring), rejected
+
+
+def finalize(
+    plan: ScanPlan,
+    collected: Collected,
+    *,
+    cancelled: bool,
+    elapsed: float,
+    stage_seconds: dict[str, float] | None = None,
+    regime: MarketRegime | None = None,
+) -> ScanResult:
+    """The :class:`~technic_nb.ScanResult` of the outcomes collected."""
+    config = plan.config
+    meta = plan.universe.set_index("symbol")[["name", "sector"]]
+    table, rejected = score_rows(collected.rows, config)
+    table = table.join(meta, how="left")
+    table["rank"] = table["rank"].astype("Int64")  # NaN-rated rows have no rank
+    leading = [c for c in LEADING_COLUMNS if c in table.columns]
+    table = table[leading + [c for c in table.columns if c not in leading]]
+    if config.top_n is not None:
+        table = table.head(config.top_n)
+    errors = error_table({**plan.invalid, **collected.errors})
+    filtered = (rejected.join(meta, how="left") if len(rejected) else rejected).sort_index()
+    stats: dict[str, Any] = {
+        "symbols": len(plan.universe),
+        "done": collected.done,
+        "from_cache": collected.from_cache,
+        "computed": collected.computed,
+        "ranked": len(table),
+        "failed": len(errors),
+        "filtered": len(rejected),
+        "elapsed": elapsed,
+        "stage_seconds": dict(stage_seconds or {}),
+        "window": plan.window.key(),
+    }
+    stats.update(collected.extra_stats)
+    retry = getattr(plan.source, "retry_stats", None)
+    if retry is not None:
+        for name, value in retry.snapshot().items():
+            stats[f"fetch_{name}"] = value - plan.retry_before.get(name, 0)
+    return ScanResult(
+        table=table,
+        errors=errors,
+        status=status_line(cancelled, table, stats, regime),
+        stats=stats,
+        cancelled=cancelled,
+        filtered=filtered,
+        regime=regime,
+        warnings=list(dict.fromkeys(collected.warnings)),
+        config=config,
+    )
+
+
+def status_line(
+    cancelled: bool, table: pd.DataFrame, stats: dict[str, Any], regime: MarketRegime | None
+) -> str:
+    """The one-line status of a scan."""
+    done, total = stats["done"], stats["symbols"]
+    if cancelled:
+        return (
+            f"Cancelled after {done} of {total} symbols - run again to resume "
+            f"({stats['ranked']} ranked so far, {stats['failed']} errors)"
+        )
+    as_of = ""
+    if len(table) and "last_date" in table.columns:
+        as_of = f" | as of {table['last_date'].max()}"
+    label = f" | regime {regime.label}" if regime is not None else ""
+    return (
+        f"Scanned {total} symbols in {stats['elapsed']:.1f}s: {stats['ranked']} ranked, "
+        f"{stats['filtered']} filtered, {stats['failed']} errors, "
+        f"{stats['from_cache']} from cache{as_of}{label}"
+    )
+
+
+def error_table(errors: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per failed symbol, sorted by symbol."""
+    records = [
+        {
+            "symbol": symbol,
+            "error_type": e["error_type"],
+            "message": e["message"],
+            "suggestion": e.get("suggestion", ""),
+            "recoverable": bool(e.get("recoverable", False)),
+            "details": e.get("details", {}),
+        }
+        for symbol, e in sorted(errors.items())
+    ]
+    return pd.DataFrame.from_records(records, columns=list(ERROR_COLUMNS))
+
+
+def scan_regime(plan: ScanPlan, token: ScanCancellation, warnings: list[str]) -> Any:
+    """The market regime of the benchmark (None when unavailable; a warning says why)."""
+    config, source = plan.config, plan.source
+    if config.benchmark is None:
+        return None
+    symbol = source.benchmark_symbol() if config.benchmark == "auto" else config.benchmark
+    if not symbol:
+        return None
+    try:
+        bars = _benchmark_bars(plan, symbol, token, warnings)
+        return market_regime(trim_bars(bars, plan.job)["close"])
+    except ScanError as exc:
+        warnings.append(f"market regime unavailable: {exc}")
+        return None
+
+
+def _benchmark_bars(
+    plan: ScanPlan, symbol: str, token: ScanCancellation, warnings: list[str]
+) -> pd.DataFrame:
+    """The benchmark's bars, through the bars cache for network sources."""
+    source, job = plan.source, plan.job
+    if job.cache is None or not source.cache_bars:
+        return source.fetch(symbol, plan.window, cancellation=token)
+    payload, _ = job.cache.bars(
+        job.bars_key(symbol),
+        lambda: source.fetch_payload(symbol, plan.window, cancellation=token),
+        BarsPayload,
+        warnings.append,
+    )
+    return payload.bars(symbol, plan.window)
+
+
+def elapsed_since(started: float) -> float:
+    """Seconds since ``started`` (a ``time.monotonic()`` reading)."""
+    return time.monotonic() - started
