@@ -41,7 +41,7 @@ from ._executors import (
 )
 from ._hooks import DelegatingHooks, ProgressHooks, RowHooks, ScanHooks
 from ._plan import Collected, ScanPlan, finalize, prepare, resolve_window, scan_regime
-from ._progress import MultiStageProgressTracker, ProgressCallback
+from ._progress import STAGES, MultiStageProgressTracker, ProgressCallback
 from ._result import ScanResult
 from ._universe import load_universe
 from ._work import SymbolJob, SymbolOutcome
@@ -255,8 +255,14 @@ def scan(
     token = cancellation_token if cancellation_token is not None else ScanCancellation()
     if tracker is None:
         tracker = MultiStageProgressTracker(callback=progress_cb)
-    elif progress_cb is not None:
-        tracker.add_listener(progress_cb)
+    else:
+        missing = [stage for stage in STAGES if stage not in tracker.stages]
+        if missing:
+            raise ValueError(
+                f"a tracker given to scan() needs the stages {list(STAGES)}; it lacks {missing}"
+            )
+        if progress_cb is not None:
+            tracker.add_listener(progress_cb)
     return _Scan(config, token, _hooks_for(tracker, row_listener, hooks)).run()
 
 

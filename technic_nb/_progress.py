@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,16 +130,57 @@ def _adapt_callback(callback: ProgressCallback | None) -> Callable[..., Any] | N
     return lambda stage, current, total, message, metadata: callback(stage, current, total)
 
 
+def _stage_weights(
+    weights: Mapping[str, float] | None,
+    stages: Sequence[str] | None,
+    stage_weights: Sequence[float] | None,
+) -> dict[str, float]:
+    """The stage -> weight mapping from either form of the constructor's arguments."""
+    if stages is not None or stage_weights is not None:
+        if weights is not None:
+            raise ValueError("give weights or stages and stage_weights, not both")
+        if stages is None or stage_weights is None:
+            raise ValueError("stages and stage_weights go together")
+        stages, stage_weights = list(stages), list(stage_weights)
+        if len(stages) != len(stage_weights):
+            raise ValueError(
+                f"stages ({len(stages)}) and stage_weights ({len(stage_weights)}) "
+                "must have the same length"
+            )
+        weights = dict(zip(stages, stage_weights, strict=True))
+        if len(weights) != len(stages):
+            raise ValueError(f"stage names must be unique, got {stages}")
+    result = dict(DEFAULT_STAGE_WEIGHTS if weights is None else weights)
+    if not result or not all(isinstance(name, str) and name for name in result):
+        raise ValueError(f"stages must be non-empty names, got {list(result)}")
+    return result
+
+
 class MultiStageProgressTracker:
     """Thread-safe progress over the four weighted scan stages.
 
+    Two equivalent ways to name the stages::
+
+        MultiStageProgressTracker()                                   # the scan's four
+        MultiStageProgressTracker(weights={"download": 0.3, "compute": 0.7})
+        MultiStageProgressTracker(stages=["download", "compute"], stage_weights=[0.3, 0.7])
+
+    and two ways to report work: by stage name (:meth:`start_stage`,
+    :meth:`advance`, :meth:`finish_stage`), or on the stage started last
+    (:meth:`update`), as in ``start_stage("download", total=500)`` then
+    ``update(1, message="AAPL")``.
+
     Args:
-        weights: stage name -> weight; must name exactly the four stages, each
-            weight finite and >= 0, summing to 1 (within 1e-6).  Default:
-            :data:`DEFAULT_STAGE_WEIGHTS`.
+        weights: stage name -> weight, in stage order; each weight finite and
+            >= 0, summing to 1 (within 1e-6).  Default:
+            :data:`DEFAULT_STAGE_WEIGHTS` (the scan's four stages, which a
+            tracker given to :func:`~technic_nb.scan` must have).
         callback: called after every update as ``cb(stage, current, total,
             message, metadata)`` (or legacy ``cb(stage, current, total)``).
         clock: a monotonic clock (injectable for tests).
+        stages: the stage names in order (instead of ``weights``).
+        stage_weights: their weights, in the same order.
+        progress_callback: another name for ``callback``.
     """
 
     def __init__(
@@ -147,12 +188,15 @@ class MultiStageProgressTracker:
         weights: Mapping[str, float] | None = None,
         callback: ProgressCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        stages: Sequence[str] | None = None,
+        stage_weights: Sequence[float] | None = None,
+        progress_callback: ProgressCallback | None = None,
     ) -> None:
-        weights = dict(DEFAULT_STAGE_WEIGHTS if weights is None else weights)
-        if set(weights) != set(STAGES):
-            raise ValueError(
-                f"weights must name exactly the stages {list(STAGES)}, got {sorted(weights)}"
-            )
+        weights = _stage_weights(weights, stages, stage_weights)
+        if callback is not None and progress_callback is not None:
+            raise ValueError("give callback or progress_callback, not both")
+        callback = callback if callback is not None else progress_callback
         for name, value in weights.items():
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ValueError(
@@ -163,7 +207,8 @@ class MultiStageProgressTracker:
             raise ValueError(f"stage weights must sum to 1, got {total:.6g}")
         self._lock = threading.RLock()
         self._clock = clock
-        self._stages = {name: _Stage(name, float(weights[name])) for name in STAGES}
+        self._stages = {name: _Stage(name, float(value)) for name, value in weights.items()}
+        self._current: str | None = None
         self._callback = _adapt_callback(callback)
         self._callback_failed = False
         self._created = clock()
@@ -183,7 +228,34 @@ class MultiStageProgressTracker:
             st.started = self._clock()
             st.ended = None
             st.message = message
+            self._current = stage
         self._notify(stage, message, metadata)
+
+    def update(self, n: int = 1, message: str = "", **metadata: Any) -> None:
+        """Record ``n`` more items finished in the stage started last (see :meth:`start_stage`)."""
+        with self._lock:
+            stage = self._current
+        if stage is None:
+            raise ValueError("update() needs a running stage: call start_stage(name, total=...)")
+        self.advance(stage, n, message, **metadata)
+
+    def complete_stage(self, message: str = "") -> None:
+        """Mark the stage started last done (see :meth:`finish_stage`)."""
+        with self._lock:
+            stage = self._current
+        if stage is None:
+            raise ValueError("complete_stage() needs a running stage: call start_stage first")
+        self.finish_stage(stage, message)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stage names, in order."""
+        return tuple(self._stages)
+
+    @property
+    def current_stage(self) -> str | None:
+        """The stage started last (None before any)."""
+        return self._current
 
     def advance(self, stage: str, n: int = 1, message: str = "", **metadata: Any) -> None:
         """Record ``n`` more items of ``stage`` finished."""
@@ -274,7 +346,7 @@ class MultiStageProgressTracker:
         try:
             return self._stages[stage]
         except KeyError:
-            raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}") from None
+            raise ValueError(f"unknown stage {stage!r}; stages are {list(self._stages)}") from None
 
     def _stage_snapshot(self, st: _Stage, now: float) -> StageSnapshot:
         elapsed = 0.0

@@ -139,6 +139,110 @@ def test_resume_never_refetches_finished_symbols(market, clean_run, tmp_path):
     pd.testing.assert_frame_equal(final.table, clean_run.table)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cancel_at_random_points_loses_nothing_fetched_or_finished(
+    market, clean_run, tmp_path, seed
+):
+    """Every symbol a cancelled run counted as done is in the cache, and across the
+    cancelled runs and the resume no symbol is ever fetched twice."""
+    import random
+
+    rng = random.Random(seed)
+    with FakePolygonServer(market, api_key=KEY, latency=0.004) as server:
+        config = config_for(polygon(server), tmp_path)
+        for stop in sorted(rng.sample(range(5, 295), 3)):
+            token = ScanCancellation()
+
+            def on_progress(stage, current, total, message, metadata, token=token, stop=stop):
+                if stage == "symbol_scanning" and current >= stop:
+                    token.cancel()
+
+            result = tn.scan(config, on_progress, token)
+            assert result.cancelled and result.stats["done"] >= stop
+            done = set(result.table.index) | set(result.filtered.index)
+            before = dict(server.requests_by_symbol)
+            again = tn.scan(config.replace(universe=sorted(done)))  # every one of them cached
+            assert again.stats["from_cache"] == len(done) and again.stats["computed"] == 0
+            assert dict(server.requests_by_symbol) == before
+        final = tn.scan(config)
+        assert max(server.successes_by_symbol.values()) == 1  # fetched once, ever
+        assert set(server.successes_by_symbol) == set(config.universe)
+    pd.testing.assert_frame_equal(final.table, clean_run.table)
+
+
+SCAN_SCRIPT = """
+import sys
+import technic_nb as tn
+
+base_url, cache, stage, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+source = tn.PolygonSource(api_key=KEY, base_url=base_url, timeout=5.0)
+universe = list(tn.DemoSource(n_symbols=300).universe()["symbol"])
+
+def progress(name, current, total, message, metadata):
+    if name == stage and current >= kill_at:
+        print("kill", flush=True)
+
+config = tn.ScanConfig(source=source, universe=universe, as_of=AS_OF, cache_dir=cache, n_jobs=2)
+tn.scan(config, progress)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stage", "kill_at", "latency"),
+    [("data_fetching", 60, 0.02), ("symbol_scanning", 200, 0.002)],
+    ids=["fetch-phase", "compute-phase"],
+)
+def test_sigkill_of_an_http_scan_then_rerun_refetches_nothing(
+    market, clean_run, tmp_path, stage, kill_at, latency
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from technic_nb._cache import CheckpointCache
+    from technic_nb._plan import resolve_window
+    from technic_nb._work import SymbolJob
+    from technic_nb.sources._base import BarsPayload
+
+    script = tmp_path / "scan.py"
+    script.write_text(f"KEY, AS_OF = {KEY!r}, {AS_OF!r}\n" + SCAN_SCRIPT)
+    cache = tmp_path / "cache"
+    with FakePolygonServer(market, api_key=KEY, latency=latency) as server:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), server.base_url, str(cache), stage, str(kill_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            line = proc.stdout.readline().strip()
+            os.killpg(proc.pid, signal.SIGKILL)  # the scan and its workers, no clean-up
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert line == "kill" and proc.returncode == -signal.SIGKILL
+        source = polygon(server)
+        config = config_for(source, cache)
+        window = resolve_window(source, config.as_of, config.lookback_days)
+        job = SymbolJob(window, config.lookback_days, config.indicators, None, source.identity)
+        stored = CheckpointCache.at(cache / "checkpoints")
+        fetched = [
+            s
+            for s in config.universe
+            if stored.peek_bars(job.bars_key(s), BarsPayload, print) is not None
+        ]
+        assert len(fetched) >= kill_at if stage == "data_fetching" else len(fetched) >= 200
+        server.reset_counters()
+        rerun = tn.scan(config)
+        assert not {s for s in fetched if server.requests_by_symbol.get(s)}
+        assert sum(server.requests_by_symbol.values()) == 300 - len(fetched)
+        assert not rerun.warnings
+    pd.testing.assert_frame_equal(rerun.table, clean_run.table)
+
+
 def test_rerun_after_complete_scan_makes_no_request(market, tmp_path):
     with FakePolygonServer(market, api_key=KEY) as server:
         config = config_for(polygon(server), tmp_path, universe=["EVVB", "LAE", "VANP"])
@@ -190,7 +294,7 @@ def test_cancel_during_long_retry_after_is_prompt(market, tmp_path, backend):
         cancelled = time.monotonic()
         token.cancel()
         thread.join(10)
-        assert time.monotonic() - cancelled < 2.0
+        assert time.monotonic() - cancelled < 0.5
     result = box["r"]
     assert result.cancelled
     assert not {"LAE", "VANP", "CZE"} & set(result.table.index)

@@ -27,8 +27,12 @@ def test_default_weights_and_validation():
     }
     with pytest.raises(ValueError, match="sum to 1"):
         MultiStageProgressTracker({s: 0.3 for s in STAGES})
-    with pytest.raises(ValueError, match="exactly the stages"):
-        MultiStageProgressTracker({"universe_loading": 1.0})
+    with pytest.raises(ValueError, match="same length"):
+        MultiStageProgressTracker(stages=["a", "b"], stage_weights=[1.0])
+    with pytest.raises(ValueError, match="unique"):
+        MultiStageProgressTracker(stages=["a", "a"], stage_weights=[0.5, 0.5])
+    with pytest.raises(ValueError, match="go together"):
+        MultiStageProgressTracker(stages=["a"])
     with pytest.raises(ValueError, match="finite number >= 0"):
         MultiStageProgressTracker(
             {
@@ -143,3 +147,36 @@ def test_unknown_stage_and_stop():
     assert snap.stage("data_fetching").current == 4
     assert snap.stage("finalization").state == "stopped"
     assert snap.fraction < 1
+
+
+def test_the_plan_form_stages_and_update_on_the_current_stage():
+    clock = FakeClock()
+    events = []
+    tracker = MultiStageProgressTracker(
+        stages=["download", "compute"],
+        stage_weights=[0.25, 0.75],
+        clock=clock,
+        progress_callback=lambda *args: events.append(args),
+    )
+    assert tracker.stages == ("download", "compute")
+    with pytest.raises(ValueError, match="start_stage"):
+        tracker.update(1)
+    tracker.start_stage("download", total=4)
+    tracker.update(2, message="AAPL")
+    assert tracker.current_stage == "download"
+    assert tracker.overall_fraction == pytest.approx(0.25 * 0.5)
+    tracker.complete_stage()
+    tracker.start_stage("compute", total=10)
+    tracker.update(5)
+    assert tracker.overall_fraction == pytest.approx(0.25 + 0.75 * 0.5)
+    assert events[1] == ("download", 2, 4, "AAPL", {})
+    with pytest.raises(ValueError, match="unknown stage 'other'; stages are"):
+        tracker.advance("other")
+
+
+def test_scan_needs_a_tracker_with_the_scan_stages(tmp_path):
+    import technic_nb as tn
+
+    tracker = MultiStageProgressTracker(stages=["only"], stage_weights=[1.0])
+    with pytest.raises(ValueError, match="universe_loading"):
+        tn.scan(tn.ScanConfig(source="demo:5", cache_dir=tmp_path), tracker=tracker)

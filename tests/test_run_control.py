@@ -299,3 +299,67 @@ def test_cancel_returns_while_no_result_arrives(tmp_path):
     # the stuck task ends in the background once released; the next scan runs normally
     follow = tn.scan(config_for(tmp_path, source="demo:30", backend="threading"))
     assert follow.stats["done"] == 30 and not follow.cancelled
+
+
+def _worker_pids(n_jobs: int = 2) -> set[int]:
+    """The PIDs of joblib's shared loky workers (the pool every Parallel in the process uses)."""
+    from joblib import Parallel, delayed
+
+    return set(Parallel(n_jobs=n_jobs, backend="loky")(delayed(os.getpid)() for _ in range(64)))
+
+
+def test_cancelling_one_scan_leaves_a_concurrent_scan_and_the_workers_alone(
+    tmp_path, cancel_midway
+):
+    expected = tn.scan(config_for(tmp_path / "ref", source="demo:1500"))
+    pids_before = _worker_pids()
+    other: dict[str, object] = {}
+
+    def run_other() -> None:
+        try:
+            other["result"] = tn.scan(config_for(tmp_path / "other", source="demo:1500"))
+        except BaseException as exc:  # pragma: no cover - the failure this test looks for
+            other["error"] = exc
+
+    companion = threading.Thread(target=run_other)
+    companion.start()
+    token = ScanCancellation()
+    started = threading.Event()
+
+    def on_progress(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current >= 200:
+            started.set()
+
+    config = config_for(tmp_path / "cancelled", source="demo:3000")
+    result, latency = cancel_midway(
+        lambda: tn.scan(config, on_progress, token), started, token, wait=120
+    )
+    companion.join(180)
+    assert result.cancelled and latency < 0.5
+    assert "error" not in other, other.get("error")
+    finished = other["result"]
+    assert not finished.cancelled and finished.stats["done"] == 1500
+    pd.testing.assert_frame_equal(finished.table, expected.table)
+    assert _worker_pids() == pids_before  # the pool survived: the next scan starts warm
+
+
+def test_a_cancel_keeps_the_worker_processes(tmp_path, cancel_midway):
+    tn.scan(config_for(tmp_path / "warm", source="demo:50"))
+    pids_before = _worker_pids()
+    for run in range(3):
+        token = ScanCancellation()
+        started = threading.Event()
+
+        def on_progress(stage, current, total, message, metadata, started=started):
+            if stage == "symbol_scanning" and current >= 100:
+                started.set()
+
+        config = config_for(tmp_path / f"run{run}", source="demo:3000")
+        result, _ = cancel_midway(
+            lambda config=config, token=token, cb=on_progress: tn.scan(config, cb, token),
+            started,
+            token,
+            wait=120,
+        )
+        assert result.cancelled
+        assert _worker_pids() == pids_before
