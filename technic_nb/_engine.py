@@ -40,7 +40,15 @@ from ._executors import (
     join_fetches,
 )
 from ._hooks import DelegatingHooks, ProgressHooks, RowHooks, ScanHooks
-from ._plan import Collected, ScanPlan, finalize, prepare, resolve_window, scan_regime
+from ._plan import (
+    Collected,
+    ScanPlan,
+    as_of_date,
+    finalize,
+    prepare,
+    resolve_window,
+    scan_regime,
+)
 from ._progress import STAGES, MultiStageProgressTracker, ProgressCallback
 from ._result import ScanResult
 from ._universe import load_universe
@@ -105,6 +113,7 @@ class _Scan:
             self.hooks.scan_stopped("failed")
             raise
         self._end_stage("universe_loading", f"{len(plan.universe)} symbols to scan")
+        self.hooks.scan_prepared(plan)
         return plan
 
     def _scan_symbols(self, plan: ScanPlan) -> None:
@@ -306,7 +315,7 @@ def clear_scan_cache(config: ScanConfig | None = None, *, everything: bool = Fal
         return -1
     source = resolve_source(config.source)
     frame, _ = load_universe(config, source)
-    window = resolve_window(source, config.as_of, config.lookback_days)
+    window = resolve_window(source, as_of_date(config), config.lookback_days)
     job = SymbolJob(window, config.lookback_days, config.indicators, None, source.identity)
     cache = _cache(config, location)
     removed = 0
@@ -340,7 +349,7 @@ def prune_cache(
     else:
         checked = ScanConfig(cache_bytes_limit=bytes_limit, cache_age_limit=age_limit)
         bytes_limit, age_limit = checked.cache_bytes_limit, checked.cache_age_limit
-    return _cache(config, location).prune(bytes_limit, age_limit, items_limit)  # type: ignore[arg-type]
+    return _cache(config, location).prune(bytes_limit, age_limit, items_limit)
 
 
 def _cache(config: ScanConfig, location: Any) -> CheckpointCache:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._progress import MultiStageProgressTracker
 from ._work import SymbolOutcome
+
+if TYPE_CHECKING:
+    from ._plan import ScanPlan
 
 __all__ = ["DelegatingHooks", "ProgressHooks", "RowHooks", "ScanHooks"]
 
@@ -24,6 +27,9 @@ logger = logging.getLogger("technic_nb.hooks")
 
 class ScanHooks:
     """The interface: every method does nothing by default."""
+
+    def scan_prepared(self, plan: ScanPlan) -> None:
+        """The source, universe, window and cache are fixed (a ``ScanPlan``)."""
 
     def stage_started(self, stage: str, total: int, message: str = "") -> None:
         """``stage`` begins with ``total`` items to finish."""
@@ -91,6 +97,9 @@ class DelegatingHooks(ScanHooks):
                 raise
             except Exception:
                 logger.debug("%s.%s raised", type(hook).__name__, method, exc_info=True)
+
+    def scan_prepared(self, plan: ScanPlan) -> None:
+        self._each("scan_prepared", plan)
 
     def stage_started(self, stage: str, total: int, message: str = "") -> None:
         self._each("stage_started", stage, total, message)

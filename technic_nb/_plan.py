@@ -59,6 +59,14 @@ def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int
     return DateWindow(end - dt.timedelta(days=span), end)
 
 
+def as_of_date(config: ScanConfig) -> dt.date | None:
+    """``config.as_of`` (validated to a date or None when the config was built)."""
+    as_of = config.as_of
+    if isinstance(as_of, str):  # pragma: no cover - ScanConfig converts text dates
+        return dt.date.fromisoformat(as_of)
+    return as_of
+
+
 def open_cache(config: ScanConfig) -> CheckpointCache | None:
     """The checkpoint cache of ``config`` (folder created 0700), or None when caching is off.
 
@@ -136,7 +144,7 @@ def prepare(
         step(f"reading the universe from {source!r}")
         frame, bad = load_universe(config, source)
         step(f"{len(frame)} symbols")
-        window = resolve_window(source, config.as_of, config.lookback_days)
+        window = resolve_window(source, as_of_date(config), config.lookback_days)
         job = SymbolJob(
             window=window,
             lookback=config.lookback_days,

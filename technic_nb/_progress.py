@@ -312,8 +312,11 @@ class MultiStageProgressTracker:
 
     def add_listener(self, listener: Callable[..., Any]) -> None:
         """Also call ``listener(stage, current, total, message, metadata)`` on updates."""
+        adapted = _adapt_callback(listener)
+        if adapted is None:
+            raise TypeError("listener must be callable, got None")
         with self._lock:
-            self._listeners.append(_adapt_callback(listener))
+            self._listeners.append(adapted)
 
     # -- queries -------------------------------------------------------------
     def snapshot(self) -> ProgressSnapshot:

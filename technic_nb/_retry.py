@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import backoff
+from backoff.types import Details
 
 from ._cancel import ScanCancellation, ScanCancelled
 from ._errors import ErrorType, ScanError
@@ -316,20 +317,25 @@ def _wait(delay: float, cancellation: ScanCancellation | None) -> None:
         raise ScanCancelled(cancellation.reason or "cancelled")
 
 
-def _on_success(details: dict[str, Any]) -> None:
+def _exception_of(details: Details) -> BaseException | None:
+    failure = details.get("exception")
+    return failure if isinstance(failure, BaseException) else None
+
+
+def _on_success(details: Details) -> None:
     call = current_call()
     call.tries = details["tries"]
     if call.stats is not None:
         call.stats.record_attempt()
 
 
-def _on_backoff(details: dict[str, Any]) -> None:
+def _on_backoff(details: Details) -> None:
     call = current_call()
     call.tries = details["tries"]
     if call.stats is not None:
         call.stats.record_attempt()
         call.stats.record_retry()
-    failure = details.get("exception")
+    failure = _exception_of(details)
     logger.debug(
         "%s: attempt %d/%d failed (%s); retried after %.3fs%s",
         call.describe,
@@ -341,13 +347,13 @@ def _on_backoff(details: dict[str, Any]) -> None:
     )
 
 
-def _on_giveup(details: dict[str, Any]) -> None:
+def _on_giveup(details: Details) -> None:
     call = current_call()
     call.tries = details["tries"]
     call.elapsed = details["elapsed"]
     if call.stats is not None:
         call.stats.record_attempt()
-    failure = details.get("exception")
+    failure = _exception_of(details)
     if failure is None or not call.is_transient(failure):
         return  # a permanent failure: not retried, and not a give-up
     if not call.gave_up:

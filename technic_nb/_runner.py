@@ -35,9 +35,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,12 +43,14 @@ import pandas as pd
 from ._cancel import ScanCancellation
 from ._config import ScanConfig
 from ._engine import scan
+from ._hooks import ScanHooks
+from ._plan import Collected, ScanPlan, error_table, finalize, score_rows
 from ._progress import MultiStageProgressTracker, ProgressSnapshot
-from ._result import ERROR_COLUMNS, ScanResult
-from ._scoring import apply_filters, score_table
+from ._result import ScanResult
+from ._runner_view import RunnerView
+from ._work import SymbolOutcome
 
 if TYPE_CHECKING:
-    from ._console import ConsoleProgress
     from ._widgets import ScanPanel
 
 __all__ = ["RunnerState", "ScanRunner", "active_runners", "in_jupyter"]
@@ -139,33 +138,197 @@ def _stop_all_at_exit() -> None:
         runner._done.wait(10.0)
 
 
-def score_rows(
-    rows: Mapping[str, Mapping[str, Any]], config: ScanConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Filter and rank feature rows like the engine: ``(ranked table, filtered rows)``."""
-    if not rows:
-        return pd.DataFrame(), pd.DataFrame()
-    features = pd.DataFrame.from_dict(dict(rows), orient="index")
-    features.index.name = "symbol"
-    kept, rejected = apply_filters(
-        features,
-        min_price=config.min_price,
-        min_dollar_volume=config.min_dollar_volume,
-        min_bars=config.min_bars,
-    )
-    return score_table(kept, config.scoring), rejected
+class _RunnerHooks(ScanHooks):
+    """What a runner keeps of its scan: the plan and every symbol's outcome."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.plan: ScanPlan | None = None
+        self.collected = Collected()
+
+    def scan_prepared(self, plan: ScanPlan) -> None:
+        self.plan = plan
+
+    def symbol_done(self, outcome: SymbolOutcome) -> None:
+        with self._lock:
+            self.collected.add(outcome)
+
+    def top_rows(self, config: ScanConfig, n: int) -> tuple[pd.DataFrame, int]:
+        """The best ``n`` rows scored so far, and how many rows there are."""
+        with self._lock:
+            rows = dict(self.collected.rows)
+        if not rows:
+            return pd.DataFrame(), 0
+        table, _ = score_rows(rows, config)
+        return table.head(n), len(rows)
+
+    def partial_result(self, config: ScanConfig, elapsed: float) -> ScanResult:
+        """A cancelled result from the outcomes so far (when the engine could not finish)."""
+        plan, collected = self.snapshot()
+        note = "interrupted while the scan was finishing: the market regime is not available"
+        if plan is None:
+            return ScanResult(
+                table=pd.DataFrame(),
+                errors=error_table({}),
+                status="Cancelled before the scan started - run again to resume",
+                stats={"symbols": 0, "done": 0, "from_cache": 0, "computed": 0, "ranked": 0},
+                cancelled=True,
+                warnings=[note],
+                config=config,
+            )
+        result = finalize(plan, collected, cancelled=True, elapsed=elapsed)
+        result.warnings.append(note)
+        return result
+
+    def snapshot(self) -> tuple[ScanPlan | None, Collected]:
+        """The plan and a copy of what was collected so far."""
+        with self._lock:
+            collected = Collected(
+                dict(self.collected.rows),
+                dict(self.collected.errors),
+                list(self.collected.warnings),
+                self.collected.from_cache,
+                self.collected.computed,
+            )
+        return self.plan, collected
 
 
-class _PanelLogHandler(logging.Handler):
-    """Sends the package's warnings to the runner's log instead of a stray stderr."""
+class _RetryCounter:
+    """Retries of the config's own source since the scan started (the panel's counter)."""
 
-    def __init__(self, runner: ScanRunner) -> None:
-        super().__init__(level=logging.WARNING)
-        self._runner = runner
+    def __init__(self, config: ScanConfig) -> None:
+        self.stats = getattr(config.source, "retry_stats", None)
+        self.base = self.stats.snapshot() if self.stats is not None else {}
 
-    def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):  # never let logging break the scan
-            self._runner._log(f"{record.levelname.lower()}: {record.getMessage()}", "stderr")
+    def restart(self) -> None:
+        self.base = self.stats.snapshot() if self.stats is not None else {}
+
+    def counters(self) -> dict[str, int]:
+        if self.stats is None:
+            return {}
+        retries = self.stats.snapshot()["retries"] - self.base.get("retries", 0)
+        return {"retrying": int(retries)}
+
+
+class _RunRecord:
+    """The state of one run and its timings, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.state = RunnerState.PENDING
+        self.began = False
+        self.completed = False
+        self.done = threading.Event()
+        self.result: ScanResult | None = None
+        self.error: BaseException | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.cancel_at: float | None = None
+        self.interrupted = False
+
+    def begin(self, cancelled: bool) -> None:
+        with self.lock:
+            if self.began:
+                raise RuntimeError(
+                    "this ScanRunner was already started; create a new ScanRunner to scan "
+                    "again (it resumes from the cache)"
+                )
+            self.began = True
+            self.started_at = time.monotonic()
+            self.state = RunnerState.CANCELLING if cancelled else RunnerState.RUNNING
+
+    def cancelling(self) -> None:
+        """A cancel was requested (call with the lock held or from a signal handler)."""
+        if self.cancel_at is None:
+            self.cancel_at = time.monotonic()
+        if self.state is RunnerState.RUNNING:
+            self.state = RunnerState.CANCELLING
+
+    def complete(
+        self, result: ScanResult | None, error: BaseException | None
+    ) -> RunnerState | None:
+        """Record the outcome; the final state, or None if it was already recorded."""
+        with self.lock:
+            if self.completed:
+                return None
+            self.completed = True
+            self.ended_at = time.monotonic()
+            if error is not None:
+                self.error, self.state = error, RunnerState.FAILED
+            else:
+                assert result is not None
+                self.result = result
+                self.state = RunnerState.CANCELLED if result.cancelled else RunnerState.FINISHED
+            return self.state
+
+    def outcome(self) -> ScanResult:
+        with self.lock:
+            error, result, state = self.error, self.result, self.state
+        if error is not None:
+            raise error
+        if result is None:
+            raise RuntimeError(
+                f"the scan has not finished yet (state: {state}); "
+                "call runner.wait() to block until it ends"
+            )
+        return result
+
+    def cancel_latency(self) -> float | None:
+        with self.lock:
+            if self.cancel_at is None or self.ended_at is None:
+                return None
+            return max(0.0, self.ended_at - self.cancel_at)
+
+    def notes(self) -> list[str]:
+        """Log lines about how the run ended (interrupted, how long the cancel took)."""
+        notes = []
+        if self.interrupted:
+            notes.append("Interrupted: the scan was cancelled and keeps the results so far")
+        latency = self.cancel_latency()
+        if self.state is RunnerState.CANCELLED and latency is not None:
+            notes.append(f"Stopped {latency:.2f} s after the cancel request")
+        return notes
+
+    def elapsed(self) -> float:
+        with self.lock:
+            if self.started_at is None:
+                return 0.0
+            end = self.ended_at if self.ended_at is not None else time.monotonic()
+            return end - self.started_at
+
+
+class _SigintGuard:
+    """While a blocking run() runs on the main thread, SIGINT becomes a cooperative cancel."""
+
+    def __init__(self, token: ScanCancellation, record: _RunRecord) -> None:
+        self.token = token
+        self.record = record
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> _SigintGuard:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.getsignal(signal.SIGINT)
+                signal.signal(signal.SIGINT, self._on_interrupt)
+                self._installed = True
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            handler = self._previous if self._previous is not None else signal.default_int_handler
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signal.SIGINT, handler)
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self.token.is_cancelled():
+            raise KeyboardInterrupt  # a second interrupt: stop at once
+        # no widget calls and no lock here: the main thread may be inside either
+        self.record.interrupted = True
+        self.token.cancel("interrupted")
+        self.record.cancelling()
 
 
 class ScanRunner:
@@ -203,41 +366,32 @@ class ScanRunner:
             raise TypeError(f"config must be a ScanConfig, got {type(config).__name__}")
         self.config = config
         self.cache_key = _cache_key(config)
-        self._display = in_jupyter() if display is None else bool(display)
-        self._console = (not self._display) if console is None else bool(console)
         self.tracker = MultiStageProgressTracker()
         self.token = ScanCancellation()
-
-        self._lock = threading.RLock()
-        self._state = RunnerState.PENDING
-        self._began = False
-        self._blocking = False
-        self._completed = False
-        self._done = threading.Event()
-        self._result: ScanResult | None = None
-        self._error: BaseException | None = None
+        shown = in_jupyter() if display is None else bool(display)
+        self.view = RunnerView(
+            config,
+            self.tracker,
+            display=shown,
+            console=(not shown) if console is None else bool(console),
+            on_cancel=self._cancel_clicked,
+            top_rows=lambda n: self._hooks.top_rows(config, n),
+            extra_counters=lambda: self._retries.counters(),
+            refresh_interval=self.refresh_interval,
+        )
+        self._hooks = _RunnerHooks()
+        self._retries = _RetryCounter(config)
+        self._record = _RunRecord()
+        self._done = self._record.done
         self._thread: threading.Thread | None = None
         self._predecessor: ScanRunner | None = None
-        self._started_at: float | None = None
-        self._ended_at: float | None = None
-        self._cancel_at: float | None = None
-        self._interrupted = False
-
-        self._rows: dict[str, dict[str, Any]] = {}
-        self._rows_lock = threading.Lock()
-        self._messages: list[str] = []
-        self._panel: ScanPanel | None = None
-        self._console_bars: ConsoleProgress | None = None
-        self._ui_lock = threading.Lock()
-        self._last_refresh = float("-inf")
-        self._retry_base = self._retry_counts()
-        self.tracker.add_listener(self._on_progress)
+        self.tracker.add_listener(self.view.listener(lambda: str(self.state)))
 
     # -- public API ---------------------------------------------------------------
     @property
     def state(self) -> RunnerState:
         """The :class:`RunnerState`."""
-        return self._state
+        return self._record.state
 
     @property
     def done(self) -> bool:
@@ -257,60 +411,27 @@ class ScanRunner:
             Exception: the scan's own exception when it failed.
             RuntimeError: when the scan has not ended yet.
         """
-        with self._lock:
-            error, result, state = self._error, self._result, self._state
-        if error is not None:
-            raise error
-        if result is None:
-            raise RuntimeError(
-                f"the scan has not finished yet (state: {state}); "
-                "call runner.wait() to block until it ends"
-            )
-        return result
+        return self._record.outcome()
 
     @property
     def cancel_latency(self) -> float | None:
         """Seconds from the first cancel request to the scan's end (None if not cancelled)."""
-        with self._lock:
-            if self._cancel_at is None or self._ended_at is None:
-                return None
-            return max(0.0, self._ended_at - self._cancel_at)
+        return self._record.cancel_latency()
 
     @property
     def elapsed(self) -> float:
         """Seconds the scan has run (so far, or in total once ended)."""
-        with self._lock:
-            if self._started_at is None:
-                return 0.0
-            end = self._ended_at if self._ended_at is not None else time.monotonic()
-            return end - self._started_at
+        return self._record.elapsed()
 
     @property
     def messages(self) -> list[str]:
         """The runner's log lines so far (also shown in the panel's log)."""
-        with self._lock:
-            return list(self._messages)
+        return self.view.messages
 
     @property
     def panel(self) -> ScanPanel:
         """The widget panel (built on first use; shown by :meth:`start` in Jupyter)."""
-        with self._lock:
-            if self._panel is None:
-                from ._widgets import ScanPanel
-
-                panel = ScanPanel(
-                    self.config,
-                    on_cancel=self._cancel_clicked,
-                    top_rows=self._top_rows,
-                    extra_counters=self._extra_counters,
-                    blocking=self._blocking,
-                )
-                for message in self._messages:
-                    panel.log(message)
-                self._panel = panel
-                if self._completed:
-                    panel.finish(self.progress, self._state, self._result, self._error)
-            return self._panel
+        return self.view.panel()
 
     def start(self) -> None:
         """Show the progress UI and run the scan in a background thread; return at once.
@@ -320,7 +441,7 @@ class ScanRunner:
         """
         self._begin(blocking=False)
         thread = threading.Thread(
-            target=self._thread_main, name=f"technic_nb-scan-{id(self):x}", daemon=True
+            target=self._execute, name=f"technic_nb-scan-{id(self):x}", daemon=True
         )
         self._thread = thread
         try:
@@ -341,15 +462,14 @@ class ScanRunner:
             ScanError: when the scan fails (bad configuration, rejected API key...).
         """
         self._begin(blocking=True)
-        restore = self._install_interrupt_handler()
         try:
-            try:
-                self._execute()
-            except KeyboardInterrupt:  # a second interrupt while finishing
-                self.token.cancel("interrupted")
-                self._complete(result=self._partial_result())
+            with _SigintGuard(self.token, self._record):
+                try:
+                    self._execute()
+                except KeyboardInterrupt:  # a second interrupt while finishing
+                    self.token.cancel("interrupted")
+                    self._complete(result=self._partial_result())
         finally:
-            restore()
             self._ensure_final()
         return self.result
 
@@ -360,19 +480,15 @@ class ScanRunner:
         scan ended.  Before :meth:`start` it makes the scan stop as soon as it
         starts.
         """
-        with self._lock:
-            if self._completed:
+        with self._record.lock:
+            if self._record.completed:
                 return
             first = not self.token.is_cancelled()
             self.token.cancel(reason)
-            if self._cancel_at is None:
-                self._cancel_at = time.monotonic()
-            if self._state is RunnerState.RUNNING:
-                self._state = RunnerState.CANCELLING
+            self._record.cancelling()
         if first:
-            self._log(f"Cancel requested ({reason}): stopping after the symbols in flight")
-        if self._panel is not None:
-            self._panel.cancelling()
+            self.view.log(f"Cancel requested ({reason}): stopping after the symbols in flight")
+        self.view.cancelling()
 
     def wait(self, timeout: float | None = None) -> ScanResult:
         """Block until the scan ends; return its result.
@@ -385,7 +501,7 @@ class ScanRunner:
             Exception: the scan's own exception when it failed.
             RuntimeError: when the runner was never started.
         """
-        if not self._began:
+        if not self._record.began:
             raise RuntimeError(
                 "the scan was not started: call runner.start() (background) or runner.run()"
             )
@@ -396,7 +512,7 @@ class ScanRunner:
             ended = self._done.wait()
         if not ended:
             raise TimeoutError(
-                f"the scan did not end within {timeout} s (state: {self._state}, "
+                f"the scan did not end within {timeout} s (state: {self.state}, "
                 f"{self.progress.stage('symbol_scanning').current} symbols done); "
                 "wait longer or call runner.cancel()"
             )
@@ -405,72 +521,42 @@ class ScanRunner:
     def __repr__(self) -> str:
         scanning = self.tracker.snapshot().stage("symbol_scanning")
         return (
-            f"<ScanRunner {self._state}: {scanning.current} of {scanning.total} symbols, "
+            f"<ScanRunner {self.state}: {scanning.current} of {scanning.total} symbols, "
             f"cache {self.cache_key}>"
         )
 
     # -- lifecycle ------------------------------------------------------------------
     def _begin(self, blocking: bool) -> None:
-        with self._lock:
-            if self._began:
-                raise RuntimeError(
-                    "this ScanRunner was already started; create a new ScanRunner to scan "
-                    "again (it resumes from the cache)"
-                )
-            self._began = True
-            self._blocking = blocking
-            self._state = RunnerState.RUNNING
-            self._started_at = time.monotonic()
-            if self.token.is_cancelled():
-                self._state = RunnerState.CANCELLING
+        self._record.begin(cancelled=self.token.is_cancelled())
         try:
-            self._show_ui()
+            self.view.show(blocking)
         except BaseException as exc:  # end in a final state, never half started
             self._complete(error=exc)
             raise
         previous = _register(self)
         if previous is not None:
             self._predecessor = previous
-            self._log(
+            self.view.log(
                 f"A scan on the same cache folder is still {previous.state}: "
                 "cancelling it and waiting for it to stop before this one starts"
             )
             previous.cancel("superseded by a new scan on the same cache folder")
 
-    def _show_ui(self) -> None:
-        if self._panel is not None and self._blocking:
-            self._panel.set_blocking()
-        if self._display:
-            panel = self.panel  # a new panel reads the blocking flag itself
-            from IPython.display import display
-
-            display(panel.widget)
-        if self._console:
-            from ._console import ConsoleProgress
-
-            self._console_bars = ConsoleProgress(self.tracker, file=sys.stderr)
-
-    def _thread_main(self) -> None:
-        try:
-            self._execute()
-        except BaseException as exc:  # pragma: no cover - _execute records everything
-            self._complete(error=exc)
-
     def _execute(self) -> None:
         try:
             self._await_predecessor()
-            self._retry_base = self._retry_counts()
-            with self._forward_logs():
+            self._retries.restart()
+            with self.view.forward_logs():
                 result = scan(
                     self.config,
                     cancellation_token=self.token,
                     tracker=self.tracker,
-                    row_listener=self._on_row,
+                    hooks=self._hooks,
                 )
         except KeyboardInterrupt:  # escaped the engine (e.g. while it was finishing)
             self.token.cancel("interrupted")
             self._complete(result=self._partial_result())
-        except BaseException as exc:
+        except BaseException as exc:  # recorded, shown, and raised again by wait()/result
             self._complete(error=exc)
         else:
             self._complete(result=result)
@@ -479,38 +565,25 @@ class ScanRunner:
         previous = self._predecessor
         if previous is None:
             return
-        if self._panel is not None:
-            self._panel.set_status(
-                "running", "Waiting for the previous scan on this cache folder to stop…"
-            )
+        self.view.status("running", "Waiting for the previous scan on this cache folder to stop…")
         if not previous._done.wait(self.supersede_timeout):
             raise RuntimeError(
                 f"the previous scan on the cache folder {self.cache_key} did not stop within "
                 f"{self.supersede_timeout:.0f} s; wait for it or use another cache_dir"
             )
         self._predecessor = None
-        self._log(f"The previous scan ended ({previous.state}); starting")
+        self.view.log(f"The previous scan ended ({previous.state}); starting")
 
     def _complete(
         self, result: ScanResult | None = None, error: BaseException | None = None
     ) -> None:
-        with self._lock:
-            if self._completed:
-                return
-            self._completed = True
-            self._ended_at = time.monotonic()
-            if error is not None:
-                self._error = error
-                self._state = RunnerState.FAILED
-            else:
-                assert result is not None
-                self._result = result
-                self._state = RunnerState.CANCELLED if result.cancelled else RunnerState.FINISHED
-            state = self._state
+        state = self._record.complete(result, error)
+        if state is None:
+            return
         try:
             if state is not RunnerState.FINISHED:
                 self.tracker.stop("failed" if error is not None else "cancelled")
-            self._final_ui(state, result, error)
+            self.view.finish(str(state), result, error, self._record.notes())
         finally:
             self._ensure_final()
 
@@ -518,174 +591,10 @@ class ScanRunner:
         _unregister(self)
         self._done.set()
 
-    def _final_ui(
-        self, state: RunnerState, result: ScanResult | None, error: BaseException | None
-    ) -> None:
-        if self._interrupted:
-            self._log("Interrupted: the scan was cancelled and keeps the results so far")
-        latency = self.cancel_latency
-        if state is RunnerState.CANCELLED and latency is not None:
-            self._log(f"Stopped {latency:.2f} s after the cancel request")
-        if error is not None:
-            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            if self._panel is not None:
-                self._panel.log(text, "stderr")
-        try:
-            if self._panel is not None:
-                with self._ui_lock:
-                    self._panel.finish(self.tracker.snapshot(), state, result, error)
-            if self._console_bars is not None:
-                status = result.status if result is not None else f"failed: {error}"
-                self._console_bars.close(status)
-                self._console_write(status if result is not None else self._error_text(error))
-        except Exception:  # the UI never hides the outcome
-            logger.warning("could not update the progress display", exc_info=True)
-
-    @staticmethod
-    def _error_text(error: BaseException | None) -> str:
-        text = f"scan failed: {type(error).__name__}: {error}"
-        suggestion = getattr(error, "suggestion", "")
-        return f"{text}\n  what to do: {suggestion}" if suggestion else text
-
     # -- cancel paths -------------------------------------------------------------------
     def _cancel_clicked(self) -> None:
         self.cancel("Cancel clicked")
 
-    def _install_interrupt_handler(self) -> Callable[[], None]:
-        """While run() runs on the main thread, turn SIGINT into a cooperative cancel."""
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        try:
-            previous = signal.getsignal(signal.SIGINT)
-        except (ValueError, OSError):  # pragma: no cover
-            return lambda: None
-
-        def on_interrupt(signum: int, frame: Any) -> None:
-            if self.token.is_cancelled():
-                raise KeyboardInterrupt  # a second interrupt: stop at once
-            with self._lock:  # no widget calls here: the main thread may be inside one
-                self._interrupted = True
-                self.token.cancel("interrupted")
-                if self._cancel_at is None:
-                    self._cancel_at = time.monotonic()
-                if self._state is RunnerState.RUNNING:
-                    self._state = RunnerState.CANCELLING
-
-        try:
-            signal.signal(signal.SIGINT, on_interrupt)
-        except (ValueError, OSError):  # pragma: no cover
-            return lambda: None
-
-        def restore() -> None:
-            handler = previous if previous is not None else signal.default_int_handler
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(signal.SIGINT, handler)
-
-        return restore
-
     def _partial_result(self) -> ScanResult:
-        """A cancelled result from the rows so far (the engine could not finish its own)."""
-        with self._rows_lock:
-            rows = dict(self._rows)
-        table, filtered = score_rows(rows, self.config)
-        snapshot = self.tracker.snapshot()
-        scanning = snapshot.stage("symbol_scanning")
-        done, total = scanning.current, scanning.total
-        counters = snapshot.counters
-        stats = {
-            "symbols": total,
-            "done": done,
-            "from_cache": counters.get("from_cache", 0),
-            "computed": max(0, done - counters.get("from_cache", 0)),
-            "ranked": len(table),
-            "failed": counters.get("failed", 0),
-            "filtered": len(filtered),
-            "elapsed": self.elapsed,
-        }
-        status = (
-            f"Cancelled after {done} of {total} symbols - run again to resume "
-            f"({len(table)} ranked so far; interrupted while finishing)"
-        )
-        return ScanResult(
-            table=table,
-            errors=pd.DataFrame(columns=list(ERROR_COLUMNS)),
-            status=status,
-            stats=stats,
-            cancelled=True,
-            filtered=filtered,
-            warnings=["interrupted while the scan was finishing: the error table is not available"],
-            config=self.config,
-        )
-
-    # -- progress -----------------------------------------------------------------------
-    def _on_row(self, symbol: str, features: dict[str, Any]) -> None:
-        with self._rows_lock:
-            self._rows[symbol] = features
-
-    def _top_rows(self, n: int) -> tuple[pd.DataFrame, int]:
-        with self._rows_lock:
-            rows = dict(self._rows)
-        table, _ = score_rows(rows, self.config)
-        return table.head(n), len(rows)
-
-    def _retry_counts(self) -> dict[str, Any]:
-        stats = getattr(self.config.source, "retry_stats", None)
-        return stats.snapshot() if stats is not None else {}
-
-    def _extra_counters(self) -> dict[str, int]:
-        now = self._retry_counts()
-        if "retries" not in now:
-            return {}
-        return {"retrying": int(now["retries"] - self._retry_base.get("retries", 0))}
-
-    def _on_progress(
-        self, stage: str, current: int, total: int, message: str, metadata: Mapping[str, Any]
-    ) -> None:
-        link = metadata.get("dask_dashboard")
-        if link:
-            self._log(f"Dask dashboard: {link}")
-            if self._panel is not None:
-                self._panel.show_dashboard(str(link))
-        panel = self._panel
-        if panel is None:
-            return
-        now = time.monotonic()
-        boundary = (total > 0 and current >= total) or bool(metadata.get("stopped"))
-        if not boundary and now - self._last_refresh < self.refresh_interval:
-            return
-        if not self._ui_lock.acquire(blocking=False):
-            return
-        try:
-            self._last_refresh = now
-            panel.refresh(self.tracker.snapshot(), self._state)
-        except Exception:
-            logger.debug("panel refresh failed", exc_info=True)
-        finally:
-            self._ui_lock.release()
-
-    # -- messages -------------------------------------------------------------------------
-    def _log(self, text: str, stream: str = "stdout") -> None:
-        with self._lock:
-            self._messages.append(text)
-        if self._panel is not None:
-            self._panel.log(text, stream)
-        if self._console:
-            self._console_write(text)
-
-    def _console_write(self, text: str) -> None:
-        from tqdm import tqdm
-
-        tqdm.write(f"technic_nb: {text}", file=sys.stderr)
-
-    @contextmanager
-    def _forward_logs(self) -> Iterator[None]:
-        if self._panel is None:
-            yield
-            return
-        handler = _PanelLogHandler(self)
-        package_logger = logging.getLogger("technic_nb")
-        package_logger.addHandler(handler)
-        try:
-            yield
-        finally:
-            package_logger.removeHandler(handler)
+        """A cancelled result from the outcomes so far (the engine could not finish its own)."""
+        return self._hooks.partial_result(self.config, self.elapsed)

@@ -260,12 +260,7 @@ def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> TaskResult:
     for position, item in enumerate(items):
         if job.cancelled():
             return TaskResult(tuple(done), tuple(i.symbol for i in items[position:]))
-        outcome = checkpointed(
-            item.symbol,
-            item.bars_key,
-            job,
-            lambda item=item: compute_outcome(item.symbol, item.frame(), job),
-        )
+        outcome = checkpointed(item.symbol, item.bars_key, job, _shipped_producer(item, job))
         if item.warnings:
             outcome = SymbolOutcome(
                 outcome.symbol,
@@ -276,6 +271,10 @@ def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> TaskResult:
             )
         done.append(outcome)
     return TaskResult(tuple(done))
+
+
+def _shipped_producer(item: Shipped, job: SymbolJob) -> Callable[[], CachedOutcome]:
+    return lambda: compute_outcome(item.symbol, item.frame(), job)
 
 
 #: Sources already seen by this worker process, by their pickled form.  Every task

@@ -81,3 +81,20 @@ def test_code_is_formatted_and_lint_free():
         [ruff, "format", "--check", *paths], cwd=REPO_ROOT, capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_package_type_checks_clean():
+    import shutil
+    import subprocess
+
+    mypy = shutil.which("mypy")
+    if mypy is None:
+        pytest.skip("mypy is not installed (pip install -e '.[dev]' installs it)")
+    check = subprocess.run([mypy], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_package_ships_its_type_marker():
+    assert (REPO_ROOT / "technic_nb" / "py.typed").is_file()
+    setuptools = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in setuptools["package-data"]["technic_nb"]

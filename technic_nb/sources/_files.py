@@ -94,14 +94,8 @@ class DirectorySource(DataSource):
             if listing.is_file():
                 self._universe = read_universe_csv(listing)
             else:
-                symbols = sorted(
-                    {
-                        _strip_extension(p.name)
-                        for p in self.root.iterdir()
-                        if p.is_file() and _strip_extension(p.name) is not None
-                    }
-                    - {None}
-                )
+                names = (_strip_extension(p.name) for p in self.root.iterdir() if p.is_file())
+                symbols = sorted({name for name in names if name is not None})
                 self._universe = pd.DataFrame(
                     {"symbol": symbols, "name": symbols, "sector": ["Unknown"] * len(symbols)}
                 )

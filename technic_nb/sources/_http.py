@@ -163,7 +163,7 @@ class _RateLimiter:
         return {"rate": self.rate}
 
     def __setstate__(self, state: dict[str, float]) -> None:
-        self.__init__(state["rate"])
+        _RateLimiter.__init__(self, state["rate"])
 
 
 class PolygonSource(DataSource):

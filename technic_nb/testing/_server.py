@@ -167,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        self.timeout = self.server.owner.idle_timeout
+        self.timeout = self.server.owner.idle_timeout  # type: ignore[misc]  # per connection
         super().setup()
         self.server.owner._connection_opened(self.connection)
 
