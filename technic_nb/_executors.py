@@ -40,11 +40,10 @@ from ._errors import ErrorType, ScanError
 from ._hooks import ScanHooks
 from ._plan import ScanPlan
 from ._work import (
-    CachedOutcome,
     Shipped,
     SymbolJob,
-    SymbolOutcome,
     TaskResult,
+    peek_outcomes,
     run_local,
     run_shipped,
 )
@@ -79,7 +78,8 @@ POLL_SECONDS = 0.05
 #: what they finished, before it returns without them (they finish in the background).
 CANCEL_GRACE = 0.3
 
-Emit = Callable[[SymbolOutcome], None]
+#: Takes one symbol's outcome (a ``SymbolOutcome`` for a scan).
+Emit = Callable[[Any], None]
 
 
 def effective_jobs(n_jobs: int) -> int:
@@ -287,7 +287,7 @@ class FetchExecutor:
         per_task = max(1, min(256, len(symbols) // max(1, 4 * self.pool.n_workers)))
         batches = [symbols[i : i + per_task] for i in range(0, len(symbols), per_task)]
         tasks = (
-            delayed(_peek_features)([(s, keys[s]) for s in batch], self.job) for batch in batches
+            delayed(peek_outcomes)([(s, keys[s]) for s in batch], self.job) for batch in batches
         )
         todo: list[str] = []
 
@@ -386,18 +386,18 @@ class FetchExecutor:
         except ScanError as exc:
             if exc.fatal:
                 raise
-            item = SymbolOutcome.failed(symbol, exc)
+            item = self.job.work.failed(symbol, exc)
         except Exception as exc:  # a bug: the symbol fails, the scan goes on
-            item = SymbolOutcome.failed(symbol, _unexpected(symbol, exc))
+            item = self.job.work.failed(symbol, _unexpected(symbol, exc))
         self.hooks.stage_advanced("data_fetching", 1, symbol)
-        if isinstance(item, SymbolOutcome):
+        if not isinstance(item, Shipped):
             self._budget.release()  # an outcome holds no bars
             self._handoff.put(("outcome", item))
             return None
         return item
 
     # -- the fetch threads ----------------------------------------------------------
-    def _fetch(self, symbol: str, bars_key: str) -> Shipped | SymbolOutcome:
+    def _fetch(self, symbol: str, bars_key: str) -> Any:
         """One symbol's bars: from the bars cache, or fetched and cached at once.
 
         A permanent failure (404, unknown symbol, malformed bars) is stored as the
@@ -421,12 +421,7 @@ class FetchExecutor:
         except ScanError as exc:
             if exc.fatal or exc.recoverable or isinstance(exc, ScanCancelled):
                 raise
-            value: CachedOutcome = ("error", exc.to_dict())
-            if job.cache is not None:
-                job.cache.features(
-                    job.features_key(bars_key), lambda: value, tuple, warnings.append
-                )
-            return SymbolOutcome(symbol, error=value[1], warnings=tuple(warnings))
+            return job.work.remember(symbol, bars_key, exc, job)
         return Shipped(symbol, bars_key, payload, self.plan.window, tuple(warnings))
 
 
@@ -438,19 +433,3 @@ def _unexpected(symbol: str, exc: Exception) -> ScanError:
         suggestion="Please report this with the symbol and the source.",
         affected_symbols=(symbol,),
     )
-
-
-def _peek_features(items: list[tuple[str, str]], job: SymbolJob) -> TaskResult:
-    """Worker task: the checkpointed outcomes of ``items`` (symbol, bars key); the rest
-    are returned as unfinished."""
-    assert job.cache is not None
-    found: list[SymbolOutcome] = []
-    missing: list[str] = []
-    for symbol, bars_key in items:
-        warnings: list[str] = []
-        value = job.cache.peek_features(job.features_key(bars_key), tuple, warnings.append)
-        if value is None:
-            missing.append(symbol)
-        else:
-            found.append(SymbolOutcome.from_cached(symbol, value, True, tuple(warnings)))
-    return TaskResult(tuple(found), tuple(missing))

@@ -10,6 +10,7 @@ returns what it finished and the workers stay alive for the next scan.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,11 +28,14 @@ from .sources._base import BarsPayload, DataSource, DateWindow
 __all__ = [
     "FEATURES_VERSION",
     "Recoverable",
+    "ScanWork",
     "Shipped",
     "SymbolJob",
     "SymbolOutcome",
+    "SymbolWork",
     "TaskResult",
     "compute_outcome",
+    "peek_outcomes",
     "run_local",
     "run_shipped",
     "trim_bars",
@@ -89,7 +93,7 @@ class TaskResult:
     """What one worker task returns: the outcomes it finished, and the symbols it did not
     start because the scan was cancelled."""
 
-    outcomes: tuple[SymbolOutcome, ...]
+    outcomes: tuple[Any, ...]  # SymbolOutcome for a scan
     unfinished: tuple[str, ...] = ()
 
 
@@ -112,6 +116,8 @@ class SymbolJob:
     #: :attr:`DataSource.identity` of the scan's source (part of the bars keys).
     source_identity: str = ""
     cancel: CancelFlag | None = None
+    #: what a worker does with each symbol's bars (the scan's features by default)
+    work: SymbolWork = field(default_factory=lambda: ScanWork())
 
     @property
     def params_key(self) -> str:
@@ -209,6 +215,67 @@ def checkpointed(
         return SymbolOutcome.failed(symbol, failure.error, tuple(warnings))
 
 
+class SymbolWork:
+    """What a worker does with one symbol's bars: a small picklable strategy.
+
+    :class:`ScanWork` (a scan's features at the window's end) is the default;
+    replay uses its own (:mod:`technic_nb._replay_work`).  Each method returns
+    the outcome object the engine collects (it has ``symbol``, ``from_cache``,
+    ``warnings`` and ``error``).
+    """
+
+    def run(
+        self, symbol: str, bars_key: str, load: Callable[[], pd.DataFrame], job: SymbolJob
+    ) -> Any:
+        """The outcome of ``symbol``: read back from the cache, or computed from ``load()``."""
+        raise NotImplementedError
+
+    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> Any | None:
+        """The cached outcome of ``symbol``, or None (nothing is computed)."""
+        raise NotImplementedError
+
+    def failed(self, symbol: str, error: ScanError) -> Any:
+        """The outcome of a symbol whose bars could not be had (not cached)."""
+        raise NotImplementedError
+
+    def remember(self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob) -> Any:
+        """The outcome of a permanent fetch failure, stored so it is not fetched again."""
+        raise NotImplementedError
+
+
+class ScanWork(SymbolWork):
+    """A scan: the features of each symbol at the window's end, one cache entry each."""
+
+    def run(
+        self, symbol: str, bars_key: str, load: Callable[[], pd.DataFrame], job: SymbolJob
+    ) -> SymbolOutcome:
+        return checkpointed(symbol, bars_key, job, lambda: compute_outcome(symbol, load(), job))
+
+    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> SymbolOutcome | None:
+        if job.cache is None:
+            return None
+        warnings: list[str] = []
+        value = job.cache.peek_features(job.features_key(bars_key), tuple, warnings.append)
+        if value is None:
+            return None
+        return SymbolOutcome.from_cached(symbol, value, True, tuple(warnings))
+
+    def failed(self, symbol: str, error: ScanError) -> SymbolOutcome:
+        return SymbolOutcome.failed(symbol, error)
+
+    def remember(
+        self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
+    ) -> SymbolOutcome:
+        value: CachedOutcome = ("error", error.to_dict())
+        warnings: list[str] = []
+        if job.cache is not None:
+            job.cache.features(job.features_key(bars_key), lambda: value, tuple, warnings.append)
+        return SymbolOutcome(symbol, error=value[1], warnings=tuple(warnings))
+
+    def __repr__(self) -> str:
+        return "ScanWork()"
+
+
 def run_local(symbols: list[str], job: SymbolJob, source: DataSource) -> TaskResult:
     """Worker task for sources read in the workers (files, the demo market).
 
@@ -216,21 +283,35 @@ def run_local(symbols: list[str], job: SymbolJob, source: DataSource) -> TaskRes
     symbol is read back instead); the task stops early when the scan is cancelled.
     """
     source = _warm_source(source)
-    done: list[SymbolOutcome] = []
+    done: list[Any] = []
     for position, symbol in enumerate(symbols):
         if job.cancelled():
             return TaskResult(tuple(done), tuple(symbols[position:]))
-
-        def produce(symbol: str = symbol) -> CachedOutcome:
-            return compute_outcome(symbol, source.fetch(symbol, job.window), job)
-
         try:
             bars_key = source.fingerprint(symbol, job.window)
         except ScanError as exc:
-            done.append(SymbolOutcome.failed(symbol, exc))
+            done.append(job.work.failed(symbol, exc))
             continue
-        done.append(checkpointed(symbol, bars_key, job, produce))
+        done.append(job.work.run(symbol, bars_key, _loader(source, symbol, job), job))
     return TaskResult(tuple(done))
+
+
+def _loader(source: DataSource, symbol: str, job: SymbolJob) -> Callable[[], pd.DataFrame]:
+    return lambda: source.fetch(symbol, job.window)
+
+
+def peek_outcomes(items: list[tuple[str, str]], job: SymbolJob) -> TaskResult:
+    """Worker task: the checkpointed outcomes of ``items`` (symbol, bars key); the others
+    are returned as unfinished."""
+    found: list[Any] = []
+    missing: list[str] = []
+    for symbol, bars_key in items:
+        outcome = job.work.peek(symbol, bars_key, job)
+        if outcome is None:
+            missing.append(symbol)
+        else:
+            found.append(outcome)
+    return TaskResult(tuple(found), tuple(missing))
 
 
 @dataclass(frozen=True)
@@ -256,25 +337,15 @@ def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> TaskResult:
     worker), but ships a tuple inside the task itself.
     """
     items = boxed[0]
-    done: list[SymbolOutcome] = []
+    done: list[Any] = []
     for position, item in enumerate(items):
         if job.cancelled():
             return TaskResult(tuple(done), tuple(i.symbol for i in items[position:]))
-        outcome = checkpointed(item.symbol, item.bars_key, job, _shipped_producer(item, job))
+        outcome = job.work.run(item.symbol, item.bars_key, item.frame, job)
         if item.warnings:
-            outcome = SymbolOutcome(
-                outcome.symbol,
-                outcome.features,
-                outcome.error,
-                outcome.from_cache,
-                item.warnings + outcome.warnings,
-            )
+            outcome = dataclasses.replace(outcome, warnings=item.warnings + outcome.warnings)
         done.append(outcome)
     return TaskResult(tuple(done))
-
-
-def _shipped_producer(item: Shipped, job: SymbolJob) -> Callable[[], CachedOutcome]:
-    return lambda: compute_outcome(item.symbol, item.frame(), job)
 
 
 #: Sources already seen by this worker process, by their pickled form.  Every task
