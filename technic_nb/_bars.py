@@ -4,7 +4,10 @@ Every data source returns bars through :func:`normalize_bars` (structure) and
 the engine checks the values it will use with :func:`check_bar_values`.  Each
 problem raises a data :class:`~technic_nb.ScanError` naming the symbol, the
 first offending date and what to do; nothing is silently changed except the
-documented repairs below.
+documented repairs below.  Besides the OHLC rules, :func:`check_bar_values`
+reports isolated outliers that break none of them (a low divided by ten, a
+volume a thousand times its neighbours'), by the rule of
+:mod:`technic_nb._outliers`; it reports them, it never corrects them.
 
 Documented repairs (never change a number):
 
@@ -18,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._errors import data_error
+from ._errors import ScanError, data_error
+from ._outliers import Outlier, find_outliers_in_values
 
 __all__ = ["BAR_COLUMNS", "check_bar_values", "normalize_bars"]
 
@@ -140,8 +144,12 @@ def _numeric(column: pd.Series, name: str, index: pd.DatetimeIndex, symbol: str)
 def check_bar_values(bars: pd.DataFrame, symbol: str) -> None:
     """Raise a data error if any bar that will be used is not a valid price bar.
 
-    Checks: no NaN or infinite value; all prices > 0; volume >= 0;
-    ``high >= low``; open and close inside ``[low, high]``.
+    Checks, in this order: no NaN or infinite value; all prices > 0; volume >= 0;
+    ``high >= low``; open and close inside ``[low, high]``; no isolated price or
+    volume outlier (:mod:`technic_nb._outliers`: a price 8x away from both
+    neighbouring closes that snaps back, a first or last bar a power of ten away from
+    its neighbour, a volume 100x the median volume on both sides).  The first failing
+    check raises, naming its first bad date.
     """
     values = (
         bars.to_numpy(dtype="float64")
@@ -158,6 +166,49 @@ def check_bar_values(bars: pd.DataFrame, symbol: str) -> None:
         (prices[:, 0] > high) | (prices[:, 0] < low) | (prices[:, 3] > high) | (prices[:, 3] < low)
     )
     _first_bad(outside, bars, symbol, "open or close outside the high-low range")
+    outliers = find_outliers_in_values(values, ohlc_checked=True)
+    if outliers:
+        raise _outlier_error(outliers, bars, symbol)
+
+
+def _outlier_error(outliers: list[Outlier], bars: pd.DataFrame, symbol: str) -> ScanError:
+    """The data error for the first of ``outliers`` (sorted by position)."""
+    first = outliers[0]
+    when = bars.index[first.position].date()
+    rows = len({o.position for o in outliers})
+    if first.kind == "volume":
+        what = "a volume spike"
+    elif first.next is None:
+        what = "a last-bar price a power of ten away from the previous close"
+    elif first.previous is None:
+        what = "a first-bar price a power of ten away from the next close"
+    else:
+        what = "an isolated price that jumps and reverts (a decimal shift?)"
+    suggestion = (
+        "Correct or drop this row in the source data, or exclude the symbol; an as_of "
+        f"before {when}, or one late enough that the lookback window starts after it, "
+        "avoids it."
+    )
+    if first.next is None:
+        suggestion += " If the move is real, the check passes once the next bar exists."
+    elif first.previous is None:
+        suggestion += " A longer lookback checks the bar against both its neighbours."
+    row = bars.iloc[first.position].to_dict()
+    return data_error(
+        symbol,
+        f"{what} on {when}: {first.describe()} "
+        f"({rows} bar(s) with an isolated outlier in the bars used)",
+        suggestion,
+        date=str(when),
+        bad_rows=rows,
+        row={k: float(v) for k, v in row.items()},
+        column=first.column,
+        value=first.value,
+        previous=first.previous,
+        next=first.next,
+        ratio=first.ratio,
+        kind=first.kind,
+    )
 
 
 def _first_bad(mask: np.ndarray, bars: pd.DataFrame, symbol: str, what: str) -> None:

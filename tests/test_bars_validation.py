@@ -104,6 +104,14 @@ def test_close_outside_range():
     assert "outside the high-low range" in fetch_error(frame).message
 
 
+def test_decimal_shifted_low_inside_the_range_rules():
+    frame = good_frame()
+    frame.loc[10, "low"] = frame.loc[10, "low"] / 10  # breaks no OHLC rule
+    error = fetch_error(frame)
+    assert "isolated price that jumps and reverts (a decimal shift?) on 2024-01-15" in error.message
+    assert error.details["column"] == "low"
+
+
 def test_non_numeric_value():
     frame = good_frame().astype({"open": object})
     frame.loc[2, "open"] = "n/a"
