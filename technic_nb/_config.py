@@ -130,6 +130,16 @@ class ScanConfig:
     dask_client: str | object | None = None
 
     def __post_init__(self) -> None:
+        # in field order: with several invalid fields the first one is reported
+        self._check_scope()
+        self._check_cache()
+        self._check_execution()
+        self._check_parameters()
+        if self.min_bars > self.lookback_days:  # pragma: no cover - caught above
+            raise config_error("min_bars", self.min_bars, "at most lookback_days")
+
+    def _check_scope(self) -> None:
+        """Validate (and normalize) the fields from ``universe`` to ``top_n``."""
         set_ = object.__setattr__
         set_(self, "universe", _check_universe(self.universe))
         if not isinstance(self.source, DataSource | str) or (
@@ -158,6 +168,10 @@ class ScanConfig:
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):
                 raise config_error(name, value, "None or an integer >= 1")
+
+    def _check_cache(self) -> None:
+        """Validate (and normalize) the fields from ``cache_dir`` to ``cache_age_limit``."""
+        set_ = object.__setattr__
         if self.cache_dir is not None:
             if not isinstance(self.cache_dir, str | os.PathLike) or not str(self.cache_dir):
                 raise config_error("cache_dir", self.cache_dir, "None or a folder path")
@@ -167,6 +181,9 @@ class ScanConfig:
             raise config_error("use_cache", self.use_cache, "True or False")
         set_(self, "cache_bytes_limit", _check_bytes_limit(self.cache_bytes_limit))
         set_(self, "cache_age_limit", _check_age_limit(self.cache_age_limit))
+
+    def _check_execution(self) -> None:
+        """Validate the fields from ``n_jobs`` to ``max_time``."""
         if not _is_int(self.n_jobs) or self.n_jobs == 0 or self.n_jobs < -64 or self.n_jobs > 1024:
             raise config_error(
                 "n_jobs", self.n_jobs, "a non-zero integer (-1 for all cores, 1 for no workers)"
@@ -187,10 +204,15 @@ class ScanConfig:
             raise config_error(
                 "max_time", self.max_time, "None or a number of seconds in (0, 86400]"
             )
+
+    def _check_parameters(self) -> None:
+        """Validate (and normalize) the fields from ``indicators`` to ``dask_client``."""
         if not isinstance(self.indicators, IndicatorParams):
             raise config_error("indicators", self.indicators, "an IndicatorParams")
         if isinstance(self.scoring, ScoringWeights):
-            set_(self, "scoring", dataclasses.replace(ScoringParams(), weights=self.scoring))
+            object.__setattr__(
+                self, "scoring", dataclasses.replace(ScoringParams(), weights=self.scoring)
+            )
         if not isinstance(self.scoring, ScoringParams):
             raise config_error("scoring", self.scoring, "a ScoringParams (or ScoringWeights)")
         if self.benchmark is not None and (
@@ -198,8 +220,6 @@ class ScanConfig:
         ):
             raise config_error("benchmark", self.benchmark, "'auto', a symbol, or None")
         _check_dask_client(self.dask_client, self.backend)
-        if self.min_bars > self.lookback_days:  # pragma: no cover - caught above
-            raise config_error("min_bars", self.min_bars, "at most lookback_days")
 
     def replace(self, **changes: Any) -> ScanConfig:
         """A copy with ``changes`` applied (validated again)."""

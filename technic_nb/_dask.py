@@ -193,7 +193,42 @@ def _remove_probe(folder: str, name: str) -> None:
         os.unlink(os.path.join(folder, name))
 
 
+def _take_submitted(
+    backend: Any, results: dict[Any, Any], callbacks: dict[Any, Any] | None, timeout: float
+) -> list[Any]:
+    """Empty the Dask backend's table of submitted futures; return the futures taken.
+
+    ``results`` and ``callbacks`` are the backend's ``_results`` and ``_callbacks``
+    (joblib's future -> result and future -> callback tables).  They are emptied on
+    the client's event loop, after every submission queued before, and this waits
+    at most ``timeout`` seconds for that.
+    """
+    taken: list[Any] = []
+    done = threading.Event()
+
+    async def take() -> None:
+        # On the client's event loop, after every submission queued before it.
+        try:
+            taken.extend(results)
+            results.clear()
+            if callbacks is not None:
+                callbacks.clear()
+        finally:
+            done.set()
+        # joblib's collector may wait on the emptied as_completed forever,
+        # holding the last future: wake it so that it sees it is empty
+        condition = getattr(backend.waiting_futures, "condition", None)
+        if condition is not None:
+            async with condition:
+                condition.notify_all()
+
+    backend.client.loop.add_callback(take)
+    done.wait(timeout)
+    return taken
+
+
 def _backend_class() -> type:
+    """joblib's Dask backend class, extended to cancel its tasks on the cluster (lazy import)."""
     from joblib._dask import DaskDistributedBackend
 
     class CancellingDaskBackend(DaskDistributedBackend):
@@ -228,27 +263,7 @@ def _backend_class() -> type:
             callbacks = getattr(self, "_callbacks", None)
             if results is None or self.client.status not in ("running", "connecting"):
                 return 0
-            taken: list[Any] = []
-            done = threading.Event()
-
-            async def take() -> None:
-                # On the client's event loop, after every submission queued before it.
-                try:
-                    taken.extend(results)
-                    results.clear()
-                    if callbacks is not None:
-                        callbacks.clear()
-                finally:
-                    done.set()
-                # joblib's collector may wait on the emptied as_completed forever,
-                # holding the last future: wake it so that it sees it is empty
-                condition = getattr(self.waiting_futures, "condition", None)
-                if condition is not None:
-                    async with condition:
-                        condition.notify_all()
-
-            self.client.loop.add_callback(take)
-            done.wait(timeout)
+            taken = _take_submitted(self, results, callbacks, timeout)
             if taken:
                 try:
                     self.client.cancel(taken)
@@ -369,11 +384,11 @@ class DaskScan:
         mine = _local_versions()
         failed = {w: v for w, v in versions.items() if isinstance(v, BaseException)}
         if failed:
-            worker, exc = next(iter(failed.items()))
+            worker, error = next(iter(failed.items()))
             raise ScanError(
                 ErrorType.SYSTEM_ERROR,
                 f"{len(failed)} of {len(versions)} Dask workers cannot import technic_nb "
-                f"(the workers lack the package): {worker}: {type(exc).__name__}: {exc}",
+                f"(the workers lack the package): {worker}: {type(error).__name__}: {error}",
                 details={"workers": sorted(failed), "scheduler": self._address()},
                 suggestion="pip install technic_nb (the same version as here) on every worker, "
                 "then restart the workers.",
@@ -418,8 +433,8 @@ class DaskScan:
             return False, f"{type(exc).__name__}: {exc}"
         failed = {w: n for w, n in names.items() if isinstance(n, BaseException)}
         if failed:
-            worker, exc = next(iter(failed.items()))
-            return False, f"{worker} could not write there: {type(exc).__name__}: {exc}"
+            worker, error = next(iter(failed.items()))
+            return False, f"{worker} could not write there: {type(error).__name__}: {error}"
         unseen = [w for w, name in names.items() if not _read_probe(folder, name)]
         if unseen:
             for worker in unseen:

@@ -398,46 +398,31 @@ def _last(values: np.ndarray) -> float:
     return float(values[-1]) if len(values) else _NAN
 
 
-def latest_features(
-    bars: pd.DataFrame, params: IndicatorParams = _DEFAULT_PARAMS
-) -> dict[str, float | str]:
-    """The indicators at the last bar of ``bars``, plus context.
+def _empty_features(params: IndicatorParams) -> dict[str, float | str]:
+    """What :func:`latest_features` returns for bars without a row: every value NaN."""
+    empty: dict[str, float | str] = {"last_date": "", "bars": 0.0, "close": _NAN, "volume": _NAN}
+    empty.update(dict.fromkeys(feature_names(params), _NAN))
+    return empty
 
-    Keys: ``last_date`` (ISO date ``YYYY-MM-DD`` of the last bar, ``""`` for
-    empty bars), ``bars`` (row count as a float), ``close`` and ``volume`` of the
-    last bar, then the columns of :func:`feature_names` in order.  Every value
-    but ``last_date`` is a Python float; values needing more bars than exist are
-    NaN (this never raises for short histories).
 
-    The values equal ``indicator_series(bars, params).iloc[-1]``: RSI, ATR and
-    MACD run TA-Lib over the whole series (they are recursive); every windowed
-    value uses only the trailing window it needs.  All values match bit for bit
-    except the SMAs, which match to about 1e-14 relative (TA-Lib's running sum
-    against a fresh sum of the window).
+def _put_trend(
+    out: dict[str, float | str],
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    p: IndicatorParams,
+) -> None:
+    """Add ``rsi``, ``atr``, ``atr_pct``, the SMAs and the MACD at the last bar to ``out``.
+
+    RSI, ATR and MACD run TA-Lib over the whole series (they are recursive); the
+    SMAs sum only the last ``period`` closes.
     """
-    high, low, close, volume = _price_arrays(bars)
     count = len(close)
-    p = params
     nan = _NAN
-    if count == 0:
-        empty: dict[str, float | str] = {"last_date": "", "bars": 0.0, "close": nan, "volume": nan}
-        empty.update(dict.fromkeys(feature_names(p), nan))
-        return empty
-
-    last = bars.index[-1]
-    last_date = last.date().isoformat() if hasattr(last, "date") else str(last)
-    c = float(close[-1])
-    out: dict[str, float | str] = {
-        "last_date": last_date,
-        "bars": float(count),
-        "close": c,
-        "volume": float(volume[-1]),
-    }
-
     out["rsi"] = _last(talib.RSI(close, timeperiod=p.rsi_period))
     atr = _last(talib.ATR(high, low, close, timeperiod=p.atr_period))
     out["atr"] = atr
-    out["atr_pct"] = 100.0 * atr / c
+    out["atr_pct"] = 100.0 * atr / float(close[-1])
     for period in p.sma_periods:
         out[f"sma{period}"] = float(close[-period:].sum()) / period if count >= period else nan
     if count >= p.macd_slow + p.macd_signal - 1:
@@ -448,6 +433,12 @@ def latest_features(
     else:
         out.update(macd=nan, macd_signal=nan, macd_hist=nan)
 
+
+def _put_highs_and_returns(
+    out: dict[str, float | str], high: np.ndarray, close: np.ndarray, p: IndicatorParams
+) -> None:
+    """Add the 20-day and 52-week highs, the distances to them and the returns to ``out``."""
+    c = float(close[-1])
     window = p.breakout_window
     high20 = _last(talib.MAX(high[-window:], timeperiod=window))
     window = p.high_window
@@ -455,12 +446,20 @@ def latest_features(
     out.update(high20=high20, high52w=high52w)
     out["dist_high20_pct"] = 100.0 * (c / high20 - 1.0)
     out["dist_high52w_pct"] = 100.0 * (c / high52w - 1.0)
+    count = len(close)
     for period in p.return_periods:
         # Same arithmetic as talib.ROC: ((C_t / C_{t-n}) - 1) * 100.
         out[f"ret_{period}d_pct"] = (
-            (c / float(close[-1 - period]) - 1.0) * 100.0 if count > period else nan
+            (c / float(close[-1 - period]) - 1.0) * 100.0 if count > period else _NAN
         )
 
+
+def _put_volatility_and_volume(
+    out: dict[str, float | str], close: np.ndarray, volume: np.ndarray, p: IndicatorParams
+) -> None:
+    """Add ``rvol20_pct``, ``dollar_volume20`` and ``volume_spike`` at the last bar to ``out``."""
+    count = len(close)
+    nan = _NAN
     window = p.vol_window
     if count > window:
         tail = close[-window - 1 :]
@@ -481,8 +480,47 @@ def latest_features(
     else:
         out["volume_spike"] = nan
 
+
+def _put_lows(out: dict[str, float | str], low: np.ndarray, p: IndicatorParams) -> None:
+    """Add ``low_swing`` and ``low_recent`` (minimum lows of their windows) to ``out``."""
     window = p.swing_low_window
     out["low_swing"] = _last(talib.MIN(low[-window:], timeperiod=window))
     window = p.recent_low_window
     out["low_recent"] = _last(talib.MIN(low[-window:], timeperiod=window))
+
+
+def latest_features(
+    bars: pd.DataFrame, params: IndicatorParams = _DEFAULT_PARAMS
+) -> dict[str, float | str]:
+    """The indicators at the last bar of ``bars``, plus context.
+
+    Keys: ``last_date`` (ISO date ``YYYY-MM-DD`` of the last bar, ``""`` for
+    empty bars), ``bars`` (row count as a float), ``close`` and ``volume`` of the
+    last bar, then the columns of :func:`feature_names` in order.  Every value
+    but ``last_date`` is a Python float; values needing more bars than exist are
+    NaN (this never raises for short histories).
+
+    The values equal ``indicator_series(bars, params).iloc[-1]``: RSI, ATR and
+    MACD run TA-Lib over the whole series (they are recursive); every windowed
+    value uses only the trailing window it needs.  All values match bit for bit
+    except the SMAs, which match to about 1e-14 relative (TA-Lib's running sum
+    against a fresh sum of the window).
+    """
+    high, low, close, volume = _price_arrays(bars)
+    count = len(close)
+    if count == 0:
+        return _empty_features(params)
+
+    last = bars.index[-1]
+    out: dict[str, float | str] = {
+        "last_date": last.date().isoformat() if hasattr(last, "date") else str(last),
+        "bars": float(count),
+        "close": float(close[-1]),
+        "volume": float(volume[-1]),
+    }
+    # in the order of feature_names()
+    _put_trend(out, high, low, close, params)
+    _put_highs_and_returns(out, high, close, params)
+    _put_volatility_and_volume(out, close, volume, params)
+    _put_lows(out, low, params)
     return out

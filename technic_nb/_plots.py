@@ -29,6 +29,7 @@ from ._result import LEADING_COLUMNS
 from ._scoring import SUBSCORES
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
@@ -261,6 +262,102 @@ def _plan_levels(
     return levels
 
 
+#: Colour and line style of each trade-plan level in :func:`plot_symbol`.
+_LEVEL_STYLES: Mapping[str, tuple[str, str]] = {
+    "entry": ("#2563eb", "--"),
+    "stop": ("#dc2626", ":"),
+    "target": ("#16a34a", "--"),
+}
+
+
+def _draw_price(
+    ax: Axes,
+    x: pd.Index,
+    close: pd.Series,
+    series: pd.DataFrame,
+    params: IndicatorParams,
+    levels: Mapping[str, float],
+) -> None:
+    """The price pane: the close, the SMAs and the trade-plan levels (labelled at the right)."""
+    ax.plot(x, close, color="#111827", linewidth=1.2, label="close")
+    for period, colour in zip(params.sma_periods, ("#2563eb", "#f59e0b", "#7c3aed"), strict=True):
+        column = f"sma{period}"
+        if column in series.columns:
+            ax.plot(x, series[column], color=colour, linewidth=1.0, label=f"SMA {period}")
+    for name, value in levels.items():
+        colour, style = _LEVEL_STYLES[name]
+        ax.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
+        ax.annotate(
+            f"{name} {value:,.2f}",
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=colour,
+        )
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left", fontsize=8, ncol=3, frameon=False)
+    ax.grid(alpha=0.3)
+
+
+def _draw_volume(ax: Axes, bars: pd.DataFrame, close: pd.Series) -> None:
+    """The volume pane: green bars on up days (close >= open), red on down days."""
+    volume = pd.to_numeric(bars["volume"], errors="coerce")
+    opened = pd.to_numeric(bars["open"], errors="coerce") if "open" in bars else close.shift()
+    up = (close >= opened).to_numpy()
+    colours = np.where(up, "#16a34a", "#dc2626")
+    ax.bar(bars.index, volume, color=colours, width=1.0, linewidth=0)
+    ax.set_ylabel("volume")
+    ax.grid(alpha=0.3)
+
+
+def _draw_rsi(ax: Axes, x: pd.Index, series: pd.DataFrame, params: IndicatorParams) -> None:
+    """The RSI pane, with the 70 and 30 levels."""
+    ax.plot(x, series["rsi"], color="#7c3aed", linewidth=1.0)
+    for level in (70, 30):
+        ax.axhline(level, color="#9ca3af", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"RSI {params.rsi_period}")
+    ax.grid(alpha=0.3)
+
+
+def _draw_macd(ax: Axes, x: pd.Index, series: pd.DataFrame) -> None:
+    """The MACD pane: the histogram as bars, the MACD and signal lines."""
+    hist = series["macd_hist"]
+    ax.bar(
+        x, hist, color=np.where(hist.fillna(0) >= 0, "#9fd8ae", "#f4a6a6"), width=1.0, linewidth=0
+    )
+    ax.plot(x, series["macd"], color="#2563eb", linewidth=1.0, label="MACD")
+    ax.plot(x, series["macd_signal"], color="#f59e0b", linewidth=1.0, label="signal")
+    ax.axhline(0, color="#9ca3af", linewidth=0.8)
+    ax.set_ylabel("MACD")
+    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    ax.grid(alpha=0.3)
+
+
+def _symbol_title(
+    symbol: str | None, features_row: Mapping[str, Any] | pd.Series | None, x: pd.Index
+) -> str:
+    """``SYMBOL · signal · TechRating +12.3 · last bar YYYY-MM-DD`` (known parts only)."""
+    name = symbol
+    if name is None and isinstance(features_row, pd.Series) and features_row.name is not None:
+        name = str(features_row.name)
+    title = [name or "symbol"]
+    if features_row is not None and hasattr(features_row, "get"):
+        signal = features_row.get("signal")
+        if signal is not None and not (isinstance(signal, float) and math.isnan(signal)):
+            title.append(str(signal))
+        rating = _finite(features_row.get("tech_rating"))
+        if rating is not None:
+            title.append(f"TechRating {rating:+.1f}")
+    if len(x):
+        title.append(f"last bar {pd.Timestamp(x[-1]).date().isoformat()}")
+    return " · ".join(title)
+
+
 def plot_symbol(
     bars: pd.DataFrame,
     features_row: Mapping[str, Any] | pd.Series | None = None,
@@ -295,84 +392,20 @@ def plot_symbol(
     ax_macd = fig.add_subplot(grid[3], sharex=ax_price)
     x = bars.index
 
-    ax_price.plot(x, close, color="#111827", linewidth=1.2, label="close")
-    for period, colour in zip(params.sma_periods, ("#2563eb", "#f59e0b", "#7c3aed"), strict=True):
-        column = f"sma{period}"
-        if column in series.columns:
-            ax_price.plot(x, series[column], color=colour, linewidth=1.0, label=f"SMA {period}")
-    levels = _plan_levels(features_row, trade_plan)
-    styles = {"entry": ("#2563eb", "--"), "stop": ("#dc2626", ":"), "target": ("#16a34a", "--")}
-    for name, value in levels.items():
-        colour, style = styles[name]
-        ax_price.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
-        ax_price.annotate(
-            f"{name} {value:,.2f}",
-            xy=(1.0, value),
-            xycoords=("axes fraction", "data"),
-            xytext=(-4, 2),
-            textcoords="offset points",
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            color=colour,
-        )
-    ax_price.set_ylabel("price")
-    ax_price.legend(loc="upper left", fontsize=8, ncol=3, frameon=False)
-    ax_price.grid(alpha=0.3)
-
-    volume = pd.to_numeric(bars["volume"], errors="coerce")
-    opened = pd.to_numeric(bars["open"], errors="coerce") if "open" in bars else close.shift()
-    up = (close >= opened).to_numpy()
-    colours = np.where(up, "#16a34a", "#dc2626")
-    ax_volume.bar(x, volume, color=colours, width=1.0, linewidth=0)
-    ax_volume.set_ylabel("volume")
-    ax_volume.grid(alpha=0.3)
-
-    ax_rsi.plot(x, series["rsi"], color="#7c3aed", linewidth=1.0)
-    for level in (70, 30):
-        ax_rsi.axhline(level, color="#9ca3af", linestyle="--", linewidth=0.8)
-    ax_rsi.set_ylim(0, 100)
-    ax_rsi.set_ylabel(f"RSI {params.rsi_period}")
-    ax_rsi.grid(alpha=0.3)
-
-    hist = series["macd_hist"]
-    ax_macd.bar(
-        x, hist, color=np.where(hist.fillna(0) >= 0, "#9fd8ae", "#f4a6a6"), width=1.0, linewidth=0
-    )
-    ax_macd.plot(x, series["macd"], color="#2563eb", linewidth=1.0, label="MACD")
-    ax_macd.plot(x, series["macd_signal"], color="#f59e0b", linewidth=1.0, label="signal")
-    ax_macd.axhline(0, color="#9ca3af", linewidth=0.8)
-    ax_macd.set_ylabel("MACD")
-    ax_macd.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
-    ax_macd.grid(alpha=0.3)
+    _draw_price(ax_price, x, close, series, params, _plan_levels(features_row, trade_plan))
+    _draw_volume(ax_volume, bars, close)
+    _draw_rsi(ax_rsi, x, series, params)
+    _draw_macd(ax_macd, x, series)
     for ax in (ax_price, ax_volume, ax_rsi):
         ax.tick_params(labelbottom=False)
-
-    name = symbol
-    if name is None and isinstance(features_row, pd.Series) and features_row.name is not None:
-        name = str(features_row.name)
-    title = [name or "symbol"]
-    if features_row is not None and hasattr(features_row, "get"):
-        signal = features_row.get("signal")
-        if signal is not None and not (isinstance(signal, float) and math.isnan(signal)):
-            title.append(str(signal))
-        rating = _finite(features_row.get("tech_rating"))
-        if rating is not None:
-            title.append(f"TechRating {rating:+.1f}")
-    if len(x):
-        title.append(f"last bar {pd.Timestamp(x[-1]).date().isoformat()}")
-    ax_price.set_title(" · ".join(title), loc="left", fontsize=11)
+    ax_price.set_title(_symbol_title(symbol, features_row, x), loc="left", fontsize=11)
     return fig
 
 
-def plot_sector_scores(
-    table: pd.DataFrame, *, figsize: tuple[float, float] | None = None
-) -> Figure:
-    """The TechRating distribution of each sector: a box per sector with its points.
+def _sector_data(table: pd.DataFrame) -> pd.DataFrame:
+    """``tech_rating``, ``sector`` and ``signal`` of the rows of ``table`` with a TechRating.
 
-    Sectors are sorted by median TechRating (best on top); each point is one
-    symbol, coloured by its signal.  Rows without a TechRating are left out and
-    a missing sector is shown as ``(unknown)``.  One axes.
+    A missing sector becomes ``(unknown)``, a missing signal column ``Neutral``.
     """
     data = pd.DataFrame(
         {
@@ -385,17 +418,11 @@ def plot_sector_scores(
     sectors = table["sector"] if "sector" in table else pd.Series("(unknown)", index=table.index)
     data["sector"] = sectors.astype(object).where(sectors.notna(), "(unknown)").astype(str)
     data["signal"] = table["signal"].astype(str) if "signal" in table else "Neutral"
-    data = data[np.isfinite(data["tech_rating"].to_numpy(dtype=float))]
+    return data[np.isfinite(data["tech_rating"].to_numpy(dtype=float))]
 
-    medians = data.groupby("sector")["tech_rating"].median().sort_values()
-    order = list(medians.index)  # ascending: the best sector ends on top of the axes
-    height = figsize or (10.0, max(3.0, 0.45 * len(order) + 1.5))
-    fig = _new_figure(height)
-    ax = fig.add_subplot(1, 1, 1)
-    if not order:
-        ax.text(0.5, 0.5, "no ranked symbols", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
+
+def _draw_sector_boxes(ax: Axes, data: pd.DataFrame, order: list[str]) -> None:
+    """One horizontal box per sector (in ``order``, bottom to top), without outliers."""
     groups = [data.loc[data["sector"] == s, "tech_rating"].to_numpy() for s in order]
     ax.boxplot(
         groups,
@@ -408,6 +435,10 @@ def plot_sector_scores(
         whiskerprops={"color": "#6b7280"},
         capprops={"color": "#6b7280"},
     )
+
+
+def _draw_sector_points(ax: Axes, data: pd.DataFrame, order: list[str]) -> None:
+    """Each symbol as a point on its sector's box (jittered, coloured by signal), and a legend."""
     rng = np.random.default_rng(0)
     for position, sector in enumerate(order, start=1):
         rows = data[data["sector"] == sector]
@@ -426,6 +457,29 @@ def plot_sector_scores(
         ax.scatter([], [], s=12, c=_POINT_COLOURS[signal], label=signal)
     if shown:
         ax.legend(loc="lower right", fontsize=8, frameon=False, title="signal", title_fontsize=8)
+
+
+def plot_sector_scores(
+    table: pd.DataFrame, *, figsize: tuple[float, float] | None = None
+) -> Figure:
+    """The TechRating distribution of each sector: a box per sector with its points.
+
+    Sectors are sorted by median TechRating (best on top); each point is one
+    symbol, coloured by its signal.  Rows without a TechRating are left out and
+    a missing sector is shown as ``(unknown)``.  One axes.
+    """
+    data = _sector_data(table)
+    medians = data.groupby("sector")["tech_rating"].median().sort_values()
+    order = list(medians.index)  # ascending: the best sector ends on top of the axes
+    height = figsize or (10.0, max(3.0, 0.45 * len(order) + 1.5))
+    fig = _new_figure(height)
+    ax = fig.add_subplot(1, 1, 1)
+    if not order:
+        ax.text(0.5, 0.5, "no ranked symbols", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    _draw_sector_boxes(ax, data, order)
+    _draw_sector_points(ax, data, order)
     ax.axvline(0, color="#9ca3af", linewidth=0.8)
     ax.set_xlim(-100, 100)
     ax.set_xlabel("TechRating")

@@ -188,7 +188,7 @@ test, joined by ``"; "``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -290,6 +290,91 @@ class ScoringWeights:
         return ",".join(f"{name}={value!r}" for name, value in self.as_dict().items())
 
 
+def _check_weights(weights: Any) -> ScoringWeights:
+    """``ScoringParams.weights`` as :class:`ScoringWeights` (a mapping is converted)."""
+    if isinstance(weights, Mapping):
+        weights = ScoringWeights(**dict(weights))
+    if not isinstance(weights, ScoringWeights):
+        raise _invalid("ScoringParams", "weights", weights, "a ScoringWeights or a mapping")
+    return weights
+
+
+_AT_LEAST_0 = "a finite number >= 0"
+_ABOVE_0 = "a finite number > 0"
+
+#: The checks of the numeric ScoringParams fields, run in this order: (field, what is
+#: allowed, test of the value).  ``{field}`` in the text names an earlier field's value,
+#: and the test reads earlier fields from the params, both already validated then.
+_PARAM_RULES: tuple[tuple[str, str, Callable[[float, ScoringParams], bool]], ...] = (
+    ("mom_ret21_pct", _AT_LEAST_0, lambda v, s: v >= 0),
+    ("mom_ret63_pct", _AT_LEAST_0, lambda v, s: v >= 0),
+    ("spike_mild", _ABOVE_0, lambda v, s: v > 0),
+    (
+        "spike_strong",
+        "a finite number >= spike_mild ({spike_mild})",
+        lambda v, s: v >= s.spike_mild,
+    ),
+    (
+        "spike_extreme",
+        "a finite number >= spike_strong ({spike_strong})",
+        lambda v, s: v >= s.spike_strong,
+    ),
+    (
+        "volume_dry",
+        "a finite number from 0 to spike_mild ({spike_mild})",
+        lambda v, s: 0 <= v <= s.spike_mild,
+    ),
+    ("calm_rvol_pct", _ABOVE_0, lambda v, s: v > 0),
+    (
+        "wild_rvol_pct",
+        "a finite number > calm_rvol_pct ({calm_rvol_pct})",
+        lambda v, s: v > s.calm_rvol_pct,
+    ),
+    ("rsi_bull", "a finite number from 50 to 100", lambda v, s: 50 <= v <= 100),
+    (
+        "rsi_strong",
+        "a finite number from rsi_bull ({rsi_bull}) to 100",
+        lambda v, s: s.rsi_bull <= v <= 100,
+    ),
+    (
+        "rsi_overbought",
+        "a finite number from rsi_strong ({rsi_strong}) to 100",
+        lambda v, s: s.rsi_strong <= v <= 100,
+    ),
+    ("breakout_at_pct", _AT_LEAST_0, lambda v, s: v >= 0),
+    (
+        "breakout_near_pct",
+        "a finite number >= breakout_at_pct ({breakout_at_pct})",
+        lambda v, s: v >= s.breakout_at_pct,
+    ),
+    ("thrust_ret5_pct", _AT_LEAST_0, lambda v, s: v >= 0),
+    ("atr_pct_cap", _ABOVE_0, lambda v, s: v > 0),
+    ("risk_floor", "a finite number from 0 to 1", lambda v, s: 0 <= v <= 1),
+    ("long_rating", "a finite number > 0 and <= 100", lambda v, s: 0 < v <= 100),
+    (
+        "strong_rating",
+        "a finite number from long_rating ({long_rating}) to 100",
+        lambda v, s: s.long_rating <= v <= 100,
+    ),
+    ("long_min_trend", "a finite number from 0 to 3", lambda v, s: 0 <= v <= 3),
+    (
+        "strong_min_trend",
+        "a finite number from long_min_trend ({long_min_trend}) to 3",
+        lambda v, s: s.long_min_trend <= v <= 3,
+    ),
+    ("strong_min_momentum", "a finite number from 0 to 3", lambda v, s: 0 <= v <= 3),
+    ("target_rr", _ABOVE_0, lambda v, s: v > 0),
+    ("stop_atr", _ABOVE_0, lambda v, s: v > 0),
+    ("min_stop_atr", _ABOVE_0, lambda v, s: v > 0),
+    (
+        "max_stop_atr",
+        "a finite number >= min_stop_atr ({min_stop_atr})",
+        lambda v, s: v >= s.min_stop_atr,
+    ),
+    ("entry_atr", _AT_LEAST_0, lambda v, s: v >= 0),
+)
+
+
 @dataclass(frozen=True)
 class ScoringParams:
     """Every weight, threshold and trade-plan setting of the scoring.
@@ -366,86 +451,15 @@ class ScoringParams:
     entry_atr: float = 0.1
 
     def __post_init__(self) -> None:
-        weights = self.weights
-        if isinstance(weights, Mapping):
-            weights = ScoringWeights(**dict(weights))
-        if not isinstance(weights, ScoringWeights):
-            raise _invalid("ScoringParams", "weights", weights, "a ScoringWeights or a mapping")
-        object.__setattr__(self, "weights", weights)
-
-        def check(name: str, allowed: str, ok) -> None:
+        object.__setattr__(self, "weights", _check_weights(self.weights))
+        for name, allowed, ok in _PARAM_RULES:
             raw = getattr(self, name)
-            value = _finite("ScoringParams", name, raw, allowed)
-            if not ok(value):
-                raise _invalid("ScoringParams", name, raw, allowed)
+            # names the (validated) value of any earlier field it refers to
+            text = allowed.format_map(vars(self))
+            value = _finite("ScoringParams", name, raw, text)
+            if not ok(value, self):
+                raise _invalid("ScoringParams", name, raw, text)
             object.__setattr__(self, name, value)
-
-        check("mom_ret21_pct", "a finite number >= 0", lambda v: v >= 0)
-        check("mom_ret63_pct", "a finite number >= 0", lambda v: v >= 0)
-        check("spike_mild", "a finite number > 0", lambda v: v > 0)
-        check(
-            "spike_strong",
-            f"a finite number >= spike_mild ({self.spike_mild})",
-            lambda v: v >= self.spike_mild,
-        )
-        check(
-            "spike_extreme",
-            f"a finite number >= spike_strong ({self.spike_strong})",
-            lambda v: v >= self.spike_strong,
-        )
-        check(
-            "volume_dry",
-            f"a finite number from 0 to spike_mild ({self.spike_mild})",
-            lambda v: 0 <= v <= self.spike_mild,
-        )
-        check("calm_rvol_pct", "a finite number > 0", lambda v: v > 0)
-        check(
-            "wild_rvol_pct",
-            f"a finite number > calm_rvol_pct ({self.calm_rvol_pct})",
-            lambda v: v > self.calm_rvol_pct,
-        )
-        check("rsi_bull", "a finite number from 50 to 100", lambda v: 50 <= v <= 100)
-        check(
-            "rsi_strong",
-            f"a finite number from rsi_bull ({self.rsi_bull}) to 100",
-            lambda v: self.rsi_bull <= v <= 100,
-        )
-        check(
-            "rsi_overbought",
-            f"a finite number from rsi_strong ({self.rsi_strong}) to 100",
-            lambda v: self.rsi_strong <= v <= 100,
-        )
-        check("breakout_at_pct", "a finite number >= 0", lambda v: v >= 0)
-        check(
-            "breakout_near_pct",
-            f"a finite number >= breakout_at_pct ({self.breakout_at_pct})",
-            lambda v: v >= self.breakout_at_pct,
-        )
-        check("thrust_ret5_pct", "a finite number >= 0", lambda v: v >= 0)
-        check("atr_pct_cap", "a finite number > 0", lambda v: v > 0)
-        check("risk_floor", "a finite number from 0 to 1", lambda v: 0 <= v <= 1)
-        check("long_rating", "a finite number > 0 and <= 100", lambda v: 0 < v <= 100)
-        check(
-            "strong_rating",
-            f"a finite number from long_rating ({self.long_rating}) to 100",
-            lambda v: self.long_rating <= v <= 100,
-        )
-        check("long_min_trend", "a finite number from 0 to 3", lambda v: 0 <= v <= 3)
-        check(
-            "strong_min_trend",
-            f"a finite number from long_min_trend ({self.long_min_trend}) to 3",
-            lambda v: self.long_min_trend <= v <= 3,
-        )
-        check("strong_min_momentum", "a finite number from 0 to 3", lambda v: 0 <= v <= 3)
-        check("target_rr", "a finite number > 0", lambda v: v > 0)
-        check("stop_atr", "a finite number > 0", lambda v: v > 0)
-        check("min_stop_atr", "a finite number > 0", lambda v: v > 0)
-        check(
-            "max_stop_atr",
-            f"a finite number >= min_stop_atr ({self.min_stop_atr})",
-            lambda v: v >= self.min_stop_atr,
-        )
-        check("entry_atr", "a finite number >= 0", lambda v: v >= 0)
 
     def as_dict(self) -> dict[str, Any]:
         """Every field; ``weights`` as a nested dict."""
@@ -547,7 +561,11 @@ def _beyond(values: pd.Series, threshold: float) -> pd.Series:
     return pd.Series(np.where(np.isnan(x), np.nan, out), index=values.index)
 
 
-def _levels(values: pd.Series, conditions, points) -> pd.Series:
+def _levels(
+    values: pd.Series,
+    conditions: Sequence[Callable[[np.ndarray], np.ndarray]],
+    points: Sequence[float],
+) -> pd.Series:
     """The points of the first true condition (0 if none), NaN where ``values`` is NaN."""
     x = values.to_numpy()
     out = np.select([cond(x) for cond in conditions], points, default=0.0)
@@ -559,28 +577,24 @@ def _sum_known(*terms: pd.Series) -> pd.Series:
     return pd.concat(terms, axis=1).sum(axis=1, min_count=1)
 
 
-def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -> pd.DataFrame:
-    """The six subscores of every row (see the module documentation for the points).
-
-    Returns a float64 frame with the index of ``features`` and the columns
-    :data:`SUBSCORES`, each in [-3, 3] (NaN when no condition is known).
-    """
-    _check_frame(features, "subscores")
-    _require(features, _SUBSCORE_INPUTS, "subscores")
-    _has_either(features, "dist_high20_pct", "high20", "subscores")
-    _has_either(features, "dist_low20_pct", "low_recent", "subscores")
-    p = params
+def _trend_points(features: pd.DataFrame) -> pd.Series:
+    """``sign(close - sma50) + sign(sma20 - sma50) + sign(sma50 - sma200)``."""
     close = _num(features, "close")
     sma20, sma50, sma200 = (_num(features, name) for name in ("sma20", "sma50", "sma200"))
+    return _sum_known(_sign(close - sma50), _sign(sma20 - sma50), _sign(sma50 - sma200))
 
-    trend = _sum_known(_sign(close - sma50), _sign(sma20 - sma50), _sign(sma50 - sma200))
 
-    momentum = _sum_known(
+def _momentum_points(features: pd.DataFrame, p: ScoringParams) -> pd.Series:
+    """The 21- and 63-day return points plus the sign of the MACD histogram."""
+    return _sum_known(
         _beyond(_num(features, "ret_21d_pct"), p.mom_ret21_pct),
         _beyond(_num(features, "ret_63d_pct"), p.mom_ret63_pct),
         _sign(_num(features, "macd_hist")),
     )
 
+
+def _volume_points(features: pd.DataFrame, p: ScoringParams) -> pd.Series:
+    """The volume-spike grade, signed by the direction of the day (``ret_1d_pct``)."""
     intensity = _levels(
         _num(features, "volume_spike"),
         [
@@ -591,21 +605,27 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
         ],
         [3.0, 2.0, 1.0, -1.0],
     )
-    volume = _sign(_num(features, "ret_1d_pct")) * intensity
+    return _sign(_num(features, "ret_1d_pct")) * intensity
 
+
+def _volatility_points(features: pd.DataFrame, trend: pd.Series, p: ScoringParams) -> pd.Series:
+    """+1 for calm, -1 for wild prices (``rvol20_pct``), signed by the trend's direction."""
     calm = _levels(
         _num(features, "rvol20_pct"),
         [lambda x: x <= p.calm_rvol_pct, lambda x: x >= p.wild_rvol_pct],
         [1.0, -1.0],
     )
-    volatility = _sign(trend) * calm
+    return _sign(trend) * calm
 
+
+def _oscillator_points(features: pd.DataFrame, p: ScoringParams) -> pd.Series:
+    """The points of the RSI zone (mirrored as ``100 - level`` below 50)."""
     low_bull, low_strong, oversold = (
         100.0 - p.rsi_bull,
         100.0 - p.rsi_strong,
         100.0 - p.rsi_overbought,
     )
-    oscillator = _levels(
+    return _levels(
         _num(features, "rsi"),
         [
             lambda x: x > p.rsi_overbought,
@@ -618,23 +638,38 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
         [1.0, 2.0, 1.0, -1.0, -2.0, -1.0],
     )
 
+
+def _breakout_points(features: pd.DataFrame, p: ScoringParams) -> pd.Series:
+    """Proximity to the 20-day high minus proximity to the 20-day low, plus the 5-day thrust."""
     at, near = p.breakout_at_pct, p.breakout_near_pct
     near_high = _levels(
         _dist_high20(features), [lambda x: x >= -at, lambda x: x >= -near], [2.0, 1.0]
     )
     near_low = _levels(_dist_low20(features), [lambda x: x <= at, lambda x: x <= near], [2.0, 1.0])
-    breakout = _sum_known(
+    return _sum_known(
         near_high - near_low, _beyond(_num(features, "ret_5d_pct"), p.thrust_ret5_pct)
     )
 
+
+def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -> pd.DataFrame:
+    """The six subscores of every row (see the module documentation for the points).
+
+    Returns a float64 frame with the index of ``features`` and the columns
+    :data:`SUBSCORES`, each in [-3, 3] (NaN when no condition is known).
+    """
+    _check_frame(features, "subscores")
+    _require(features, _SUBSCORE_INPUTS, "subscores")
+    _has_either(features, "dist_high20_pct", "high20", "subscores")
+    _has_either(features, "dist_low20_pct", "low_recent", "subscores")
+    trend = _trend_points(features)
     out = pd.DataFrame(
         {
             "trend": trend,
-            "momentum": momentum,
-            "volume": volume,
-            "volatility": volatility,
-            "oscillator": oscillator,
-            "breakout": breakout,
+            "momentum": _momentum_points(features, params),
+            "volume": _volume_points(features, params),
+            "volatility": _volatility_points(features, trend, params),
+            "oscillator": _oscillator_points(features, params),
+            "breakout": _breakout_points(features, params),
         },
         index=features.index,
         dtype="float64",
@@ -710,6 +745,48 @@ def _directions(signal: pd.Series) -> np.ndarray:
     return np.where(is_long, 1, np.where(is_short, -1, 0)).astype("int64")
 
 
+def _aligned_signal(signal: pd.Series | Sequence[Any], index: pd.Index) -> pd.Series:
+    """``signal`` aligned on ``index`` (a Series by label, any other sequence by position)."""
+    if isinstance(signal, pd.Series):
+        return signal.reindex(index)
+    return pd.Series(list(signal), index=index, dtype=object)
+
+
+def _long_plan(
+    features: pd.DataFrame, close: np.ndarray, atr: np.ndarray, p: ScoringParams
+) -> dict[str, np.ndarray]:
+    """Entry, stop, target and reward/risk of a long trade on every row."""
+    lows = np.column_stack(
+        [_num(features, "low_swing").to_numpy(), _num(features, "low_recent").to_numpy()]
+    )
+    base = close - p.stop_atr * atr
+    with np.errstate(invalid="ignore"):
+        stop = np.fmin(base, np.fmin.reduce(lows, axis=1))
+        stop = np.clip(stop, close - p.max_stop_atr * atr, close - p.min_stop_atr * atr)
+        entry = close + p.entry_atr * atr
+        target = entry + p.target_rr * (entry - stop)
+        reward_risk = (target - entry) / (entry - stop)
+    return {"entry": entry, "stop": stop, "target": target, "reward_risk": reward_risk}
+
+
+def _short_plan(
+    features: pd.DataFrame, close: np.ndarray, atr: np.ndarray, p: ScoringParams
+) -> dict[str, np.ndarray]:
+    """Entry, stop, target (NaN at or below 0) and reward/risk of a short trade on every row."""
+    highs = [_num(features, "high20").to_numpy()]
+    if "high_swing" in features.columns:
+        highs.append(_num(features, "high_swing").to_numpy())
+    base = close + p.stop_atr * atr
+    with np.errstate(invalid="ignore"):
+        stop = np.fmax(base, np.fmax.reduce(np.column_stack(highs), axis=1))
+        stop = np.clip(stop, close + p.min_stop_atr * atr, close + p.max_stop_atr * atr)
+        entry = close - p.entry_atr * atr
+        target = entry - p.target_rr * (stop - entry)
+        target = np.where(target > 0, target, np.nan)
+        reward_risk = (entry - target) / (stop - entry)
+    return {"entry": entry, "stop": stop, "target": target, "reward_risk": reward_risk}
+
+
 def trade_plan(
     features: pd.DataFrame, signal: pd.Series, params: ScoringParams = _DEFAULT_PARAMS
 ) -> pd.DataFrame:
@@ -722,58 +799,21 @@ def trade_plan(
     """
     _check_frame(features, "trade_plan")
     _require(features, ("close", "atr", "low_swing", "low_recent", "high20"), "trade_plan")
-    p = params
-    if isinstance(signal, pd.Series):
-        signal = signal.reindex(features.index)
-    else:
-        signal = pd.Series(list(signal), index=features.index, dtype=object)
-    direction = _directions(signal)
+    direction = _directions(_aligned_signal(signal, features.index))
     close = _num(features, "close").to_numpy()
     atr = _num(features, "atr").to_numpy()
     with np.errstate(invalid="ignore"):
         usable = (close > 0) & (atr > 0)
-
-    lows = np.column_stack(
-        [_num(features, "low_swing").to_numpy(), _num(features, "low_recent").to_numpy()]
-    )
-    highs = [_num(features, "high20").to_numpy()]
-    if "high_swing" in features.columns:
-        highs.append(_num(features, "high_swing").to_numpy())
-    highs_arr = np.column_stack(highs)
-
-    base_long = close - p.stop_atr * atr
-    base_short = close + p.stop_atr * atr
-    with np.errstate(invalid="ignore"):
-        long_stop = np.fmin(base_long, np.fmin.reduce(lows, axis=1))
-        long_stop = np.clip(long_stop, close - p.max_stop_atr * atr, close - p.min_stop_atr * atr)
-        short_stop = np.fmax(base_short, np.fmax.reduce(highs_arr, axis=1))
-        short_stop = np.clip(short_stop, close + p.min_stop_atr * atr, close + p.max_stop_atr * atr)
-
-        long_entry = close + p.entry_atr * atr
-        short_entry = close - p.entry_atr * atr
-        long_target = long_entry + p.target_rr * (long_entry - long_stop)
-        short_target = short_entry - p.target_rr * (short_stop - short_entry)
-        short_target = np.where(short_target > 0, short_target, np.nan)
-        long_rr = (long_target - long_entry) / (long_entry - long_stop)
-        short_rr = (short_entry - short_target) / (short_stop - short_entry)
-
+    long_plan = _long_plan(features, close, atr, params)
+    short_plan = _short_plan(features, close, atr, params)
     is_long = (direction == 1) & usable
     is_short = (direction == -1) & usable
-    nan = np.nan
-
-    def pick(long_values: np.ndarray, short_values: np.ndarray) -> np.ndarray:
-        return np.where(is_long, long_values, np.where(is_short, short_values, nan))
-
-    return pd.DataFrame(
-        {
-            "entry": pick(long_entry, short_entry),
-            "stop": pick(long_stop, short_stop),
-            "target": pick(long_target, short_target),
-            "reward_risk": pick(long_rr, short_rr),
-            "direction": np.where(usable, direction, 0).astype("int64"),
-        },
-        index=features.index,
-    )
+    columns = {
+        name: np.where(is_long, long_plan[name], np.where(is_short, short_plan[name], np.nan))
+        for name in ("entry", "stop", "target", "reward_risk")
+    }
+    columns["direction"] = np.where(usable, direction, 0).astype("int64")
+    return pd.DataFrame(columns, index=features.index)
 
 
 # -- table ----------------------------------------------------------------------

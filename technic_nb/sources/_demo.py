@@ -268,6 +268,160 @@ def _ticker_index(symbol: str) -> int | None:
     return 2 * half + (1 if length == 3 else 0)
 
 
+# --------------------------------------------------------------------------- the model
+class _Market:
+    """The model that generates the synthetic market's bars (see :class:`DemoSource`).
+
+    Its bars depend only on ``seed``, ``n_days`` and ``end`` (and a symbol's index).
+    The shared factor paths and the benchmark bars are computed once, lazily.
+    """
+
+    def __init__(self, seed: int, n_days: int, end: dt.date) -> None:
+        self.seed = seed
+        self.n_days = n_days
+        self.end = end
+        self._factors: _Factors | None = None
+        self._benchmark: np.ndarray | None = None
+
+    def factors(self) -> _Factors:
+        """The dates and the market and sector factor paths (computed on first use)."""
+        if self._factors is None:
+            n = self.n_days
+            dates = pd.bdate_range(end=self.end, periods=n, name="date")
+            market, market_vol = _factor_path(
+                _rng(self.seed, _TAG_MARKET), n, _MARKET_REGIMES, _MARKET_VOL
+            )
+            sector = np.empty((len(_SECTOR_SPECS), n))
+            sector_vol = np.empty((len(_SECTOR_SPECS), n))
+            for k, spec in enumerate(_SECTOR_SPECS):
+                sector[k], sector_vol[k] = _factor_path(
+                    _rng(self.seed, _TAG_SECTOR, k), n, _SECTOR_REGIMES, spec.factor_vol
+                )
+            base = np.array([s.factor_vol for s in _SECTOR_SPECS])[:, None]
+            idio_scale = np.sqrt(market_vol / _MARKET_VOL) * np.sqrt(sector_vol / base)
+            self._factors = _Factors(
+                dates=dates,
+                market=market,
+                market_vol=market_vol,
+                sector=sector,
+                sector_vol=sector_vol,
+                idio_scale=idio_scale,
+            )
+        return self._factors
+
+    def attributes(self, index: int) -> _Attributes:
+        """Sector, name and the parameters of the bars of symbol ``index``."""
+        words = np.random.SeedSequence([self.seed, _TAG_ATTRIBUTES, index]).generate_state(
+            10, dtype=np.uint64
+        )
+        u = ((words >> np.uint64(11)).astype(np.float64) * 2.0**-53).tolist()
+        sector = min(int(np.searchsorted(_SECTOR_CUMULATIVE, u[0], "right")), 10)
+        spec = _SECTOR_SPECS[sector]
+        name = " ".join(
+            (
+                _NAME_PREFIXES[int(u[1] * len(_NAME_PREFIXES))],
+                spec.words[int(u[2] * len(spec.words))],
+                _NAME_SUFFIXES[int(u[3] * len(_NAME_SUFFIXES))],
+            )
+        )
+        penny = u[6] < 0.03
+        # penny-like names start at $1-3, the others log-uniform in $5-500
+        price = 1.0 + 2.0 * u[7] if penny else 5.0 * math.exp(u[7] * math.log(100.0))
+        idio_vol = 0.016 * spec.idio_vol * (0.6 + 0.9 * u[8]) * (2.2 if penny else 1.0)
+        volume = math.exp(math.log(2e5) + u[9] * math.log(100.0)) * (3.0 if penny else 1.0)
+        return _Attributes(
+            sector=sector,
+            name=name,
+            beta=spec.beta + 0.6 * (u[4] - 0.5),
+            gamma=0.5 + 0.8 * u[5],
+            idio_vol=idio_vol,
+            price=price,
+            volume=volume,
+            overnight=0.15 + 0.2 * u[3],
+        )
+
+    def symbol_bars(self, index: int) -> np.ndarray:
+        """The (n_days, 5) open, high, low, close, volume array of symbol ``index``."""
+        factors = self.factors()
+        a = self.attributes(index)
+        rng = _rng(self.seed, _TAG_PATH, index)
+        n = self.n_days
+        window = 20
+        z = rng.standard_normal(4 * n + window)
+        ext = rng.standard_exponential(3 * n)
+        u = rng.random(4 * n)
+        z_idio, z_overnight, z_volume = z[:n], z[n : 2 * n], z[2 * n : 3 * n]
+        # smooth symbol-specific volatility path: a 20-day moving sum of normals
+        # (cumulative-sum difference; unit variance, correlated over ~20 days)
+        csum = np.cumsum(z[3 * n :])
+        smooth = (csum[window:] - csum[:-window]) * (1.0 / math.sqrt(window))
+        idio_vol = a.idio_vol * factors.idio_scale[a.sector] * np.exp(0.3 * smooth - 0.045)
+        market = a.beta * factors.market
+        sector = a.gamma * factors.sector[a.sector]
+        sigma = np.sqrt(
+            (a.beta * factors.market_vol) ** 2
+            + (a.gamma * factors.sector_vol[a.sector]) ** 2
+            + idio_vol**2
+        )
+        jump_days = u[:n] < 0.012
+        jump_sign = np.where(u[3 * n :] < 0.5, -1.0, 1.0)
+        jumps = np.where(jump_days, 3.5 * sigma * ext[2 * n :] * jump_sign, 0.0)
+        base = market + sector + idio_vol * z_idio + jumps
+        returns = base + _trend(rng, n, np.cumsum(base))
+        overnight = a.overnight * (returns - jumps) + 0.25 * sigma * z_overnight + jumps
+        spikes = np.where(u[n : 2 * n] < 0.015, 2.0 + 4.0 * u[2 * n : 3 * n], 1.0)
+        return _bars(a.price, returns, overnight, sigma, ext, a.volume, z_volume, spikes, jump_days)
+
+    def benchmark_bars(self) -> np.ndarray:
+        """The bars of the benchmark index (computed on first use; the cached array itself)."""
+        if self._benchmark is None:
+            factors = self.factors()
+            rng = _rng(self.seed, _TAG_BENCHMARK)
+            n = self.n_days
+            z = rng.standard_normal(2 * n)
+            ext = rng.standard_exponential(2 * n)
+            u = rng.random(2 * n)
+            sigma = factors.market_vol
+            returns = factors.market
+            overnight = 0.3 * returns + 0.1 * sigma * z[:n]
+            spikes = np.where(u[:n] < 0.01, 1.5 + 1.5 * u[n:], 1.0)
+            self._benchmark = _bars(
+                1000.0, returns, overnight, sigma, ext, 8e8, z[n:], spikes, np.zeros(n, dtype=bool)
+            )
+        return self._benchmark
+
+
+def _trend(rng: np.random.Generator, n: int, moved: np.ndarray) -> np.ndarray:
+    """Per-symbol drift episodes (15 days + exponential with mean 55 days).
+
+    ``moved`` is the cumulative log return without the trend; each episode's
+    direction leans against the total move so far, so prices stay plausible.
+    """
+    count = n // 15 + 2
+    lengths = (15.0 + 55.0 * rng.standard_exponential(count)).astype(np.int64).tolist()
+    draws = rng.random(3 * count).tolist()
+    drifts = []
+    total = 0.0  # accumulated trend in log units
+    used = 0
+    for j in range(count):
+        kind, size, side = draws[3 * j], draws[3 * j + 1], draws[3 * j + 2]
+        if kind < 0.4:
+            magnitude = 0.0025 + 0.0035 * size
+        elif kind < 0.8:
+            magnitude = 0.0012 * size
+        else:
+            magnitude = 0.0
+        excursion = total + (float(moved[used - 1]) if used else 0.0)
+        up = side < 1.0 / (1.0 + math.exp(min(excursion / 0.5, 50.0)))
+        drift = magnitude if up else -magnitude
+        total += drift * lengths[j]
+        drifts.append(drift)
+        used += lengths[j]
+        if used >= n:
+            break
+    return np.repeat(np.array(drifts), lengths[: len(drifts)])[:n]
+
+
 # --------------------------------------------------------------------------- the source
 class DemoSource(DataSource):
     """A deterministic, synthetic daily stock market (no network, no real data).
@@ -364,9 +518,9 @@ class DemoSource(DataSource):
 
     # ----------------------------------------------------------------- pickling
     def _reset_caches(self) -> None:
-        self._factors_cache: _Factors | None = None
+        """A fresh model (no factor paths computed yet) and no universe table."""
+        self._market = _Market(self.seed, self.n_days, self.end)
         self._universe_cache: pd.DataFrame | None = None
-        self._benchmark_cache: np.ndarray | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # only the arguments: the cached factor paths are rebuilt lazily where needed
@@ -406,7 +560,7 @@ class DemoSource(DataSource):
         if self._universe_cache is None:
             rows = []
             for index in range(self.n_symbols):
-                attributes = self._attributes(index)
+                attributes = self._market.attributes(index)
                 rows.append((_ticker(index), attributes.name, DEMO_SECTORS[attributes.sector]))
             self._universe_cache = pd.DataFrame(rows, columns=["symbol", "name", "sector"])
         return self._universe_cache.copy()
@@ -421,11 +575,9 @@ class DemoSource(DataSource):
     def _fetch_raw(
         self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
     ) -> pd.DataFrame:
-        factors = self._factors()
+        factors = self._market.factors()
         if symbol == _BENCHMARK:
-            if self._benchmark_cache is None:
-                self._benchmark_cache = self._benchmark_bars(factors)
-            values = self._benchmark_cache.copy()  # the frame must not share the cache
+            values = self._market.benchmark_bars().copy()  # the frame must not share the cache
         else:
             index = self.symbol_index(symbol)
             if index is None:
@@ -435,7 +587,7 @@ class DemoSource(DataSource):
                     f"List the symbols with DemoSource(n_symbols={self.n_symbols}, "
                     f"seed={self.seed}).universe(); the benchmark is {_BENCHMARK!r}.",
                 )
-            values = self._symbol_bars(index, factors)
+            values = self._market.symbol_bars(index)
         lo, hi = 0, len(values)
         if window.start is not None:
             lo = int(factors.dates.searchsorted(pd.Timestamp(window.start), "left"))
@@ -446,137 +598,6 @@ class DemoSource(DataSource):
         if lo or hi < len(values):
             values, dates = values[lo:hi], dates[lo:hi]
         return pd.DataFrame(values, index=dates, columns=_COLUMNS, copy=False)
-
-    # ----------------------------------------------------------------- generation
-    def _factors(self) -> _Factors:
-        if self._factors_cache is None:
-            n = self.n_days
-            dates = pd.bdate_range(end=self.end, periods=n, name="date")
-            market, market_vol = _factor_path(
-                _rng(self.seed, _TAG_MARKET), n, _MARKET_REGIMES, _MARKET_VOL
-            )
-            sector = np.empty((len(_SECTOR_SPECS), n))
-            sector_vol = np.empty((len(_SECTOR_SPECS), n))
-            for k, spec in enumerate(_SECTOR_SPECS):
-                sector[k], sector_vol[k] = _factor_path(
-                    _rng(self.seed, _TAG_SECTOR, k), n, _SECTOR_REGIMES, spec.factor_vol
-                )
-            base = np.array([s.factor_vol for s in _SECTOR_SPECS])[:, None]
-            idio_scale = np.sqrt(market_vol / _MARKET_VOL) * np.sqrt(sector_vol / base)
-            self._factors_cache = _Factors(
-                dates=dates,
-                market=market,
-                market_vol=market_vol,
-                sector=sector,
-                sector_vol=sector_vol,
-                idio_scale=idio_scale,
-            )
-        return self._factors_cache
-
-    def _attributes(self, index: int) -> _Attributes:
-        words = np.random.SeedSequence([self.seed, _TAG_ATTRIBUTES, index]).generate_state(
-            10, dtype=np.uint64
-        )
-        u = ((words >> np.uint64(11)).astype(np.float64) * 2.0**-53).tolist()
-        sector = min(int(np.searchsorted(_SECTOR_CUMULATIVE, u[0], "right")), 10)
-        spec = _SECTOR_SPECS[sector]
-        name = " ".join(
-            (
-                _NAME_PREFIXES[int(u[1] * len(_NAME_PREFIXES))],
-                spec.words[int(u[2] * len(spec.words))],
-                _NAME_SUFFIXES[int(u[3] * len(_NAME_SUFFIXES))],
-            )
-        )
-        penny = u[6] < 0.03
-        # penny-like names start at $1-3, the others log-uniform in $5-500
-        price = 1.0 + 2.0 * u[7] if penny else 5.0 * math.exp(u[7] * math.log(100.0))
-        idio_vol = 0.016 * spec.idio_vol * (0.6 + 0.9 * u[8]) * (2.2 if penny else 1.0)
-        volume = math.exp(math.log(2e5) + u[9] * math.log(100.0)) * (3.0 if penny else 1.0)
-        return _Attributes(
-            sector=sector,
-            name=name,
-            beta=spec.beta + 0.6 * (u[4] - 0.5),
-            gamma=0.5 + 0.8 * u[5],
-            idio_vol=idio_vol,
-            price=price,
-            volume=volume,
-            overnight=0.15 + 0.2 * u[3],
-        )
-
-    def _symbol_bars(self, index: int, factors: _Factors) -> np.ndarray:
-        a = self._attributes(index)
-        rng = _rng(self.seed, _TAG_PATH, index)
-        n = self.n_days
-        window = 20
-        z = rng.standard_normal(4 * n + window)
-        ext = rng.standard_exponential(3 * n)
-        u = rng.random(4 * n)
-        z_idio, z_overnight, z_volume = z[:n], z[n : 2 * n], z[2 * n : 3 * n]
-        # smooth symbol-specific volatility path: a 20-day moving sum of normals
-        # (cumulative-sum difference; unit variance, correlated over ~20 days)
-        csum = np.cumsum(z[3 * n :])
-        smooth = (csum[window:] - csum[:-window]) * (1.0 / math.sqrt(window))
-        idio_vol = a.idio_vol * factors.idio_scale[a.sector] * np.exp(0.3 * smooth - 0.045)
-        market = a.beta * factors.market
-        sector = a.gamma * factors.sector[a.sector]
-        sigma = np.sqrt(
-            (a.beta * factors.market_vol) ** 2
-            + (a.gamma * factors.sector_vol[a.sector]) ** 2
-            + idio_vol**2
-        )
-        jump_days = u[:n] < 0.012
-        jump_sign = np.where(u[3 * n :] < 0.5, -1.0, 1.0)
-        jumps = np.where(jump_days, 3.5 * sigma * ext[2 * n :] * jump_sign, 0.0)
-        base = market + sector + idio_vol * z_idio + jumps
-        returns = base + self._trend(rng, n, np.cumsum(base))
-        overnight = a.overnight * (returns - jumps) + 0.25 * sigma * z_overnight + jumps
-        spikes = np.where(u[n : 2 * n] < 0.015, 2.0 + 4.0 * u[2 * n : 3 * n], 1.0)
-        return _bars(a.price, returns, overnight, sigma, ext, a.volume, z_volume, spikes, jump_days)
-
-    @staticmethod
-    def _trend(rng: np.random.Generator, n: int, moved: np.ndarray) -> np.ndarray:
-        """Per-symbol drift episodes (15 days + exponential with mean 55 days).
-
-        ``moved`` is the cumulative log return without the trend; each episode's
-        direction leans against the total move so far, so prices stay plausible.
-        """
-        count = n // 15 + 2
-        lengths = (15.0 + 55.0 * rng.standard_exponential(count)).astype(np.int64).tolist()
-        draws = rng.random(3 * count).tolist()
-        drifts = []
-        total = 0.0  # accumulated trend in log units
-        used = 0
-        for j in range(count):
-            kind, size, side = draws[3 * j], draws[3 * j + 1], draws[3 * j + 2]
-            if kind < 0.4:
-                magnitude = 0.0025 + 0.0035 * size
-            elif kind < 0.8:
-                magnitude = 0.0012 * size
-            else:
-                magnitude = 0.0
-            excursion = total + (float(moved[used - 1]) if used else 0.0)
-            up = side < 1.0 / (1.0 + math.exp(min(excursion / 0.5, 50.0)))
-            drift = magnitude if up else -magnitude
-            total += drift * lengths[j]
-            drifts.append(drift)
-            used += lengths[j]
-            if used >= n:
-                break
-        return np.repeat(np.array(drifts), lengths[: len(drifts)])[:n]
-
-    def _benchmark_bars(self, factors: _Factors) -> np.ndarray:
-        rng = _rng(self.seed, _TAG_BENCHMARK)
-        n = self.n_days
-        z = rng.standard_normal(2 * n)
-        ext = rng.standard_exponential(2 * n)
-        u = rng.random(2 * n)
-        sigma = factors.market_vol
-        returns = factors.market
-        overnight = 0.3 * returns + 0.1 * sigma * z[:n]
-        spikes = np.where(u[:n] < 0.01, 1.5 + 1.5 * u[n:], 1.0)
-        return _bars(
-            1000.0, returns, overnight, sigma, ext, 8e8, z[n:], spikes, np.zeros(n, dtype=bool)
-        )
 
 
 def _bars(
