@@ -20,6 +20,8 @@ from ._errors import ErrorType, ScanError
 from ._indicators import IndicatorParams
 from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
 from ._regime import MarketRegime
+from ._replay import replay
+from ._replay_result import ReplayResult, diff
 from ._result import ScanResult
 from ._retry import RetryPolicy
 from ._runner import RunnerState, ScanRunner
@@ -48,6 +50,7 @@ __all__ = [
     "MultiStageProgressTracker",
     "PolygonSource",
     "ProgressSnapshot",
+    "ReplayResult",
     "RetryPolicy",
     "RunnerState",
     "ScanCancellation",
@@ -62,7 +65,9 @@ __all__ = [
     "cache_size",
     "clear_cache",
     "default_cache_dir",
+    "diff",
     "prune_cache",
+    "replay",
     "run_scan",
     "scan",
 ]

@@ -142,6 +142,7 @@ class CheckpointCache:
         self.memory = memory
         self._bars = memory.cache(_cached.bars_entry, ignore=["fetch"], verbose=0)
         self._features = memory.cache(_cached.features_entry, ignore=["compute"], verbose=0)
+        self._replay = memory.cache(_cached.replay_entry, ignore=["compute"], verbose=0)
 
     @classmethod
     def at(cls, location: str | os.PathLike[str]) -> CheckpointCache:
@@ -205,6 +206,16 @@ class CheckpointCache:
     ) -> Any | None:
         """The cached bars value of ``key``, or None (nothing is fetched)."""
         return _peek(self._bars, key, expected, on_warning)
+
+    def peek_replay(
+        self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn
+    ) -> Any | None:
+        """The cached replay record of ``key`` (bars key, params, lookback, version), or None."""
+        return _peek(self._replay, key, expected, on_warning)
+
+    def store_replay(self, key: tuple[str, str, int, str], value: Any) -> None:
+        """Write the replay record of ``key``, replacing the one stored (a forced call)."""
+        self._replay.call(*key, compute=lambda: seal(value))
 
     # -- maintenance -----------------------------------------------------------------
     def forget_features(self, key: tuple[str, str, int, str]) -> bool:

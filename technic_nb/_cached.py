@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["bars_entry", "features_entry"]
+__all__ = ["bars_entry", "features_entry", "replay_entry"]
 
 
 def bars_entry(
@@ -48,4 +48,22 @@ def features_entry(
     """
     if compute is None:
         raise LookupError(f"{bars_key}: no features entry in the cache")
+    return compute()
+
+
+def replay_entry(
+    bars_key: str,
+    params: str,
+    lookback: int,
+    version: str,
+    *,
+    compute: Callable[[], Any] | None = None,
+) -> Any:
+    """One symbol's replay: its bars and its outcome at every date replayed so far.
+
+    Keyed like :func:`features_entry` but by the bars of the symbol's whole
+    history; a replay with new dates rewrites the entry with the dates added.
+    """
+    if compute is None:
+        raise LookupError(f"{bars_key}: no replay entry in the cache")
     return compute()

@@ -40,6 +40,7 @@ __all__ = [
     "prepare",
     "resolve_window",
     "score_rows",
+    "window_ending",
 ]
 
 
@@ -55,6 +56,11 @@ def resolve_window(source: DataSource, as_of: dt.date | None, lookback_days: int
     end = source.resolve_end(as_of)
     if end is None:
         return DateWindow(None, None)
+    return window_ending(end, lookback_days)
+
+
+def window_ending(end: dt.date, lookback_days: int) -> DateWindow:
+    """The window of a scan as of ``end``: long enough for ``lookback_days`` trading bars."""
     span = math.ceil(lookback_days * 365.25 / 252) + 30
     return DateWindow(end - dt.timedelta(days=span), end)
 
@@ -220,16 +226,11 @@ def finalize(
 ) -> ScanResult:
     """The :class:`~technic_nb.ScanResult` of the outcomes collected."""
     config = plan.config
-    meta = plan.universe.set_index("symbol")[["name", "sector"]]
+    meta = universe_meta(plan.universe)
     table, rejected = score_rows(collected.rows, config)
-    table = table.join(meta, how="left")
-    table["rank"] = table["rank"].astype("Int64")  # NaN-rated rows have no rank
-    leading = [c for c in LEADING_COLUMNS if c in table.columns]
-    table = table[leading + [c for c in table.columns if c not in leading]]
-    if config.top_n is not None:
-        table = table.head(config.top_n)
+    table = present_table(table, meta, config)
     errors = error_table({**plan.invalid, **collected.errors})
-    filtered = (rejected.join(meta, how="left") if len(rejected) else rejected).sort_index()
+    filtered = present_filtered(rejected, meta)
     stats: dict[str, Any] = {
         "symbols": len(plan.universe),
         "done": collected.done,
@@ -258,6 +259,28 @@ def finalize(
         warnings=list(dict.fromkeys(collected.warnings)),
         config=config,
     )
+
+
+def universe_meta(universe: pd.DataFrame) -> pd.DataFrame:
+    """``name`` and ``sector`` by symbol."""
+    return universe.set_index("symbol")[["name", "sector"]]
+
+
+def present_table(scored: pd.DataFrame, meta: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
+    """The ranked table as a scan returns it: names and sectors, the leading columns
+    first, ``rank`` as a nullable integer, the best ``top_n`` rows."""
+    table = scored.join(meta, how="left")
+    table["rank"] = table["rank"].astype("Int64")  # NaN-rated rows have no rank
+    leading = [c for c in LEADING_COLUMNS if c in table.columns]
+    table = table[leading + [c for c in table.columns if c not in leading]]
+    if config.top_n is not None:
+        table = table.head(config.top_n)
+    return table
+
+
+def present_filtered(rejected: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
+    """The filtered rows with names and sectors, by symbol."""
+    return (rejected.join(meta, how="left") if len(rejected) else rejected).sort_index()
 
 
 def status_line(

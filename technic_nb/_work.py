@@ -34,7 +34,9 @@ __all__ = [
     "SymbolOutcome",
     "SymbolWork",
     "TaskResult",
+    "Unfinished",
     "compute_outcome",
+    "outcome_of_used",
     "peek_outcomes",
     "run_local",
     "run_shipped",
@@ -43,7 +45,7 @@ __all__ = [
 
 #: Bump when the meaning of a cached per-symbol result changes (indicator
 #: formulas, trimming, validation); old entries are then ignored.
-FEATURES_VERSION = "3"
+FEATURES_VERSION = "4"
 
 #: What a features entry holds: ``("features", {...})`` or ``("error", error dict)``.
 CachedOutcome = tuple[str, dict[str, Any]]
@@ -95,6 +97,10 @@ class TaskResult:
 
     outcomes: tuple[Any, ...]  # SymbolOutcome for a scan
     unfinished: tuple[str, ...] = ()
+
+
+class Unfinished(Exception):
+    """Raised by a :class:`SymbolWork` cut short by the scan's cancel: the symbol is not done."""
 
 
 class Recoverable(Exception):
@@ -161,8 +167,16 @@ def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> CachedOu
     Raises:
         Recoverable: for a failure that must not be cached.
     """
+    return outcome_of_used(symbol, trim_bars(bars, job), job)
+
+
+def outcome_of_used(symbol: str, used: pd.DataFrame, job: SymbolJob) -> CachedOutcome:
+    """The outcome of ``symbol`` from exactly the bars a scan uses (already trimmed).
+
+    Raises:
+        Recoverable: for a failure that must not be cached.
+    """
     try:
-        used = trim_bars(bars, job)
         if used.empty:
             raise _no_bars_error(symbol, job)
         check_bar_values(used, symbol)
@@ -292,7 +306,10 @@ def run_local(symbols: list[str], job: SymbolJob, source: DataSource) -> TaskRes
         except ScanError as exc:
             done.append(job.work.failed(symbol, exc))
             continue
-        done.append(job.work.run(symbol, bars_key, _loader(source, symbol, job), job))
+        try:
+            done.append(job.work.run(symbol, bars_key, _loader(source, symbol, job), job))
+        except Unfinished:
+            return TaskResult(tuple(done), tuple(symbols[position:]))
     return TaskResult(tuple(done))
 
 
@@ -341,7 +358,10 @@ def run_shipped(boxed: tuple[list[Shipped]], job: SymbolJob) -> TaskResult:
     for position, item in enumerate(items):
         if job.cancelled():
             return TaskResult(tuple(done), tuple(i.symbol for i in items[position:]))
-        outcome = job.work.run(item.symbol, item.bars_key, item.frame, job)
+        try:
+            outcome = job.work.run(item.symbol, item.bars_key, item.frame, job)
+        except Unfinished:
+            return TaskResult(tuple(done), tuple(i.symbol for i in items[position:]))
         if item.warnings:
             outcome = dataclasses.replace(outcome, warnings=item.warnings + outcome.warnings)
         done.append(outcome)

@@ -1,0 +1,194 @@
+"""A replay's per-symbol work: one symbol's bars read once, its outcome at every date.
+
+For each replayed date ``d`` the symbol's bars are cut exactly as a scan with
+``as_of=d`` cuts them (the scan's window ending at ``d``, then its last
+``lookback_days`` bars), and the scan's own code computes the outcome, so a
+replay's row for ``d`` is the scan's row, number for number.  No bar after ``d``
+is ever given to the computation for ``d``.
+
+Each symbol is one ``joblib.Memory`` entry (:func:`technic_nb._cached.replay_entry`)
+holding its bars and its outcome at every date replayed so far: a replay with
+more dates computes only the new ones and rewrites the entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ._errors import ScanError
+from ._plan import window_ending
+from ._work import (
+    CachedOutcome,
+    Recoverable,
+    SymbolJob,
+    SymbolWork,
+    Unfinished,
+    outcome_of_used,
+)
+from .sources._base import BarsArrays
+
+__all__ = ["REPLAY_VERSION", "ReplayOutcome", "ReplayRecord", "ReplayWork"]
+
+#: Bump when a cached replay record changes meaning (with FEATURES_VERSION's changes too).
+REPLAY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """What a replay entry stores for one symbol."""
+
+    bars: BarsArrays | None  # None when the symbol's bars could not be had
+    error: dict[str, Any] | None  # the permanent data error of its bars, if any
+    rows: dict[str, CachedOutcome]  # ISO date -> ("features", ...) or ("error", ...)
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """One symbol's replay: its outcome at each requested date, and its bars.
+
+    Attributes:
+        symbol: the symbol.
+        rows: date -> ``("features", row)`` or ``("error", error dict)``.
+        bars: the symbol's bars (the forward returns and trade walks read them).
+        error: an error for the whole symbol (its bars could not be had), else None.
+        from_cache: True when every date came from the cache.
+        computed: how many dates were computed now.
+        warnings: notes for ``result.warnings``.
+    """
+
+    symbol: str
+    rows: dict[dt.date, CachedOutcome] = field(default_factory=dict)
+    bars: BarsArrays | None = None
+    error: dict[str, Any] | None = None
+    from_cache: bool = False
+    computed: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the symbol's bars were read (some dates may still be errors)."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class ReplayWork(SymbolWork):
+    """Replay at ``dates`` (ascending): the :class:`SymbolWork` of :func:`technic_nb.replay`."""
+
+    dates: tuple[dt.date, ...]
+
+    def key(self, bars_key: str, job: SymbolJob) -> tuple[str, str, int, str]:
+        """The replay entry's key."""
+        return (bars_key, job.params_key, job.lookback, REPLAY_VERSION)
+
+    def run(
+        self, symbol: str, bars_key: str, load: Callable[[], pd.DataFrame], job: SymbolJob
+    ) -> ReplayOutcome:
+        warnings: list[str] = []
+        record = self._cached(bars_key, job, warnings)
+        done = record.rows if record is not None else {}
+        missing = [d for d in self.dates if d.isoformat() not in done]
+        if record is not None and (not missing or record.error is not None):
+            return self._outcome(symbol, record, True, 0, warnings)
+        if record is not None and record.bars is not None:
+            bars = record.bars.frame()
+        else:
+            try:
+                bars = load()
+            except ScanError as exc:
+                if exc.recoverable or exc.fatal:
+                    return self.failed(symbol, exc, tuple(warnings))
+                failed = ReplayRecord(None, exc.to_dict(), {})
+                self._store(bars_key, job, failed)
+                return self._outcome(symbol, failed, False, 0, warnings)
+            except Exception as exc:  # a bug: the symbol fails, the replay goes on
+                return self.failed(symbol, _unexpected(symbol, exc), tuple(warnings))
+        rows = dict(done)
+        for date in missing:
+            rows[date.isoformat()] = outcome_at(symbol, bars, date, job)
+            if job.cancelled():  # a long history: see the cancel between dates too
+                raise Unfinished(symbol)
+        updated = ReplayRecord(BarsArrays.of(bars), None, rows)
+        self._store(bars_key, job, updated)
+        return self._outcome(symbol, updated, False, len(missing), warnings)
+
+    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> ReplayOutcome | None:
+        warnings: list[str] = []
+        record = self._cached(bars_key, job, warnings)
+        if record is None:
+            return None
+        if record.error is None and any(d.isoformat() not in record.rows for d in self.dates):
+            return None
+        return self._outcome(symbol, record, True, 0, warnings)
+
+    def failed(
+        self, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()
+    ) -> ReplayOutcome:
+        return ReplayOutcome(symbol, error=error.to_dict(), warnings=warnings)
+
+    def remember(
+        self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
+    ) -> ReplayOutcome:
+        record = ReplayRecord(None, error.to_dict(), {})
+        self._store(bars_key, job, record)
+        return self._outcome(symbol, record, False, 0, [])
+
+    # -- the cache ----------------------------------------------------------------------
+    def _cached(self, bars_key: str, job: SymbolJob, warnings: list[str]) -> ReplayRecord | None:
+        if job.cache is None:
+            return None
+        value = job.cache.peek_replay(self.key(bars_key, job), ReplayRecord, warnings.append)
+        return value if isinstance(value, ReplayRecord) else None
+
+    def _store(self, bars_key: str, job: SymbolJob, record: ReplayRecord) -> None:
+        if job.cache is not None:
+            job.cache.store_replay(self.key(bars_key, job), record)
+
+    def _outcome(
+        self,
+        symbol: str,
+        record: ReplayRecord,
+        from_cache: bool,
+        computed: int,
+        warnings: list[str],
+    ) -> ReplayOutcome:
+        rows = {d: record.rows[d.isoformat()] for d in self.dates if d.isoformat() in record.rows}
+        return ReplayOutcome(
+            symbol, rows, record.bars, record.error, from_cache, computed, tuple(warnings)
+        )
+
+
+def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> CachedOutcome:
+    """The outcome of ``symbol`` as a scan with ``as_of=date`` computes it from ``bars``.
+
+    The bars used are the scan's: those inside its window ending at ``date``
+    (``DateWindow.clip``), then the last ``lookback`` of them (``trim_bars``),
+    found here by position (the same rows, without copying the history twice).
+    """
+    window = window_ending(date, job.lookback)
+    index = bars.index
+    assert window.start is not None
+    low = int(index.searchsorted(pd.Timestamp(window.start), "left"))
+    high = int(index.searchsorted(pd.Timestamp(date), "right"))
+    used = bars.iloc[max(low, high - job.lookback) : high]
+    try:
+        return outcome_of_used(symbol, used, dataclasses.replace(job, window=window))
+    except Recoverable as failure:  # bars in hand fail only for good: keep the reason
+        return ("error", failure.error.to_dict())
+
+
+def _unexpected(symbol: str, exc: Exception) -> ScanError:
+    from ._errors import ErrorType
+
+    return ScanError(
+        ErrorType.SYSTEM_ERROR,
+        f"{symbol}: unexpected {type(exc).__name__}: {exc}",
+        details={"symbol": symbol, "exception": type(exc).__name__},
+        suggestion="This is a bug in technic_nb or a library; please report it with the symbol.",
+        affected_symbols=(symbol,),
+    )

@@ -1,0 +1,190 @@
+"""Replay: per-date tables equal per-date scans, no look-ahead, caching, run control."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import technic_nb as tn
+from technic_nb import ScanCancellation, ScanConfig
+
+DEMO_DATES = pd.date_range("2023-01-01", "2025-12-31", freq="BME")
+
+
+def demo_config(cache_dir, **changes) -> ScanConfig:
+    options = {"source": "demo:80", "cache_dir": cache_dir, "n_jobs": 2, "backend": "threading"}
+    options.update(changes)
+    return ScanConfig(**options)
+
+
+def assert_same_table(replayed: pd.DataFrame, scanned: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(replayed, scanned, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def demo_replay(tmp_path_factory):
+    config = demo_config(tmp_path_factory.mktemp("replay"))
+    return config, tn.replay(config, DEMO_DATES)
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    day=st.dates(dt.date(2021, 1, 4), dt.date(2025, 12, 31)),
+    lookback=st.sampled_from([120, 300, 500]),
+    top_n=st.sampled_from([None, 10]),
+    min_bars=st.sampled_from([60, 100]),
+)
+def test_a_replayed_date_equals_the_scan_as_of_that_date(tmp_path, day, lookback, top_n, min_bars):
+    config = demo_config(
+        tmp_path / "c", lookback_days=lookback, top_n=top_n, min_bars=min(min_bars, lookback)
+    )
+    dates = sorted({day, day - dt.timedelta(days=45), dt.date(2025, 12, 31)})
+    result = tn.replay(config, dates)
+    for date in dates:
+        scanned = tn.scan(config.replace(as_of=date))
+        assert_same_table(result.table(date), scanned.table)
+        pd.testing.assert_frame_equal(result.filtered(date), scanned.filtered)
+
+
+def test_real_data_dates_equal_real_scans(real_data_dir, tmp_path):
+    source = tn.DirectorySource(real_data_dir)
+    universe = list(source.universe()["symbol"][::12])  # 43 symbols across sectors
+    config = ScanConfig(source=source, universe=universe, cache_dir=tmp_path, n_jobs=2)
+    rng = np.random.default_rng(5)
+    calendar = pd.bdate_range("2005-06-01", "2017-11-10")
+    dates = sorted(pd.Timestamp(d) for d in rng.choice(calendar, size=5, replace=False))
+    result = tn.replay(config, dates)
+    for date in dates:
+        assert_same_table(result.table(date), tn.scan(config.replace(as_of=date.date())).table)
+
+
+def test_no_bar_after_a_date_changes_its_row(tmp_path):
+    """Bars after the date are altered: the rows at and before the date stay identical."""
+    base = tn.DemoSource(n_symbols=30)
+    frames = {s: base.fetch(s) for s in base.universe()["symbol"]}
+    cut = pd.Timestamp("2024-06-28")
+    altered = {}
+    for symbol, frame in frames.items():
+        changed = frame.copy()
+        changed.loc[changed.index > cut] *= 1.7
+        altered[symbol] = changed
+    dates = [dt.date(2024, 3, 29), dt.date(2024, 6, 28)]
+
+    def config(folder, frames, name):
+        source = tn.InMemorySource(frames, name=name)
+        return demo_config(tmp_path / folder, source=source, universe="source")
+
+    first = tn.replay(config("a", frames, "a"), dates)
+    second = tn.replay(config("b", altered, "b"), dates)
+    pd.testing.assert_frame_equal(first.features, second.features)
+    later = tn.replay(config("b", altered, "b"), [dt.date(2024, 9, 30)])
+    other = tn.replay(config("a", frames, "a"), [dt.date(2024, 9, 30)])
+    assert not later.features.equals(other.features)  # ...while later rows do see them
+
+
+def test_warm_replay_reads_everything_from_the_cache(demo_replay):
+    config, cold = demo_replay
+    warm = tn.replay(config, DEMO_DATES)
+    assert warm.stats["from_cache"] == 80 and warm.stats["computed"] == 0
+    pd.testing.assert_frame_equal(warm.features, cold.features)
+
+
+def test_adding_dates_computes_only_the_new_ones(tmp_path):
+    config = demo_config(tmp_path)
+    tn.replay(config, DEMO_DATES[:12])
+    counts: list[int] = []
+
+    class Count(tn._hooks.ScanHooks):
+        def symbol_done(self, outcome):
+            counts.append(outcome.computed)
+
+    more = tn.replay(config, DEMO_DATES[:18], hooks=Count())
+    assert sorted(set(counts)) == [6]  # every symbol computed the 6 new dates only
+    full = tn.replay(demo_config(tmp_path / "fresh"), DEMO_DATES[:18])
+    pd.testing.assert_frame_equal(more.features, full.features)
+
+
+def test_progress_counts_symbols_times_dates(tmp_path):
+    seen: dict[str, tuple[int, int]] = {}
+
+    def progress(stage, current, total, message, metadata):
+        seen[stage] = (current, total)
+
+    tn.replay(demo_config(tmp_path), DEMO_DATES[:10], progress_cb=progress)
+    assert seen["symbol_scanning"] == (800, 800)
+    assert seen["data_fetching"] == (80, 80)
+
+
+def test_cancel_keeps_finished_symbols_and_a_rerun_resumes(tmp_path, cancel_midway):
+    config = demo_config(tmp_path, source="demo:400", backend="loky")
+    token = ScanCancellation()
+    started = threading.Event()
+
+    def progress(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current >= 40 * len(DEMO_DATES):
+            started.set()
+
+    result, latency = cancel_midway(
+        lambda: tn.replay(config, DEMO_DATES, progress_cb=progress, cancellation_token=token),
+        started,
+        token,
+        wait=120,
+    )
+    assert result.cancelled and latency < 1.0
+    done = result.stats["done"]
+    assert 40 <= done < 400
+    assert result.status.startswith(f"Cancelled after {done} of 400 symbols")
+    again = tn.replay(config, DEMO_DATES)
+    assert again.stats["from_cache"] >= done and not again.cancelled
+    fresh = tn.replay(config.replace(cache_dir=tmp_path / "fresh"), DEMO_DATES)
+    pd.testing.assert_frame_equal(again.features, fresh.features)
+
+
+def test_bad_dates_and_horizons_are_clear_config_errors(tmp_path):
+    config = demo_config(tmp_path)
+    for dates, text in [("2024-01-31", "dates"), ([], "dates"), (["not a date"], "not a date")]:
+        with pytest.raises(tn.ScanError, match=text) as info:
+            tn.replay(config, dates)
+        assert info.value.error_type is tn.ErrorType.CONFIG_ERROR
+    for horizons in [(0, 5), print, "21"]:
+        with pytest.raises(tn.ScanError, match="horizons"):
+            tn.replay(config, DEMO_DATES[:2], horizons=horizons)
+    result = tn.replay(config, DEMO_DATES[:2])
+    with pytest.raises(ValueError, match="was not replayed"):
+        result.table("2020-01-31")
+
+
+def test_the_panel_ranks_each_date_like_its_table(demo_replay):
+    _, result = demo_replay
+    panel = result.panel
+    for date in DEMO_DATES[::7]:
+        table = result.table(date)
+        rows = panel.xs(date, level="date")
+        assert list(rows.index) == list(table.index)  # top_n is None: every ranked row
+        for column in ("rank", "percentile", "tech_rating", "signal", "stop", "target"):
+            pd.testing.assert_series_equal(
+                rows[column], table[column], check_names=False, check_exact=False, rtol=1e-12
+            )
+
+
+def test_errors_are_dated_and_nothing_is_dropped_silently(tmp_path):
+    frames = {s: tn.DemoSource(n_symbols=12).fetch(s) for s in tn.DemoSource(12).universe().symbol}
+    late = next(iter(frames))
+    frames[late] = frames[late].loc["2024-01-01":]  # listed late: no bars before 2024
+    config = demo_config(tmp_path, source=tn.InMemorySource(frames), universe="source", min_bars=20)
+    result = tn.replay(config, DEMO_DATES)
+    early = [d for d in DEMO_DATES if d < pd.Timestamp("2024-01-01")]
+    errors = result.errors[result.errors["symbol"] == late]
+    assert set(errors["date"]) == set(early)
+    assert errors["message"].str.contains("no bars on or before").all()
+    coverage = result.coverage()
+    total = coverage[["ranked", "filtered", "errors"]].sum(axis=1)
+    assert (total == coverage["universe"]).all()  # every symbol-date is accounted for
