@@ -12,15 +12,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._progress import MultiStageProgressTracker
-from ._work import SymbolOutcome
-
 if TYPE_CHECKING:
     from ._plan import ScanPlan
 
-__all__ = ["DelegatingHooks", "ProgressHooks", "RowHooks", "ScanHooks"]
+
+class Outcome(Protocol):
+    """What every per-symbol outcome has (a scan's ``SymbolOutcome``, a replay's
+    ``ReplayOutcome``)."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def from_cache(self) -> bool: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+__all__ = ["DelegatingHooks", "Outcome", "ProgressHooks", "RowHooks", "ScanHooks"]
 
 logger = logging.getLogger("technic_nb.hooks")
 
@@ -40,7 +52,7 @@ class ScanHooks:
     def stage_finished(self, stage: str, message: str = "") -> None:
         """``stage`` is done."""
 
-    def symbol_done(self, outcome: SymbolOutcome) -> None:
+    def symbol_done(self, outcome: Outcome) -> None:
         """One symbol has its outcome (from the cache or computed)."""
 
     def scan_stopped(self, reason: str) -> None:
@@ -62,7 +74,7 @@ class ProgressHooks(ScanHooks):
     def stage_finished(self, stage: str, message: str = "") -> None:
         self.tracker.finish_stage(stage, message)
 
-    def symbol_done(self, outcome: SymbolOutcome) -> None:
+    def symbol_done(self, outcome: Outcome) -> None:
         if outcome.from_cache:
             self.tracker.count("from_cache")
         if not outcome.ok:
@@ -78,9 +90,10 @@ class RowHooks(ScanHooks):
     def __init__(self, listener: Callable[[str, dict[str, Any]], Any]) -> None:
         self.listener = listener
 
-    def symbol_done(self, outcome: SymbolOutcome) -> None:
-        if outcome.features is not None:
-            self.listener(outcome.symbol, outcome.features)
+    def symbol_done(self, outcome: Outcome) -> None:
+        features = getattr(outcome, "features", None)
+        if features is not None:
+            self.listener(outcome.symbol, features)
 
 
 class DelegatingHooks(ScanHooks):
@@ -110,7 +123,7 @@ class DelegatingHooks(ScanHooks):
     def stage_finished(self, stage: str, message: str = "") -> None:
         self._each("stage_finished", stage, message)
 
-    def symbol_done(self, outcome: SymbolOutcome) -> None:
+    def symbol_done(self, outcome: Outcome) -> None:
         self._each("symbol_done", outcome)
 
     def scan_stopped(self, reason: str) -> None:

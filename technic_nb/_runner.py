@@ -43,7 +43,7 @@ import pandas as pd
 from ._cancel import ScanCancellation
 from ._config import ScanConfig
 from ._engine import scan
-from ._hooks import ScanHooks
+from ._hooks import Outcome, ScanHooks
 from ._plan import Collected, ScanPlan, error_table, finalize, score_rows
 from ._progress import MultiStageProgressTracker, ProgressSnapshot
 from ._result import ScanResult
@@ -149,9 +149,10 @@ class _RunnerHooks(ScanHooks):
     def scan_prepared(self, plan: ScanPlan) -> None:
         self.plan = plan
 
-    def symbol_done(self, outcome: SymbolOutcome) -> None:
-        with self._lock:
-            self.collected.add(outcome)
+    def symbol_done(self, outcome: Outcome) -> None:
+        if isinstance(outcome, SymbolOutcome):  # a scan's (a replay keeps its own)
+            with self._lock:
+                self.collected.add(outcome)
 
     def top_rows(self, config: ScanConfig, n: int) -> tuple[pd.DataFrame, int]:
         """The best ``n`` rows scored so far, and how many rows there are."""
