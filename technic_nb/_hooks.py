@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._progress import MultiStageProgressTracker
+
 if TYPE_CHECKING:
     from ._plan import ScanPlan
 
@@ -31,6 +32,7 @@ class Outcome(Protocol):
 
     @property
     def ok(self) -> bool: ...
+
 
 __all__ = ["DelegatingHooks", "Outcome", "ProgressHooks", "RowHooks", "ScanHooks"]
 
