@@ -111,6 +111,8 @@ class ScanPlan:
     window: DateWindow
     job: SymbolJob
     retry_before: dict[str, Any] = field(default_factory=dict)
+    #: notes found while preparing (for ``result.warnings``)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def symbols(self) -> list[str]:
@@ -256,7 +258,7 @@ def finalize(
         cancelled=cancelled,
         filtered=filtered,
         regime=regime,
-        warnings=list(dict.fromkeys(collected.warnings)),
+        warnings=list(dict.fromkeys([*plan.warnings, *collected.warnings])),
         config=config,
     )
 

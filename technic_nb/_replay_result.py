@@ -408,7 +408,7 @@ def build_replay_result(
     token: ScanCancellation,
 ) -> ReplayResult:
     """The :class:`ReplayResult` of the outcomes gathered."""
-    warnings = list(dict.fromkeys(collected.warnings))
+    warnings = list(dict.fromkeys([*plan.warnings, *collected.warnings]))
     features = _feature_frame(outcomes)
     errors = _error_rows(outcomes, plan.invalid)
     benchmark = None if cancelled else _benchmark(plan, token, warnings)
