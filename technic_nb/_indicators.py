@@ -49,6 +49,8 @@ column                formula                                                   
                       ``talib.MIN`` [swing_low_window=10]
 ``low_recent``        min of L over the last n bars, today included,            n
                       ``talib.MIN`` [recent_low_window=20]
+``low52w``            min of L over the last n bars, today included,            n
+                      ``talib.MIN`` [high_window=252] (the trade plan's support)
 ====================  ========================================================  =============
 
 Column names: ``sma{n}`` and ``ret_{n}d_pct`` carry the configured periods
@@ -258,6 +260,7 @@ class IndicatorParams:
             volume_spike=self.volume_spike_window + 1,
             low_swing=self.swing_low_window,
             low_recent=self.recent_low_window,
+            low52w=self.high_window,
         )
         return needed
 
@@ -386,6 +389,7 @@ def indicator_series(bars: pd.DataFrame, params: IndicatorParams = _DEFAULT_PARA
 
     out["low_swing"] = talib.MIN(low, timeperiod=p.swing_low_window)
     out["low_recent"] = talib.MIN(low, timeperiod=p.recent_low_window)
+    out["low52w"] = talib.MIN(low, timeperiod=p.high_window)
     names = feature_names(p)
     # One float64 block (column-major), so later per-column reads are cheap views.
     table = np.empty((len(names), count), dtype=np.float64)
@@ -482,11 +486,13 @@ def _put_volatility_and_volume(
 
 
 def _put_lows(out: dict[str, float | str], low: np.ndarray, p: IndicatorParams) -> None:
-    """Add ``low_swing`` and ``low_recent`` (minimum lows of their windows) to ``out``."""
+    """Add ``low_swing``, ``low_recent`` and ``low52w`` (minimum lows of their windows)."""
     window = p.swing_low_window
     out["low_swing"] = _last(talib.MIN(low[-window:], timeperiod=window))
     window = p.recent_low_window
     out["low_recent"] = _last(talib.MIN(low[-window:], timeperiod=window))
+    window = p.high_window
+    out["low52w"] = _last(talib.MIN(low[-window:], timeperiod=window))
 
 
 def latest_features(

@@ -39,7 +39,7 @@ from ._plan import (
 )
 from ._replay_work import ReplayOutcome
 from ._result import ERROR_COLUMNS
-from ._scoring import SUBSCORES, apply_filters, score_table
+from ._scoring import SUBSCORES, apply_filters, score_frame
 from .sources._base import BarsArrays
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class ReplayResult:
         kept, _ = self._filtered_panel
         if kept.empty:
             return kept
-        scored = score_table(kept, self.config.scoring)
+        scored = score_frame(kept, self.config.scoring)
         ranked = _rank_by_date(scored)
         meta = universe_meta(self.universe)
         symbols = ranked.index.get_level_values("symbol")

@@ -35,6 +35,7 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "stop",
     "target",
     "reward_risk",
+    "plan_ok",
 )
 
 

@@ -188,12 +188,22 @@ test, joined by ``"; "``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ._scoring_params import (
+    DEFAULT_PARAMS,
+    SUBSCORE_LIMIT,
+    SUBSCORES,
+    ScoringParams,
+    ScoringWeights,
+    _invalid,
+    _is_number,
+)
+from ._trade_plan import PLAN_COLUMNS, trade_plan
 
 __all__ = [
     "PLAN_COLUMNS",
@@ -202,7 +212,9 @@ __all__ = [
     "ScoringParams",
     "ScoringWeights",
     "apply_filters",
+    "rank_table",
     "risk_factor",
+    "score_frame",
     "score_table",
     "signals",
     "subscores",
@@ -210,272 +222,11 @@ __all__ = [
     "trade_plan",
 ]
 
-#: The subscore columns, in weight order.
-SUBSCORES: tuple[str, ...] = ("trend", "momentum", "volume", "volatility", "oscillator", "breakout")
 #: The signal categories, best to worst.
 SIGNALS: tuple[str, ...] = ("Strong Long", "Long", "Neutral", "Short", "Strong Short")
-#: The trade-plan columns.
-PLAN_COLUMNS: tuple[str, ...] = ("entry", "stop", "target", "reward_risk", "direction")
-#: Every subscore is clipped to [-SUBSCORE_LIMIT, SUBSCORE_LIMIT].
-SUBSCORE_LIMIT = 3.0
-
-_LONG = frozenset({"Strong Long", "Long"})
-_SHORT = frozenset({"Strong Short", "Short"})
 
 
-# -- validation -----------------------------------------------------------------
-
-
-def _invalid(owner: str, name: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"{owner}.{name}={value!r} is invalid: {name} must be {allowed}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
-def _finite(owner: str, name: str, value: Any, allowed: str) -> float:
-    if not _is_number(value) or not math.isfinite(float(value)):
-        raise _invalid(owner, name, value, allowed)
-    return float(value)
-
-
-# -- parameters -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScoringWeights:
-    """Weights of the six subscores in the TechRating.
-
-    Each weight is a finite number >= 0 and at least one is > 0; an invalid
-    value raises ``ValueError`` naming the field, the value and what is allowed.
-    Because the TechRating is normalized by ``3 * sum(weights)``, only the
-    ratios of the weights matter: doubling every weight changes nothing.
-    """
-
-    trend: float = 3.0
-    momentum: float = 3.0
-    volume: float = 2.0
-    volatility: float = 1.0
-    oscillator: float = 1.0
-    breakout: float = 1.0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = _finite("ScoringWeights", f.name, getattr(self, f.name), "a finite number >= 0")
-            if value < 0:
-                raise _invalid(
-                    "ScoringWeights", f.name, getattr(self, f.name), "a finite number >= 0"
-                )
-            object.__setattr__(self, f.name, value)
-        if self.total == 0:
-            raise ValueError(
-                f"ScoringWeights({self.key()}) is invalid: the weights must not all be 0; "
-                "at least one weight must be > 0"
-            )
-
-    @property
-    def total(self) -> float:
-        """The sum of the weights."""
-        return float(sum(getattr(self, name) for name in SUBSCORES))
-
-    def as_dict(self) -> dict[str, float]:
-        """The weights by subscore name, in :data:`SUBSCORES` order."""
-        return {name: getattr(self, name) for name in SUBSCORES}
-
-    def key(self) -> str:
-        """Stable text of every weight, e.g. ``trend=3.0,momentum=3.0,...``."""
-        return ",".join(f"{name}={value!r}" for name, value in self.as_dict().items())
-
-
-def _check_weights(weights: Any) -> ScoringWeights:
-    """``ScoringParams.weights`` as :class:`ScoringWeights` (a mapping is converted)."""
-    if isinstance(weights, Mapping):
-        weights = ScoringWeights(**dict(weights))
-    if not isinstance(weights, ScoringWeights):
-        raise _invalid("ScoringParams", "weights", weights, "a ScoringWeights or a mapping")
-    return weights
-
-
-_AT_LEAST_0 = "a finite number >= 0"
-_ABOVE_0 = "a finite number > 0"
-
-#: The checks of the numeric ScoringParams fields, run in this order: (field, what is
-#: allowed, test of the value).  ``{field}`` in the text names an earlier field's value,
-#: and the test reads earlier fields from the params, both already validated then.
-_PARAM_RULES: tuple[tuple[str, str, Callable[[float, ScoringParams], bool]], ...] = (
-    ("mom_ret21_pct", _AT_LEAST_0, lambda v, s: v >= 0),
-    ("mom_ret63_pct", _AT_LEAST_0, lambda v, s: v >= 0),
-    ("spike_mild", _ABOVE_0, lambda v, s: v > 0),
-    (
-        "spike_strong",
-        "a finite number >= spike_mild ({spike_mild})",
-        lambda v, s: v >= s.spike_mild,
-    ),
-    (
-        "spike_extreme",
-        "a finite number >= spike_strong ({spike_strong})",
-        lambda v, s: v >= s.spike_strong,
-    ),
-    (
-        "volume_dry",
-        "a finite number from 0 to spike_mild ({spike_mild})",
-        lambda v, s: 0 <= v <= s.spike_mild,
-    ),
-    ("calm_rvol_pct", _ABOVE_0, lambda v, s: v > 0),
-    (
-        "wild_rvol_pct",
-        "a finite number > calm_rvol_pct ({calm_rvol_pct})",
-        lambda v, s: v > s.calm_rvol_pct,
-    ),
-    ("rsi_bull", "a finite number from 50 to 100", lambda v, s: 50 <= v <= 100),
-    (
-        "rsi_strong",
-        "a finite number from rsi_bull ({rsi_bull}) to 100",
-        lambda v, s: s.rsi_bull <= v <= 100,
-    ),
-    (
-        "rsi_overbought",
-        "a finite number from rsi_strong ({rsi_strong}) to 100",
-        lambda v, s: s.rsi_strong <= v <= 100,
-    ),
-    ("breakout_at_pct", _AT_LEAST_0, lambda v, s: v >= 0),
-    (
-        "breakout_near_pct",
-        "a finite number >= breakout_at_pct ({breakout_at_pct})",
-        lambda v, s: v >= s.breakout_at_pct,
-    ),
-    ("thrust_ret5_pct", _AT_LEAST_0, lambda v, s: v >= 0),
-    ("atr_pct_cap", _ABOVE_0, lambda v, s: v > 0),
-    ("risk_floor", "a finite number from 0 to 1", lambda v, s: 0 <= v <= 1),
-    ("long_rating", "a finite number > 0 and <= 100", lambda v, s: 0 < v <= 100),
-    (
-        "strong_rating",
-        "a finite number from long_rating ({long_rating}) to 100",
-        lambda v, s: s.long_rating <= v <= 100,
-    ),
-    ("long_min_trend", "a finite number from 0 to 3", lambda v, s: 0 <= v <= 3),
-    (
-        "strong_min_trend",
-        "a finite number from long_min_trend ({long_min_trend}) to 3",
-        lambda v, s: s.long_min_trend <= v <= 3,
-    ),
-    ("strong_min_momentum", "a finite number from 0 to 3", lambda v, s: 0 <= v <= 3),
-    ("target_rr", _ABOVE_0, lambda v, s: v > 0),
-    ("stop_atr", _ABOVE_0, lambda v, s: v > 0),
-    ("min_stop_atr", _ABOVE_0, lambda v, s: v > 0),
-    (
-        "max_stop_atr",
-        "a finite number >= min_stop_atr ({min_stop_atr})",
-        lambda v, s: v >= s.min_stop_atr,
-    ),
-    ("entry_atr", _AT_LEAST_0, lambda v, s: v >= 0),
-)
-
-
-@dataclass(frozen=True)
-class ScoringParams:
-    """Every weight, threshold and trade-plan setting of the scoring.
-
-    The module documentation gives the formula each field enters.  Every field
-    is validated on construction; an invalid value raises ``ValueError`` naming
-    the field, the value and what is allowed.  ``weights`` also accepts a
-    mapping of weights (``{"volume": 0.0, ...}``), turned into
-    :class:`ScoringWeights`.
-
-    Attributes:
-        weights: the subscore weights.
-        mom_ret21_pct: 21-day return (%) beyond which momentum scores +-1.
-        mom_ret63_pct: 63-day return (%) beyond which momentum scores +-1.
-        spike_mild, spike_strong, spike_extreme: volume-spike ratios worth 1, 2
-            and 3 volume points (signed by the day's direction).
-        volume_dry: volume-spike ratio below which volume is thin (-1 point,
-            signed by the day's direction); 0 switches the rule off.
-        calm_rvol_pct: annualized volatility (%) at or below which prices are calm.
-        wild_rvol_pct: annualized volatility (%) at or above which prices are wild.
-        rsi_bull, rsi_strong, rsi_overbought: RSI levels of the oscillator zones
-            (mirrored as ``100 - level`` below 50).
-        breakout_at_pct: distance (%) to the 20-day high / low that counts as at it.
-        breakout_near_pct: distance (%) that counts as near it.
-        thrust_ret5_pct: 5-day return (%) beyond which breakout scores +-1.
-        atr_pct_cap: ATR % at which the risk factor reaches ``risk_floor``.
-        risk_floor: the smallest risk factor (for the most volatile stocks).
-        long_rating: TechRating needed for Long (and <= -long_rating for Short).
-        strong_rating: TechRating needed for Strong Long (mirrored for Strong Short).
-        long_min_trend: trend subscore needed for Long (mirrored for Short).
-        strong_min_trend: trend subscore needed for Strong Long.
-        strong_min_momentum: momentum subscore needed for Strong Long.
-        target_rr: reward / risk of the target.
-        stop_atr: stop distance in ATRs before the swing levels and clamps.
-        min_stop_atr: nearest stop, in ATRs from the close.
-        max_stop_atr: farthest stop, in ATRs from the close.
-        entry_atr: entry beyond the close, in ATRs (a confirmation buffer).
-    """
-
-    weights: ScoringWeights = field(default_factory=ScoringWeights)
-    # momentum
-    mom_ret21_pct: float = 2.0
-    mom_ret63_pct: float = 5.0
-    # volume
-    spike_mild: float = 1.2
-    spike_strong: float = 1.5
-    spike_extreme: float = 2.0
-    volume_dry: float = 0.7
-    # volatility
-    calm_rvol_pct: float = 25.0
-    wild_rvol_pct: float = 60.0
-    # oscillator
-    rsi_bull: float = 55.0
-    rsi_strong: float = 60.0
-    rsi_overbought: float = 70.0
-    # breakout
-    breakout_at_pct: float = 1.0
-    breakout_near_pct: float = 3.0
-    thrust_ret5_pct: float = 2.0
-    # rating
-    atr_pct_cap: float = 8.0
-    risk_floor: float = 0.7
-    # signals
-    long_rating: float = 30.0
-    strong_rating: float = 55.0
-    long_min_trend: float = 0.0
-    strong_min_trend: float = 2.0
-    strong_min_momentum: float = 1.0
-    # trade plan
-    target_rr: float = 2.0
-    stop_atr: float = 1.5
-    min_stop_atr: float = 0.5
-    max_stop_atr: float = 3.0
-    entry_atr: float = 0.1
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", _check_weights(self.weights))
-        for name, allowed, ok in _PARAM_RULES:
-            raw = getattr(self, name)
-            # names the (validated) value of any earlier field it refers to
-            text = allowed.format_map(vars(self))
-            value = _finite("ScoringParams", name, raw, text)
-            if not ok(value, self):
-                raise _invalid("ScoringParams", name, raw, text)
-            object.__setattr__(self, name, value)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every field; ``weights`` as a nested dict."""
-        return asdict(self)
-
-    def key(self) -> str:
-        """Stable text of every value, e.g. ``weights=(trend=3.0,...);mom_ret21_pct=2.0;...``."""
-        parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            text = f"({value.key()})" if isinstance(value, ScoringWeights) else repr(value)
-            parts.append(f"{f.name}={text}")
-        return ";".join(parts)
-
-
-_DEFAULT_PARAMS = ScoringParams()
+_DEFAULT_PARAMS = DEFAULT_PARAMS
 
 
 # -- column access --------------------------------------------------------------
@@ -674,7 +425,20 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
         index=features.index,
         dtype="float64",
     )
-    return out.clip(lower=-SUBSCORE_LIMIT, upper=SUBSCORE_LIMIT)
+    out = out.clip(lower=-SUBSCORE_LIMIT, upper=SUBSCORE_LIMIT)
+    for extra in params.user_subscores:
+        out[extra.name] = _user_points(features, extra)
+    return out
+
+
+def _user_points(features: pd.DataFrame, extra: Any) -> pd.Series:
+    """A user subscore's points; per date when the table holds several dates (a replay
+    panel: a cross-sectional rank is taken within each date)."""
+    if isinstance(features.index, pd.MultiIndex) and "date" in features.index.names:
+        parts = [extra.score(group) for _, group in features.groupby(level="date", sort=False)]
+        points = pd.concat(parts) if parts else pd.Series(dtype="float64")
+        return points.reindex(features.index).astype("float64")
+    return extra.score(features).astype("float64")
 
 
 # -- rating and signals -----------------------------------------------------------
@@ -705,8 +469,11 @@ def tech_rating(
         weight = getattr(weights, name)
         if weight > 0:
             raw = raw + weight * subs[name].astype("float64")
+    for extra in params.user_subscores:
+        if extra.weight > 0:
+            raw = raw + extra.weight * subs[extra.name].astype("float64")
     factor = risk_factor(features, params).reindex(subs.index)
-    rating = raw * factor * (100.0 / (SUBSCORE_LIMIT * weights.total))
+    rating = raw * factor * (100.0 / (SUBSCORE_LIMIT * params.total_weight))
     return rating.clip(lower=-100.0, upper=100.0).rename("tech_rating")
 
 
@@ -736,84 +503,6 @@ def signals(
 
 
 # -- trade plan -----------------------------------------------------------------
-
-
-def _directions(signal: pd.Series) -> np.ndarray:
-    text = pd.Series(signal).astype(object).to_numpy()
-    is_long = np.array([value in _LONG for value in text], dtype=bool)
-    is_short = np.array([value in _SHORT for value in text], dtype=bool)
-    return np.where(is_long, 1, np.where(is_short, -1, 0)).astype("int64")
-
-
-def _aligned_signal(signal: pd.Series | Sequence[Any], index: pd.Index) -> pd.Series:
-    """``signal`` aligned on ``index`` (a Series by label, any other sequence by position)."""
-    if isinstance(signal, pd.Series):
-        return signal.reindex(index)
-    return pd.Series(list(signal), index=index, dtype=object)
-
-
-def _long_plan(
-    features: pd.DataFrame, close: np.ndarray, atr: np.ndarray, p: ScoringParams
-) -> dict[str, np.ndarray]:
-    """Entry, stop, target and reward/risk of a long trade on every row."""
-    lows = np.column_stack(
-        [_num(features, "low_swing").to_numpy(), _num(features, "low_recent").to_numpy()]
-    )
-    base = close - p.stop_atr * atr
-    with np.errstate(invalid="ignore"):
-        stop = np.fmin(base, np.fmin.reduce(lows, axis=1))
-        stop = np.clip(stop, close - p.max_stop_atr * atr, close - p.min_stop_atr * atr)
-        entry = close + p.entry_atr * atr
-        target = entry + p.target_rr * (entry - stop)
-        reward_risk = (target - entry) / (entry - stop)
-    return {"entry": entry, "stop": stop, "target": target, "reward_risk": reward_risk}
-
-
-def _short_plan(
-    features: pd.DataFrame, close: np.ndarray, atr: np.ndarray, p: ScoringParams
-) -> dict[str, np.ndarray]:
-    """Entry, stop, target (NaN at or below 0) and reward/risk of a short trade on every row."""
-    highs = [_num(features, "high20").to_numpy()]
-    if "high_swing" in features.columns:
-        highs.append(_num(features, "high_swing").to_numpy())
-    base = close + p.stop_atr * atr
-    with np.errstate(invalid="ignore"):
-        stop = np.fmax(base, np.fmax.reduce(np.column_stack(highs), axis=1))
-        stop = np.clip(stop, close + p.min_stop_atr * atr, close + p.max_stop_atr * atr)
-        entry = close - p.entry_atr * atr
-        target = entry - p.target_rr * (stop - entry)
-        target = np.where(target > 0, target, np.nan)
-        reward_risk = (entry - target) / (stop - entry)
-    return {"entry": entry, "stop": stop, "target": target, "reward_risk": reward_risk}
-
-
-def trade_plan(
-    features: pd.DataFrame, signal: pd.Series, params: ScoringParams = _DEFAULT_PARAMS
-) -> pd.DataFrame:
-    """Entry, stop, target and reward/risk for the direction of each signal.
-
-    Returns a frame with the index of ``features`` and the columns
-    :data:`PLAN_COLUMNS` (``direction`` int: +1 long, -1 short, 0 none).  See the
-    module documentation for the formulas; rows without a long or short signal,
-    or with an unknown close or ATR, have NaN prices.
-    """
-    _check_frame(features, "trade_plan")
-    _require(features, ("close", "atr", "low_swing", "low_recent", "high20"), "trade_plan")
-    direction = _directions(_aligned_signal(signal, features.index))
-    close = _num(features, "close").to_numpy()
-    atr = _num(features, "atr").to_numpy()
-    with np.errstate(invalid="ignore"):
-        usable = (close > 0) & (atr > 0)
-    long_plan = _long_plan(features, close, atr, params)
-    short_plan = _short_plan(features, close, atr, params)
-    is_long = (direction == 1) & usable
-    is_short = (direction == -1) & usable
-    columns = {
-        name: np.where(is_long, long_plan[name], np.where(is_short, short_plan[name], np.nan))
-        for name in ("entry", "stop", "target", "reward_risk")
-    }
-    columns["direction"] = np.where(usable, direction, 0).astype("int64")
-    return pd.DataFrame(columns, index=features.index)
 
 
 # -- table ----------------------------------------------------------------------
@@ -855,7 +544,8 @@ def _renamed_inputs(columns: pd.Index) -> dict[Any, str]:
 
 
 def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -> pd.DataFrame:
-    """Score, signal, plan and rank every row of ``features``.
+    """Score, signal, plan and rank every row of ``features``: :func:`rank_table` of
+    :func:`score_frame`.
 
     Returns ``features`` plus the columns ``dist_low20_pct`` (if absent),
     :data:`SUBSCORES`, ``tech_rating``, ``signal``, :data:`PLAN_COLUMNS`,
@@ -865,6 +555,16 @@ def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS)
     symbol).  The feature ``volume`` (shares traded on the last bar) is renamed
     ``volume_shares`` because ``volume`` is the volume subscore; any other
     features column named like an output column is renamed ``<name>_input``.
+    """
+    return rank_table(score_frame(features, params))
+
+
+def score_frame(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -> pd.DataFrame:
+    """Every column of :func:`score_table` but ``rank`` and ``percentile``, rows unsorted.
+
+    Row by row: each row's values depend on that row alone, except a user
+    subscore mapped by a cross-sectional rank (taken over the table, or within
+    each date of a (date, symbol) table).  User subscores get their own columns.
     """
     _check_frame(features, "score_table")
     if not features.index.is_unique:
@@ -878,13 +578,19 @@ def score_table(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS)
     out = features.rename(columns=_renamed_inputs(features.columns))
     if "dist_low20_pct" not in out.columns:
         out["dist_low20_pct"] = _dist_low20(features)
-    for name in SUBSCORES:
+    for name in subs.columns:
         out[name] = subs[name]
     out["tech_rating"] = rating
     out["signal"] = signal
     for name in PLAN_COLUMNS:
         out[name] = plan[name]
-    order, rank, percentile = _rank(rating)
+    return out
+
+
+def rank_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """``scored`` (from :func:`score_frame`) with ``rank`` and ``percentile``, sorted by rank."""
+    order, rank, percentile = _rank(scored["tech_rating"])
+    out = scored.copy()
     out["rank"] = rank
     out["percentile"] = percentile
     return out.iloc[order]

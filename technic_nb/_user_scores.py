@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import config_error
-from ._scoring import SUBSCORE_LIMIT, SUBSCORES
+from ._scoring_params import SUBSCORE_LIMIT, SUBSCORES
 
 __all__ = [
     "RankMapper",

@@ -183,6 +183,7 @@ def reference(bars: pd.DataFrame, p: IndicatorParams) -> dict[str, np.ndarray]:
     ref["volume_spike"] = (volume_s / prior.where(prior > 0)).to_numpy()
     ref["low_swing"] = talib.MIN(low, p.swing_low_window)
     ref["low_recent"] = talib.MIN(low, p.recent_low_window)
+    ref["low52w"] = talib.MIN(low, p.high_window)
     return ref
 
 
