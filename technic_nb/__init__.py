@@ -11,12 +11,14 @@ needs no network and no API key::
 
 from __future__ import annotations
 
+from . import factors
 from ._cache import cache_size
 from ._cancel import ScanCancellation, ScanCancelled
 from ._config import ScanConfig, default_cache_dir
 from ._engine import clear_scan_cache as clear_cache
 from ._engine import prune_cache, run_scan, scan
 from ._errors import ErrorType, ScanError
+from ._factors import Factor, factor
 from ._indicators import IndicatorParams
 from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
 from ._regime import MarketRegime
@@ -26,6 +28,8 @@ from ._result import ScanResult
 from ._retry import RetryPolicy
 from ._runner import RunnerState, ScanRunner
 from ._scoring import ScoringParams, ScoringWeights
+from ._screen import Screen
+from ._user_scores import UserSubscore, by_rank, by_thresholds
 from .sources import (
     DataSource,
     DateWindow,
@@ -44,6 +48,7 @@ __all__ = [
     "DemoSource",
     "DirectorySource",
     "ErrorType",
+    "Factor",
     "InMemorySource",
     "IndicatorParams",
     "MarketRegime",
@@ -61,11 +66,17 @@ __all__ = [
     "ScanRunner",
     "ScoringParams",
     "ScoringWeights",
+    "Screen",
+    "UserSubscore",
     "__version__",
+    "by_rank",
+    "by_thresholds",
     "cache_size",
     "clear_cache",
     "default_cache_dir",
     "diff",
+    "factor",
+    "factors",
     "prune_cache",
     "replay",
     "run_scan",

@@ -143,6 +143,7 @@ class CheckpointCache:
         self._bars = memory.cache(_cached.bars_entry, ignore=["fetch"], verbose=0)
         self._features = memory.cache(_cached.features_entry, ignore=["compute"], verbose=0)
         self._replay = memory.cache(_cached.replay_entry, ignore=["compute"], verbose=0)
+        self._factor = memory.cache(_cached.factor_entry, ignore=["compute"], verbose=0)
 
     @classmethod
     def at(cls, location: str | os.PathLike[str]) -> CheckpointCache:
@@ -206,6 +207,23 @@ class CheckpointCache:
     ) -> Any | None:
         """The cached bars value of ``key``, or None (nothing is fetched)."""
         return _peek(self._bars, key, expected, on_warning)
+
+    def factor(
+        self,
+        key: tuple[str, str, int, str],
+        compute: Callable[[], T],
+        expected: type | tuple[type, ...],
+        on_warning: Warn,
+    ) -> tuple[T, bool]:
+        """``(value, from_cache)`` of the factor entry ``key`` = (bars key, factor code key,
+        lookback, version); on a miss ``compute()`` runs and its value is stored."""
+        return _load_or_compute(self._factor, key, "compute", compute, expected, on_warning)
+
+    def peek_factor(
+        self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn
+    ) -> Any | None:
+        """The cached factor value of ``key``, or None."""
+        return _peek(self._factor, key, expected, on_warning)
 
     def peek_replay(
         self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn

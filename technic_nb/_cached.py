@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["bars_entry", "features_entry", "replay_entry"]
+__all__ = ["bars_entry", "factor_entry", "features_entry", "replay_entry"]
 
 
 def bars_entry(
@@ -66,4 +66,23 @@ def replay_entry(
     """
     if compute is None:
         raise LookupError(f"{bars_key}: no replay entry in the cache")
+    return compute()
+
+
+def factor_entry(
+    bars_key: str,
+    factor_key: str,
+    lookback: int,
+    version: str,
+    *,
+    compute: Callable[[], Any] | None = None,
+) -> Any:
+    """One user factor's values (or its error) for one symbol's bars.
+
+    ``factor_key`` is :meth:`technic_nb.Factor.code_key`: the factor's code,
+    parameters and the plain values it reads, so editing the factor computes it
+    again while every other entry stays.
+    """
+    if compute is None:
+        raise LookupError(f"{bars_key}: no factor entry in the cache")
     return compute()

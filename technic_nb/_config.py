@@ -98,6 +98,14 @@ class ScanConfig:
         indicators: indicator parameters.
         scoring: scoring parameters (weights, thresholds, trade plan).
         benchmark: symbol for the market regime; ``"auto"`` asks the source; None skips.
+        factors: user factors (functions decorated with :func:`~technic_nb.factor`,
+            or ready-made ones from :mod:`technic_nb.factors`): computed per symbol
+            in the workers on the bars the scan uses, cached per symbol and
+            factor, and added as table columns.
+        screen: keep only the rows for which it holds: an expression over the
+            table's columns such as ``"rsi < 35 and close > sma200"``, or a
+            callable ``table -> boolean mask``; applied after scoring, before
+            ranking; the rows it removes go to ``result.filtered`` with the reason.
         dask_client: with ``backend="dask"`` only: the cluster to run on, as a
             scheduler address (``"tcp://127.0.0.1:8786"``, ``tls://...``,
             ``inproc://...``) or a ``distributed.Client``; None uses the current
@@ -128,6 +136,8 @@ class ScanConfig:
     scoring: ScoringParams = dataclasses.field(default_factory=ScoringParams)
     benchmark: str | None = "auto"
     dask_client: str | object | None = None
+    factors: Sequence[Any] = ()
+    screen: Any = None
 
     def __post_init__(self) -> None:
         # in field order: with several invalid fields the first one is reported
@@ -220,6 +230,32 @@ class ScanConfig:
         ):
             raise config_error("benchmark", self.benchmark, "'auto', a symbol, or None")
         _check_dask_client(self.dask_client, self.backend)
+        self._check_research()
+
+    def _check_research(self) -> None:
+        """Validate ``factors`` (names free and distinct) and ``screen`` (known columns)."""
+        from ._columns import builtin_columns, table_columns
+        from ._factors import Factor, check_factor_names
+        from ._screen import as_screen
+
+        factors = self.factors
+        if isinstance(factors, Factor):
+            factors = (factors,)
+        if isinstance(factors, str) or not isinstance(factors, Sequence):
+            raise config_error("factors", factors, "a list of factors (tn.factor objects)")
+        factors = tuple(factors)
+        if not all(isinstance(item, Factor) for item in factors):
+            raise config_error(
+                "factors", factors, "a list of factors: functions decorated with @tn.factor"
+            )
+        check_factor_names(factors, builtin_columns(self.indicators, self.scoring))
+        object.__setattr__(self, "factors", factors)
+        screen = as_screen(self.screen)
+        if screen is not None and screen.expression is not None:
+            columns, prefixes = table_columns(self.indicators, self.scoring, factors)
+            open_ended = [c for c in screen.columns if c.startswith(tuple(prefixes))]
+            screen.validate([*columns, *open_ended])
+        object.__setattr__(self, "screen", screen)
 
     def replace(self, **changes: Any) -> ScanConfig:
         """A copy with ``changes`` applied (validated again)."""

@@ -24,6 +24,7 @@ class ErrorType(enum.StrEnum):
     TIMEOUT_ERROR = "timeout_error"
     CONFIG_ERROR = "config_error"
     SYSTEM_ERROR = "system_error"
+    FACTOR_ERROR = "factor_error"
 
     def __str__(self) -> str:
         return self.value

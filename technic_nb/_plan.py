@@ -21,12 +21,14 @@ from joblib import Memory
 
 from ._cache import CheckpointCache, prepare_folder
 from ._cancel import ScanCancellation
+from ._columns import builtin_columns
 from ._config import ScanConfig
 from ._errors import ScanError
+from ._factor_work import FactorSet
 from ._regime import MarketRegime, market_regime
 from ._result import ERROR_COLUMNS, LEADING_COLUMNS, ScanResult
 from ._retry import RetryPolicy
-from ._scoring import apply_filters, score_table
+from ._scoring import apply_filters, rank_table, score_frame
 from ._universe import load_universe
 from ._work import SymbolJob, SymbolOutcome, trim_bars
 from .sources import resolve_source
@@ -159,6 +161,7 @@ def prepare(
             indicators=config.indicators,
             cache=cache,
             source_identity=source.identity,
+            factors=factor_set(config),
         )
         stats = getattr(source, "retry_stats", None)
         invalid = {str(exc.details.get("symbol", "?")): exc.to_dict() for exc in bad}
@@ -173,6 +176,15 @@ def prepare(
     return plan
 
 
+def factor_set(config: ScanConfig) -> FactorSet:
+    """The config's factors keyed for the workers (keys computed here, where the factors'
+    sources are readable), with the built-in columns they must not take."""
+    if not config.factors:
+        return FactorSet()
+    reserved = frozenset(builtin_columns(config.indicators, config.scoring))
+    return FactorSet.of(tuple(config.factors), reserved)
+
+
 @dataclass
 class Collected:
     """The outcomes gathered so far (rows, errors) and what the run noted."""
@@ -183,11 +195,15 @@ class Collected:
     from_cache: int = 0
     computed: int = 0
     extra_stats: dict[str, Any] = field(default_factory=dict)
+    #: symbol -> the errors of its user factors (the symbol keeps its row)
+    factor_errors: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def add(self, outcome: SymbolOutcome) -> None:
         """Record one symbol's outcome."""
         if outcome.features is not None:
             self.rows[outcome.symbol] = outcome.features
+            if outcome.factor_errors:
+                self.factor_errors[outcome.symbol] = outcome.factor_errors
         elif outcome.error is not None:
             self.errors[outcome.symbol] = outcome.error
         if outcome.from_cache:
@@ -205,7 +221,11 @@ class Collected:
 def score_rows(
     rows: dict[str, dict[str, Any]], config: ScanConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Filter and rank feature rows: ``(ranked table, filtered rows)``."""
+    """Filter, score, screen and rank feature rows: ``(ranked table, filtered rows)``.
+
+    The filters run first, then the scoring; the config's screen then removes
+    rows (their ``reason`` says which clause failed) before the ranking.
+    """
     features = pd.DataFrame.from_dict(rows, orient="index")
     features.index.name = "symbol"
     kept, rejected = apply_filters(
@@ -214,7 +234,14 @@ def score_rows(
         min_dollar_volume=config.min_dollar_volume,
         min_bars=config.min_bars,
     )
-    return score_table(kept, config.scoring), rejected
+    scored = score_frame(kept, config.scoring)
+    if config.screen is not None and len(scored):
+        passed, reasons = config.screen.apply(scored)
+        screened = scored.loc[~passed.to_numpy()].copy()
+        screened["reason"] = reasons.loc[screened.index]
+        scored = scored.loc[passed.to_numpy()]
+        rejected = pd.concat([rejected, screened]) if len(rejected) else screened
+    return rank_table(scored), rejected
 
 
 def finalize(
@@ -232,6 +259,10 @@ def finalize(
     table, rejected = score_rows(collected.rows, config)
     table = present_table(table, meta, config)
     errors = error_table({**plan.invalid, **collected.errors})
+    factor_errors, notes = factor_error_table(collected)
+    if len(factor_errors):
+        errors = pd.concat([errors, factor_errors], ignore_index=True)
+    collected.warnings.extend(notes)
     filtered = present_filtered(rejected, meta)
     stats: dict[str, Any] = {
         "symbols": len(plan.universe),
@@ -239,7 +270,8 @@ def finalize(
         "from_cache": collected.from_cache,
         "computed": collected.computed,
         "ranked": len(table),
-        "failed": len(errors),
+        "failed": len(errors) - len(factor_errors),
+        "factor_errors": len(factor_errors),
         "filtered": len(rejected),
         "elapsed": elapsed,
         "stage_seconds": dict(stage_seconds or {}),
@@ -306,8 +338,38 @@ def status_line(
     )
 
 
+def factor_error_table(collected: Collected) -> tuple[pd.DataFrame, list[str]]:
+    """One row per failed (symbol, factor); a factor that failed for every symbol with a
+    row is one row (symbol ``*``) and a warning, not a row per symbol."""
+    by_factor: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for symbol, errors in collected.factor_errors.items():
+        for error in errors:
+            name = str(error.get("details", {}).get("factor", "?"))
+            by_factor.setdefault(name, []).append((symbol, error))
+    records: list[tuple[str, dict[str, Any]]] = []
+    notes: list[str] = []
+    for name, failures in by_factor.items():
+        if len(failures) == len(collected.rows) and len(failures) > 1:
+            first = failures[0][1]
+            summary = dict(first)
+            summary["message"] = (
+                f"factor {name!r} failed for all {len(failures)} symbols; the first: "
+                f"{first['message']}"
+            )
+            summary["details"] = {**first.get("details", {}), "symbols": len(failures)}
+            records.append(("*", summary))
+            notes.append(f"factor {name!r} failed for every symbol: {first['message']}")
+        else:
+            records.extend(failures)
+    return _error_records(records), notes
+
+
 def error_table(errors: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per failed symbol, sorted by symbol."""
+    return _error_records(sorted(errors.items()))
+
+
+def _error_records(errors: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
     records = [
         {
             "symbol": symbol,
@@ -317,7 +379,7 @@ def error_table(errors: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "recoverable": bool(e.get("recoverable", False)),
             "details": e.get("details", {}),
         }
-        for symbol, e in sorted(errors.items())
+        for symbol, e in errors
     ]
     return pd.DataFrame.from_records(records, columns=list(ERROR_COLUMNS))
 

@@ -22,8 +22,9 @@ from ._bars import check_bar_values
 from ._cache import CheckpointCache
 from ._cancel import CancelFlag
 from ._errors import ErrorType, ScanError
+from ._factor_work import FactorSet, factor_values
 from ._indicators import IndicatorParams, latest_features
-from .sources._base import BarsPayload, DataSource, DateWindow
+from .sources._base import BarsArrays, BarsPayload, DataSource, DateWindow
 
 __all__ = [
     "FEATURES_VERSION",
@@ -45,7 +46,7 @@ __all__ = [
 
 #: Bump when the meaning of a cached per-symbol result changes (indicator
 #: formulas, trimming, validation); old entries are then ignored.
-FEATURES_VERSION = "4"
+FEATURES_VERSION = "5"
 
 #: What a features entry holds: ``("features", {...})`` or ``("error", error dict)``.
 CachedOutcome = tuple[str, dict[str, Any]]
@@ -68,6 +69,8 @@ class SymbolOutcome:
     error: dict[str, Any] | None = None
     from_cache: bool = False
     warnings: tuple[str, ...] = ()
+    #: errors of user factors (the symbol still has its features)
+    factor_errors: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -79,7 +82,7 @@ class SymbolOutcome:
         cls, symbol: str, value: CachedOutcome, from_cache: bool, warnings: tuple[str, ...] = ()
     ) -> SymbolOutcome:
         """The outcome stored in (or about to be stored in) a features entry."""
-        kind, data = value
+        kind, data = value[0], value[1]
         if kind == "features":
             return cls(symbol, features=data, from_cache=from_cache, warnings=warnings)
         return cls(symbol, error=data, from_cache=from_cache, warnings=warnings)
@@ -124,6 +127,8 @@ class SymbolJob:
     cancel: CancelFlag | None = None
     #: what a worker does with each symbol's bars (the scan's features by default)
     work: SymbolWork = field(default_factory=lambda: ScanWork())
+    #: the user factors, keyed in the scan's process
+    factors: FactorSet = field(default_factory=FactorSet)
 
     @property
     def params_key(self) -> str:
@@ -164,14 +169,21 @@ def _no_bars_error(symbol: str, job: SymbolJob) -> ScanError:
 def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> CachedOutcome:
     """The features of ``symbol`` from its bars, or its permanent data error.
 
+    The outcome keeps the bars used (see :func:`outcome_of_used`).
+
     Raises:
         Recoverable: for a failure that must not be cached.
     """
-    return outcome_of_used(symbol, trim_bars(bars, job), job)
+    return outcome_of_used(symbol, trim_bars(bars, job), job, keep_window=True)
 
 
-def outcome_of_used(symbol: str, used: pd.DataFrame, job: SymbolJob) -> CachedOutcome:
+def outcome_of_used(
+    symbol: str, used: pd.DataFrame, job: SymbolJob, keep_window: bool = False
+) -> CachedOutcome:
     """The outcome of ``symbol`` from exactly the bars a scan uses (already trimmed).
+
+    With ``keep_window`` a features outcome also holds those bars (a third item,
+    :class:`BarsArrays`), so user factors can be computed from the cache later.
 
     Raises:
         Recoverable: for a failure that must not be cached.
@@ -180,7 +192,10 @@ def outcome_of_used(symbol: str, used: pd.DataFrame, job: SymbolJob) -> CachedOu
         if used.empty:
             raise _no_bars_error(symbol, job)
         check_bar_values(used, symbol)
-        return ("features", latest_features(used, job.indicators))
+        row = latest_features(used, job.indicators)
+        if keep_window:
+            return ("features", row, BarsArrays.of(used))  # type: ignore[return-value]
+        return ("features", row)
     except ScanError as exc:
         if exc.recoverable or exc.fatal:
             raise Recoverable(exc) from None
@@ -212,21 +227,49 @@ def _outcome_of(symbol: str, produce: Callable[[], CachedOutcome]) -> CachedOutc
 
 def checkpointed(
     symbol: str, bars_key: str, job: SymbolJob, produce: Callable[[], CachedOutcome]
-) -> SymbolOutcome:
-    """The outcome of one symbol through its features entry (computed and stored on a miss)."""
+) -> tuple[SymbolOutcome, BarsArrays | None]:
+    """The outcome of one symbol through its features entry (computed and stored on a miss),
+    and the bars it was computed from when the entry holds them."""
     warnings: list[str] = []
     try:
         if job.cache is None:
-            return SymbolOutcome.from_cached(symbol, _outcome_of(symbol, produce), False)
-        value, hit = job.cache.features(
-            job.features_key(bars_key),
-            lambda: _outcome_of(symbol, produce),
-            tuple,
-            warnings.append,
-        )
-        return SymbolOutcome.from_cached(symbol, value, hit, tuple(warnings))
+            value, hit = _outcome_of(symbol, produce), False
+        else:
+            value, hit = job.cache.features(
+                job.features_key(bars_key),
+                lambda: _outcome_of(symbol, produce),
+                tuple,
+                warnings.append,
+            )
     except Recoverable as failure:
-        return SymbolOutcome.failed(symbol, failure.error, tuple(warnings))
+        return SymbolOutcome.failed(symbol, failure.error, tuple(warnings)), None
+    window = value[2] if len(value) > 2 and isinstance(value[2], BarsArrays) else None
+    return SymbolOutcome.from_cached(symbol, value, hit, tuple(warnings)), window
+
+
+def with_factors(
+    outcome: SymbolOutcome,
+    bars_key: str,
+    job: SymbolJob,
+    window: Callable[[], pd.DataFrame | None],
+    peek_only: bool = False,
+) -> SymbolOutcome | None:
+    """``outcome`` with the job's factor columns and errors (None: a factor is not cached
+    and ``peek_only``)."""
+    if not job.factors or outcome.features is None:
+        return outcome
+    found = factor_values(
+        outcome.symbol, bars_key, job.lookback, job.factors, job.cache, window, peek_only
+    )
+    if found is None:
+        return None
+    return dataclasses.replace(
+        outcome,
+        features={**outcome.features, **found.values},
+        factor_errors=found.errors,
+        warnings=outcome.warnings + found.warnings,
+        from_cache=outcome.from_cache and found.computed == 0,
+    )
 
 
 class SymbolWork:
@@ -263,7 +306,16 @@ class ScanWork(SymbolWork):
     def run(
         self, symbol: str, bars_key: str, load: Callable[[], pd.DataFrame], job: SymbolJob
     ) -> SymbolOutcome:
-        return checkpointed(symbol, bars_key, job, lambda: compute_outcome(symbol, load(), job))
+        outcome, window = checkpointed(
+            symbol, bars_key, job, lambda: compute_outcome(symbol, load(), job)
+        )
+
+        def bars_used() -> pd.DataFrame:
+            return window.frame() if window is not None else trim_bars(load(), job)
+
+        found = with_factors(outcome, bars_key, job, bars_used)
+        assert found is not None
+        return found
 
     def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> SymbolOutcome | None:
         if job.cache is None:
@@ -272,7 +324,16 @@ class ScanWork(SymbolWork):
         value = job.cache.peek_features(job.features_key(bars_key), tuple, warnings.append)
         if value is None:
             return None
-        return SymbolOutcome.from_cached(symbol, value, True, tuple(warnings))
+        outcome = SymbolOutcome.from_cached(symbol, value, True, tuple(warnings))
+        window = value[2] if len(value) > 2 and isinstance(value[2], BarsArrays) else None
+        # factors missing from the cache are computed here when the entry holds its bars
+        return with_factors(
+            outcome,
+            bars_key,
+            job,
+            lambda: window.frame() if window is not None else None,
+            peek_only=window is None,
+        )
 
     def failed(self, symbol: str, error: ScanError) -> SymbolOutcome:
         return SymbolOutcome.failed(symbol, error)

@@ -1,0 +1,179 @@
+"""What every thread of a source shares about its key: the request rate, the
+Retry-After gate, and what each scan has learnt about the key.
+
+* :class:`RateLimiter` spaces requests ``1/rate`` apart across threads.
+* :class:`RetryAfterGate`: a 429 rate-limits the *key*, not the symbol, so it
+  closes the gate for the ``Retry-After`` the server asked for; every thread
+  checks the gate before each attempt and waits (cancellably) until it opens.
+* :class:`KeyGuard`, one per scan (per cancellation token): the first refusal
+  of the key is latched, so every later attempt of that scan raises the same
+  fatal error without a request (at most the requests already in flight reach
+  the server); and when the first few answers are all 403 "not entitled" and
+  none succeeded, the plan covers nothing asked for: one fatal error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from typing import Any
+
+from .._cancel import ScanCancellation, ScanCancelled
+from .._errors import ScanError
+from ._http_errors import plan_covers_nothing
+
+__all__ = ["ENTITLEMENT_PROBE", "KeyGuard", "KeyState", "RateLimiter", "RetryAfterGate"]
+
+#: 403 "not entitled" answers, with no success in between, after which a scan stops.
+ENTITLEMENT_PROBE = 8
+
+
+def _wait(seconds: float, cancellation: ScanCancellation | None) -> None:
+    """Wait ``seconds``; raise :class:`ScanCancelled` at once when cancelled."""
+    if cancellation is None:
+        time.sleep(seconds)
+    elif cancellation.wait(seconds):
+        raise ScanCancelled(cancellation.reason or "cancelled")
+
+
+class RateLimiter:
+    """Hands out request slots at most ``rate`` per second, shared by all threads.
+
+    Each caller reserves the next free slot under a lock and then waits for it
+    outside the lock (no burst: slots are spaced ``1/rate`` apart).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def acquire(self, cancellation: ScanCancellation | None) -> None:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            _wait(slot - now, cancellation)
+
+    def __getstate__(self) -> dict[str, float]:
+        return {"rate": self.rate}
+
+    def __setstate__(self, state: dict[str, float]) -> None:
+        RateLimiter.__init__(self, state["rate"])
+
+
+class RetryAfterGate:
+    """Closed until a time the server named; every request of the source waits for it.
+
+    Attributes:
+        closings: how many times a 429 closed (or kept closed) the gate.
+        waits: how many attempts found it closed and waited.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0  # time.monotonic() at which the gate opens
+        self.closings = 0
+        self.waits = 0
+
+    def close_for(self, seconds: float) -> None:
+        """Keep every request back for ``seconds`` from now (never shortens a wait)."""
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + max(0.0, seconds))
+            self.closings += 1
+
+    def remaining(self) -> float:
+        """Seconds until the gate opens (0 when open)."""
+        with self._lock:
+            return max(0.0, self._until - time.monotonic())
+
+    def wait(self, cancellation: ScanCancellation | None) -> None:
+        """Return once the gate is open (it may be closed again meanwhile).
+
+        Raises:
+            ScanCancelled: at once when ``cancellation`` is cancelled while waiting.
+        """
+        counted = False
+        while (remaining := self.remaining()) > 0:
+            if not counted:
+                with self._lock:
+                    self.waits += 1
+                counted = True
+            _wait(remaining, cancellation)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        RetryAfterGate.__init__(self)
+
+
+class KeyGuard:
+    """What one scan learnt about the key: a latched fatal refusal, entitlement answers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.fatal: ScanError | None = None
+        self.answered = 0  # definite answers other than a 403: pages, unknown symbols
+        self.denied = 0  # 403 "not entitled"
+        self._first_denial: ScanError | None = None
+
+    def check(self) -> None:
+        """Raise the latched fatal error (a copy) when the key was refused in this scan."""
+        fatal = self.fatal
+        if fatal is not None:
+            raise ScanError.from_dict(fatal.to_dict())
+
+    def answer(self) -> None:
+        """Count a definite answer that is not a 403 (a page, an unknown symbol)."""
+        with self._lock:
+            self.answered += 1
+
+    def refuse(self, error: ScanError) -> ScanError:
+        """Latch ``error`` (the first refusal wins) and return the latched one."""
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = error
+            return self.fatal
+
+    def deny(self, error: ScanError) -> ScanError:
+        """Count a 403 "not entitled"; the symbol's ``error``, or the scan's fatal one
+        once :data:`ENTITLEMENT_PROBE` answers were all such 403s."""
+        with self._lock:
+            self.denied += 1
+            if self._first_denial is None:
+                self._first_denial = error
+            if self.fatal is None and self.answered == 0 and self.denied >= ENTITLEMENT_PROBE:
+                self.fatal = plan_covers_nothing(self._first_denial, self.denied)
+            return self.fatal if self.fatal is not None else error
+
+
+class KeyState:
+    """The gate and the per-scan guards of one source (shared by its shallow copies;
+    a pickled copy starts afresh)."""
+
+    def __init__(self) -> None:
+        self.gate = RetryAfterGate()
+        self._lock = threading.Lock()
+        self._guards: weakref.WeakKeyDictionary[ScanCancellation, KeyGuard] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def guard(self, cancellation: ScanCancellation | None) -> KeyGuard:
+        """The guard of the scan that ``cancellation`` belongs to (a new one without it)."""
+        if cancellation is None:
+            return KeyGuard()
+        with self._lock:
+            guard = self._guards.get(cancellation)
+            if guard is None:
+                guard = self._guards[cancellation] = KeyGuard()
+            return guard
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        KeyState.__init__(self)
