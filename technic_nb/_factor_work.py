@@ -55,7 +55,7 @@ class FactorValues:
     computed: int = 0
 
 
-def _compute_one(
+def compute_one(
     item: Factor, window: pd.DataFrame, symbol: str, reserved: frozenset[str]
 ) -> FactorValue:
     values, errors = compute_factors(window, [item], symbol, reserved=reserved)
@@ -93,7 +93,7 @@ def factor_values(
                 frame = window()
                 if frame is None:
                     return None
-            value = _compute_one(item, frame, symbol, factors.reserved)
+            value = compute_one(item, frame, symbol, factors.reserved)
             computed += 1
             if cache is not None:
                 cache.factor(key, lambda value=value: value, tuple, warnings.append)

@@ -209,7 +209,11 @@ class ReplayResult:
         """Spearman rank IC per date, (factor, horizon) columns; ``column`` is ``"fwd"``
         (raw returns) or ``"excess"`` (over the benchmark)."""
         return ev.information_coefficient(
-            self.panel, self.returns, tuple(factors or _factors(self.panel)), self.horizons, column
+            self.panel,
+            self.returns,
+            tuple(factors or self._factors()),
+            self.horizons,
+            column,
         )
 
     def ic_summary(self, factors: Iterable[str] | None = None, column: str = "fwd") -> pd.DataFrame:
@@ -270,6 +274,11 @@ class ReplayResult:
             self.benchmark,
         )
 
+    def _factors(self) -> tuple[str, ...]:
+        """The rating, the built-in subscores and the user subscores."""
+        names = ("tech_rating", *SUBSCORES, *(s.name for s in self.config.scoring.user_subscores))
+        return tuple(c for c in names if c in self.panel.columns)
+
     def _horizon(self, horizon: int | None) -> int:
         if horizon is None:
             return self.horizons[len(self.horizons) // 2]
@@ -312,10 +321,6 @@ class ReplayResult:
         return "<div class='technic-nb-replay'>" + "".join(parts) + "</div>"
 
 
-def _factors(panel: pd.DataFrame) -> tuple[str, ...]:
-    return tuple(c for c in ("tech_rating", *SUBSCORES) if c in panel.columns)
-
-
 def _count_by_date(frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.Series:
     if frame.empty:
         return pd.Series(0, index=dates)
@@ -353,6 +358,11 @@ def _error_rows(outcomes: Mapping[str, ReplayOutcome], invalid: dict[str, dict])
         for day, (kind, data) in outcome.rows.items():
             if kind == "error":
                 records.append({"date": pd.Timestamp(day), "symbol": symbol, **_error_fields(data)})
+        for day, errors in outcome.factor_errors.items():
+            for error in errors:
+                records.append(
+                    {"date": pd.Timestamp(day), "symbol": symbol, **_error_fields(error)}
+                )
     columns = ["date", *ERROR_COLUMNS]
     frame = pd.DataFrame.from_records(records, columns=columns)
     frame["date"] = pd.to_datetime(frame["date"])

@@ -46,6 +46,8 @@ class ReplayRecord:
     bars: BarsArrays | None  # None when the symbol's bars could not be had
     error: dict[str, Any] | None  # the permanent data error of its bars, if any
     rows: dict[str, CachedOutcome]  # ISO date -> ("features", ...) or ("error", ...)
+    #: factor code key -> ISO date -> ("values", {...}) or ("error", ...)
+    factor_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ReplayOutcome:
         from_cache: True when every date came from the cache.
         computed: how many dates were computed now.
         warnings: notes for ``result.warnings``.
+        factor_errors: date -> the errors of user factors at that date.
     """
 
     symbol: str
@@ -69,6 +72,7 @@ class ReplayOutcome:
     from_cache: bool = False
     computed: int = 0
     warnings: tuple[str, ...] = ()
+    factor_errors: dict[dt.date, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -91,10 +95,9 @@ class ReplayWork(SymbolWork):
     ) -> ReplayOutcome:
         warnings: list[str] = []
         record = self._cached(bars_key, job, warnings)
-        done = record.rows if record is not None else {}
-        missing = [d for d in self.dates if d.isoformat() not in done]
+        missing = self._missing(record, job)
         if record is not None and (not missing or record.error is not None):
-            return self._outcome(symbol, record, True, 0, warnings)
+            return self._outcome(symbol, record, True, 0, warnings, job)
         if record is not None and record.bars is not None:
             bars = record.bars.frame()
         else:
@@ -105,26 +108,60 @@ class ReplayWork(SymbolWork):
                     return self.failed(symbol, exc, tuple(warnings))
                 failed = ReplayRecord(None, exc.to_dict(), {})
                 self._store(bars_key, job, failed)
-                return self._outcome(symbol, failed, False, 0, warnings)
+                return self._outcome(symbol, failed, False, 0, warnings, job)
             except Exception as exc:  # a bug: the symbol fails, the replay goes on
                 return self.failed(symbol, _unexpected(symbol, exc), tuple(warnings))
-        rows = dict(done)
+        updated = self._compute(symbol, bars, record, missing, job)
+        self._store(bars_key, job, updated)
+        return self._outcome(symbol, updated, False, len(missing), warnings, job)
+
+    def _missing(self, record: ReplayRecord | None, job: SymbolJob) -> list[dt.date]:
+        """The dates whose features or any factor value the record lacks."""
+        if record is None:
+            return list(self.dates)
+        missing = []
+        for date in self.dates:
+            day = date.isoformat()
+            row = record.rows.get(day)
+            if row is None or (
+                row[0] == "features"
+                and any(day not in record.factor_rows.get(key, {}) for _, key in job.factors.items)
+            ):
+                missing.append(date)
+        return missing
+
+    def _compute(
+        self,
+        symbol: str,
+        bars: pd.DataFrame,
+        record: ReplayRecord | None,
+        missing: list[dt.date],
+        job: SymbolJob,
+    ) -> ReplayRecord:
+        rows = dict(record.rows) if record is not None else {}
+        factor_rows = {k: dict(v) for k, v in (record.factor_rows if record else {}).items()}
         for date in missing:
-            rows[date.isoformat()] = outcome_at(symbol, bars, date, job)
+            day = date.isoformat()
+            used, window = used_bars(bars, date, job)
+            if day not in rows:
+                rows[day] = _outcome_of_window(symbol, used, window, job)
+            if rows[day][0] == "features":
+                for item, key in job.factors.items:
+                    done = factor_rows.setdefault(key, {})
+                    if day not in done:
+                        done[day] = _factor_value(item, used, symbol, job)
             if job.cancelled():  # a long history: see the cancel between dates too
                 raise Unfinished(symbol)
-        updated = ReplayRecord(BarsArrays.of(bars), None, rows)
-        self._store(bars_key, job, updated)
-        return self._outcome(symbol, updated, False, len(missing), warnings)
+        return ReplayRecord(BarsArrays.of(bars), None, rows, factor_rows)
 
     def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> ReplayOutcome | None:
         warnings: list[str] = []
         record = self._cached(bars_key, job, warnings)
         if record is None:
             return None
-        if record.error is None and any(d.isoformat() not in record.rows for d in self.dates):
+        if record.error is None and self._missing(record, job):
             return None
-        return self._outcome(symbol, record, True, 0, warnings)
+        return self._outcome(symbol, record, True, 0, warnings, job)
 
     def failed(
         self, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()
@@ -136,7 +173,7 @@ class ReplayWork(SymbolWork):
     ) -> ReplayOutcome:
         record = ReplayRecord(None, error.to_dict(), {})
         self._store(bars_key, job, record)
-        return self._outcome(symbol, record, False, 0, [])
+        return self._outcome(symbol, record, False, 0, [], job)
 
     # -- the cache ----------------------------------------------------------------------
     def _cached(self, bars_key: str, job: SymbolJob, warnings: list[str]) -> ReplayRecord | None:
@@ -156,30 +193,75 @@ class ReplayWork(SymbolWork):
         from_cache: bool,
         computed: int,
         warnings: list[str],
+        job: SymbolJob,
     ) -> ReplayOutcome:
-        rows = {d: record.rows[d.isoformat()] for d in self.dates if d.isoformat() in record.rows}
+        rows: dict[dt.date, CachedOutcome] = {}
+        factor_errors: dict[dt.date, tuple[dict[str, Any], ...]] = {}
+        for date in self.dates:
+            day = date.isoformat()
+            row = record.rows.get(day)
+            if row is None:
+                continue
+            if row[0] != "features" or not job.factors:
+                rows[date] = (row[0], row[1])
+                continue
+            values = dict(row[1])
+            errors = []
+            for _, key in job.factors.items:
+                kind, data = record.factor_rows.get(key, {}).get(day, ("values", {}))
+                if kind == "values":
+                    values.update(data)
+                else:
+                    errors.append(data)
+            rows[date] = ("features", values)
+            if errors:
+                factor_errors[date] = tuple(errors)
         return ReplayOutcome(
-            symbol, rows, record.bars, record.error, from_cache, computed, tuple(warnings)
+            symbol,
+            rows,
+            record.bars,
+            record.error,
+            from_cache,
+            computed,
+            tuple(warnings),
+            factor_errors,
         )
 
 
-def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> CachedOutcome:
-    """The outcome of ``symbol`` as a scan with ``as_of=date`` computes it from ``bars``.
+def used_bars(bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> tuple[pd.DataFrame, Any]:
+    """The bars a scan with ``as_of=date`` uses, and its window.
 
-    The bars used are the scan's: those inside its window ending at ``date``
-    (``DateWindow.clip``), then the last ``lookback`` of them (``trim_bars``),
-    found here by position (the same rows, without copying the history twice).
+    Those inside its window ending at ``date`` (``DateWindow.clip``), then the
+    last ``lookback`` of them (``trim_bars``), found here by position (the same
+    rows, without copying the history).
     """
     window = window_ending(date, job.lookback)
     index = bars.index
     assert window.start is not None
     low = int(index.searchsorted(pd.Timestamp(window.start), "left"))
     high = int(index.searchsorted(pd.Timestamp(date), "right"))
-    used = bars.iloc[max(low, high - job.lookback) : high]
+    return bars.iloc[max(low, high - job.lookback) : high], window
+
+
+def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> CachedOutcome:
+    """The outcome of ``symbol`` as a scan with ``as_of=date`` computes it from ``bars``."""
+    used, window = used_bars(bars, date, job)
+    return _outcome_of_window(symbol, used, window, job)
+
+
+def _outcome_of_window(
+    symbol: str, used: pd.DataFrame, window: Any, job: SymbolJob
+) -> CachedOutcome:
     try:
         return outcome_of_used(symbol, used, dataclasses.replace(job, window=window))
     except Recoverable as failure:  # bars in hand fail only for good: keep the reason
         return ("error", failure.error.to_dict())
+
+
+def _factor_value(item: Any, used: pd.DataFrame, symbol: str, job: SymbolJob) -> Any:
+    from ._factor_work import compute_one
+
+    return compute_one(item, used, symbol, job.factors.reserved)
 
 
 def _unexpected(symbol: str, exc: Exception) -> ScanError:
