@@ -18,6 +18,8 @@ Documented repairs (never change a number):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -156,25 +158,65 @@ def check_bar_values(bars: pd.DataFrame, symbol: str) -> None:
         if tuple(bars.columns) == BAR_COLUMNS
         else bars.loc[:, list(BAR_COLUMNS)].to_numpy(dtype="float64")
     )
-    _first_bad(~np.isfinite(values).all(axis=1), bars, symbol, "a missing (NaN) or infinite value")
+    check_bar_arrays(values, bars.index, symbol)
+
+
+def check_bar_arrays(
+    values: np.ndarray, dates: pd.DatetimeIndex, symbol: str, start: int = 0
+) -> None:
+    """:func:`check_bar_values` on the bars' values (rows of open, high, low, close,
+    volume) whose dates are ``dates[start:start + len(values)]``."""
+    bad = _BadRows(values, dates, start, symbol)
+    bad.check(~np.isfinite(values).all(axis=1), "a missing (NaN) or infinite value")
     prices = values[:, :4]
-    _first_bad((prices <= 0).any(axis=1), bars, symbol, "a non-positive price")
-    _first_bad(values[:, 4] < 0, bars, symbol, "a negative volume")
+    bad.check((prices <= 0).any(axis=1), "a non-positive price")
+    bad.check(values[:, 4] < 0, "a negative volume")
     high, low = prices[:, 1], prices[:, 2]
-    _first_bad(high < low, bars, symbol, "high below low")
+    bad.check(high < low, "high below low")
     outside = (
         (prices[:, 0] > high) | (prices[:, 0] < low) | (prices[:, 3] > high) | (prices[:, 3] < low)
     )
-    _first_bad(outside, bars, symbol, "open or close outside the high-low range")
+    bad.check(outside, "open or close outside the high-low range")
     outliers = find_outliers_in_values(values, ohlc_checked=True)
     if outliers:
-        raise _outlier_error(outliers, bars, symbol)
+        raise _outlier_error(outliers, bad)
 
 
-def _outlier_error(outliers: list[Outlier], bars: pd.DataFrame, symbol: str) -> ScanError:
+class _BadRows:
+    """Raises the data error of the first bad row of a check (dates and values at hand)."""
+
+    def __init__(self, values: np.ndarray, dates: pd.DatetimeIndex, start: int, symbol: str):
+        self.values = values
+        self.dates = dates
+        self.start = start
+        self.symbol = symbol
+
+    def when(self, position: int) -> Any:
+        return self.dates[self.start + position].date()
+
+    def row(self, position: int) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(BAR_COLUMNS, self.values[position], strict=True)}
+
+    def check(self, mask: Any, what: str) -> None:
+        if mask.any():
+            positions = np.flatnonzero(mask)
+            when = self.when(int(positions[0]))
+            raise data_error(
+                self.symbol,
+                f"{what} on {when} ({len(positions)} bad row(s) in the bars used)",
+                "Correct or drop these rows in the source data, or exclude the symbol; "
+                "an earlier as_of or a shorter lookback may avoid them.",
+                date=str(when),
+                bad_rows=len(positions),
+                row=self.row(int(positions[0])),
+            )
+
+
+def _outlier_error(outliers: list[Outlier], bad: _BadRows) -> ScanError:
     """The data error for the first of ``outliers`` (sorted by position)."""
     first = outliers[0]
-    when = bars.index[first.position].date()
+    symbol = bad.symbol
+    when = bad.when(first.position)
     rows = len({o.position for o in outliers})
     if first.kind == "volume":
         what = "a volume spike"
@@ -193,7 +235,6 @@ def _outlier_error(outliers: list[Outlier], bars: pd.DataFrame, symbol: str) -> 
         suggestion += " If the move is real, the check passes once the next bar exists."
     elif first.previous is None:
         suggestion += " A longer lookback checks the bar against both its neighbours."
-    row = bars.iloc[first.position].to_dict()
     return data_error(
         symbol,
         f"{what} on {when}: {first.describe()} "
@@ -201,7 +242,7 @@ def _outlier_error(outliers: list[Outlier], bars: pd.DataFrame, symbol: str) -> 
         suggestion,
         date=str(when),
         bad_rows=rows,
-        row={k: float(v) for k, v in row.items()},
+        row=bad.row(first.position),
         column=first.column,
         value=first.value,
         previous=first.previous,
@@ -209,19 +250,3 @@ def _outlier_error(outliers: list[Outlier], bars: pd.DataFrame, symbol: str) -> 
         ratio=first.ratio,
         kind=first.kind,
     )
-
-
-def _first_bad(mask: np.ndarray, bars: pd.DataFrame, symbol: str, what: str) -> None:
-    if mask.any():
-        positions = np.flatnonzero(mask)
-        when = bars.index[positions[0]].date()
-        row = bars.iloc[positions[0]].to_dict()
-        raise data_error(
-            symbol,
-            f"{what} on {when} ({len(positions)} bad row(s) in the bars used)",
-            "Correct or drop these rows in the source data, or exclude the symbol; "
-            "an earlier as_of or a shorter lookback may avoid them.",
-            date=str(when),
-            bad_rows=len(positions),
-            row={k: float(v) for k, v in row.items()},
-        )

@@ -105,6 +105,7 @@ __all__ = [
     "FORMULA_VERSION",
     "IndicatorParams",
     "feature_names",
+    "features_from_arrays",
     "indicator_series",
     "latest_features",
 ]
@@ -513,13 +514,26 @@ def latest_features(
     against a fresh sum of the window).
     """
     high, low, close, volume = _price_arrays(bars)
-    count = len(close)
-    if count == 0:
+    if len(close) == 0:
         return _empty_features(params)
-
     last = bars.index[-1]
+    last_date = last.date().isoformat() if hasattr(last, "date") else str(last)
+    return features_from_arrays(last_date, high, low, close, volume, params)
+
+
+def features_from_arrays(
+    last_date: str,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    params: IndicatorParams = _DEFAULT_PARAMS,
+) -> dict[str, float | str]:
+    """:func:`latest_features` of bars given as contiguous float64 arrays (at least one bar)
+    whose last bar is dated ``last_date`` (ISO)."""
+    count = len(close)
     out: dict[str, float | str] = {
-        "last_date": last.date().isoformat() if hasattr(last, "date") else str(last),
+        "last_date": last_date,
         "bars": float(count),
         "close": float(close[-1]),
         "volume": float(volume[-1]),

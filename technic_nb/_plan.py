@@ -29,7 +29,7 @@ from ._regime import MarketRegime, market_regime
 from ._result import ERROR_COLUMNS, LEADING_COLUMNS, ScanResult
 from ._retry import RetryPolicy
 from ._scoring import apply_filters, rank_table, score_frame
-from ._universe import load_universe
+from ._universe import read_universe
 from ._work import SymbolJob, SymbolOutcome, trim_bars
 from .sources import resolve_source
 from .sources._base import BarsPayload, DataSource, DateWindow
@@ -152,7 +152,8 @@ def prepare(
     source, owns = _with_retry_limits(config, resolve_source(config.source))
     try:
         step(f"reading the universe from {source!r}")
-        frame, bad = load_universe(config, source)
+        universe = read_universe(config, source)
+        frame, bad = universe.frame, universe.invalid
         step(f"{len(frame)} symbols")
         window = resolve_window(source, as_of_date(config), config.lookback_days)
         job = SymbolJob(
@@ -166,6 +167,7 @@ def prepare(
         stats = getattr(source, "retry_stats", None)
         invalid = {str(exc.details.get("symbol", "?")): exc.to_dict() for exc in bad}
         plan = ScanPlan(config, source, owns, frame, invalid, window, job)
+        plan.warnings.extend(universe.notes)
         plan.retry_before = stats.snapshot() if stats is not None else {}
     except BaseException:
         if owns:
@@ -226,7 +228,7 @@ def score_rows(
     The filters run first, then the scoring; the config's screen then removes
     rows (their ``reason`` says which clause failed) before the ranking.
     """
-    features = pd.DataFrame.from_dict(rows, orient="index")
+    features = _factor_columns_last(pd.DataFrame.from_dict(rows, orient="index"), config)
     features.index.name = "symbol"
     kept, rejected = apply_filters(
         features,
@@ -242,6 +244,23 @@ def score_rows(
         scored = scored.loc[passed.to_numpy()]
         rejected = pd.concat([rejected, screened]) if len(rejected) else screened
     return rank_table(scored), rejected
+
+
+def _factor_columns_last(features: pd.DataFrame, config: ScanConfig) -> pd.DataFrame:
+    """The factor columns after the built-in ones, in the config's factor order (the rows
+    of symbols whose factors failed lack them, so the frame's own order may vary)."""
+    if not config.factors:
+        return features
+    names = [f.name for f in config.factors]
+    owner: dict[str, int] = {}
+    for column in features.columns:
+        for position, name in enumerate(names):
+            if column == name or str(column).startswith(f"{name}_"):
+                owner[column] = position
+                break
+    builtin = [c for c in features.columns if c not in owner]
+    factor = sorted(owner, key=lambda c: owner[c])  # stable: keeps each factor's own order
+    return features[builtin + factor]
 
 
 def finalize(
@@ -264,12 +283,16 @@ def finalize(
         errors = pd.concat([errors, factor_errors], ignore_index=True)
     collected.warnings.extend(notes)
     filtered = present_filtered(rejected, meta)
+    # Every entry scanned is counted once: symbols = ranked + filtered + failed when done
+    # (invalid entries are errors; "ranked" counts every ranked row, "shown" the top_n kept).
     stats: dict[str, Any] = {
-        "symbols": len(plan.universe),
-        "done": collected.done,
+        "symbols": len(plan.universe) + len(plan.invalid),
+        "done": collected.done + len(plan.invalid),
         "from_cache": collected.from_cache,
         "computed": collected.computed,
-        "ranked": len(table),
+        "ranked": len(collected.rows) - len(rejected),
+        "shown": len(table),
+        "invalid": len(plan.invalid),
         "failed": len(errors) - len(factor_errors),
         "factor_errors": len(factor_errors),
         "filtered": len(rejected),
@@ -320,20 +343,32 @@ def present_filtered(rejected: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame
 def status_line(
     cancelled: bool, table: pd.DataFrame, stats: dict[str, Any], regime: MarketRegime | None
 ) -> str:
-    """The one-line status of a scan."""
+    """The one-line status of a scan.
+
+    Its counts add up: the symbols scanned are ranked + filtered + errors (the
+    errors include the universe's invalid symbols, said in brackets); with
+    ``top_n`` it says how many of the ranked rows the table shows.
+    """
     done, total = stats["done"], stats["symbols"]
+    ranked = stats["ranked"]
+    shown = stats.get("shown", ranked)
+    ranked_text = f"{ranked} ranked" + (f" (top {shown} shown)" if shown < ranked else "")
+    invalid = stats.get("invalid", 0)
+    errors_text = f"{stats['failed']} errors" + (
+        f" ({invalid} invalid symbol{'s' if invalid != 1 else ''})" if invalid else ""
+    )
     if cancelled:
         return (
             f"Cancelled after {done} of {total} symbols - run again to resume "
-            f"({stats['ranked']} ranked so far, {stats['failed']} errors)"
+            f"({ranked_text} so far, {stats['filtered']} filtered, {errors_text})"
         )
     as_of = ""
     if len(table) and "last_date" in table.columns:
         as_of = f" | as of {table['last_date'].max()}"
     label = f" | regime {regime.label}" if regime is not None else ""
     return (
-        f"Scanned {total} symbols in {stats['elapsed']:.1f}s: {stats['ranked']} ranked, "
-        f"{stats['filtered']} filtered, {stats['failed']} errors, "
+        f"Scanned {total} symbols in {stats['elapsed']:.1f}s: {ranked_text}, "
+        f"{stats['filtered']} filtered, {errors_text}, "
         f"{stats['from_cache']} from cache{as_of}{label}"
     )
 

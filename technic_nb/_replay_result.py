@@ -355,9 +355,8 @@ def _error_rows(outcomes: Mapping[str, ReplayOutcome], invalid: dict[str, dict])
     for symbol, outcome in outcomes.items():
         if outcome.error is not None:
             records.append({"date": pd.NaT, "symbol": symbol, **_error_fields(outcome.error)})
-        for day, (kind, data) in outcome.rows.items():
-            if kind == "error":
-                records.append({"date": pd.Timestamp(day), "symbol": symbol, **_error_fields(data)})
+        for day, data in outcome.errors.items():
+            records.append({"date": pd.Timestamp(day), "symbol": symbol, **_error_fields(data)})
         for day, errors in outcome.factor_errors.items():
             for error in errors:
                 records.append(
@@ -380,15 +379,24 @@ def _error_fields(error: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _feature_frame(outcomes: Mapping[str, ReplayOutcome]) -> pd.DataFrame:
-    keys: list[tuple[pd.Timestamp, str]] = []
-    rows: list[dict[str, Any]] = []
-    for symbol in sorted(outcomes):
-        for day, (kind, data) in sorted(outcomes[symbol].rows.items()):
-            if kind == "features":
-                keys.append((pd.Timestamp(day), symbol))
-                rows.append(data)
-    index = pd.MultiIndex.from_tuples(keys, names=["date", "symbol"])
-    frame = pd.DataFrame.from_records(rows, index=index) if rows else pd.DataFrame(index=index)
+    """Every symbol's feature rows as one frame: (date, symbol) index, ``last_date`` first,
+    then the numeric columns in the rows' order (each symbol's block aligned on them)."""
+    blocks = [(s, outcomes[s].block) for s in sorted(outcomes) if len(outcomes[s].block)]
+    if not blocks:
+        index = pd.MultiIndex.from_arrays([[], []], names=["date", "symbol"])
+        return pd.DataFrame(index=index)
+    columns = list(dict.fromkeys(c for _, block in blocks for c in block.columns))
+    values = np.vstack([block.aligned(columns) for _, block in blocks])
+    dates = pd.DatetimeIndex(
+        np.concatenate([np.array(b.dates, "datetime64[D]") for _, b in blocks])
+    )
+    symbols = np.concatenate(
+        [np.full(len(block), symbol, dtype=object) for symbol, block in blocks]
+    )
+    index = pd.MultiIndex.from_arrays([dates.as_unit("ns"), symbols], names=["date", "symbol"])
+    frame = pd.DataFrame(values, index=index, columns=columns)
+    last = np.concatenate([np.array(b.last_dates, dtype=object) for _, b in blocks])
+    frame.insert(0, "last_date", last)
     return frame.sort_index()
 
 

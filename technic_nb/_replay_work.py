@@ -19,16 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from ._bars import check_bar_arrays
 from ._errors import ScanError
+from ._indicators import features_from_arrays
 from ._plan import window_ending
+from ._replay_rows import RowBlock
 from ._work import (
     CachedOutcome,
     Recoverable,
     SymbolJob,
     SymbolWork,
     Unfinished,
+    no_bars_error,
     outcome_of_used,
 )
 from .sources._base import BarsArrays
@@ -45,9 +50,22 @@ class ReplayRecord:
 
     bars: BarsArrays | None  # None when the symbol's bars could not be had
     error: dict[str, Any] | None  # the permanent data error of its bars, if any
-    rows: dict[str, CachedOutcome]  # ISO date -> ("features", ...) or ("error", ...)
+    block: RowBlock = field(default_factory=RowBlock.empty)  # feature rows by ISO date
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # ISO date -> error
     #: factor code key -> ISO date -> ("values", {...}) or ("error", ...)
     factor_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def done(self, day: str) -> bool:
+        """True when the record has the outcome (features or error) of ``day``."""
+        return day in self.errors or day in self._dates
+
+    @property
+    def _dates(self) -> frozenset[str]:
+        cached = self.__dict__.get("_date_set")
+        if cached is None:
+            cached = frozenset(self.block.dates)
+            object.__setattr__(self, "_date_set", cached)
+        return cached
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,8 @@ class ReplayOutcome:
 
     Attributes:
         symbol: the symbol.
-        rows: date -> ``("features", row)`` or ``("error", error dict)``.
+        block: the feature rows at the requested dates (factor columns included).
+        errors: date -> the error of the dates without features.
         bars: the symbol's bars (the forward returns and trade walks read them).
         error: an error for the whole symbol (its bars could not be had), else None.
         from_cache: True when every date came from the cache.
@@ -66,7 +85,8 @@ class ReplayOutcome:
     """
 
     symbol: str
-    rows: dict[dt.date, CachedOutcome] = field(default_factory=dict)
+    block: RowBlock = field(default_factory=RowBlock.empty)
+    errors: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
     bars: BarsArrays | None = None
     error: dict[str, Any] | None = None
     from_cache: bool = False
@@ -106,7 +126,7 @@ class ReplayWork(SymbolWork):
             except ScanError as exc:
                 if exc.recoverable or exc.fatal:
                     return self.failed(symbol, exc, tuple(warnings))
-                failed = ReplayRecord(None, exc.to_dict(), {})
+                failed = ReplayRecord(None, exc.to_dict())
                 self._store(bars_key, job, failed)
                 return self._outcome(symbol, failed, False, 0, warnings, job)
             except Exception as exc:  # a bug: the symbol fails, the replay goes on
@@ -122,9 +142,8 @@ class ReplayWork(SymbolWork):
         missing = []
         for date in self.dates:
             day = date.isoformat()
-            row = record.rows.get(day)
-            if row is None or (
-                row[0] == "features"
+            if not record.done(day) or (
+                day not in record.errors
                 and any(day not in record.factor_rows.get(key, {}) for _, key in job.factors.items)
             ):
                 missing.append(date)
@@ -138,21 +157,32 @@ class ReplayWork(SymbolWork):
         missing: list[dt.date],
         job: SymbolJob,
     ) -> ReplayRecord:
-        rows = dict(record.rows) if record is not None else {}
+        errors = dict(record.errors) if record is not None else {}
         factor_rows = {k: dict(v) for k, v in (record.factor_rows if record else {}).items()}
+        history = History(bars)
+        rows: dict[str, dict[str, Any]] = {}
         for date in missing:
             day = date.isoformat()
-            used, window = used_bars(bars, date, job)
-            if day not in rows:
-                rows[day] = _outcome_of_window(symbol, used, window, job)
-            if rows[day][0] == "features":
+            has_features = record is not None and day in record._dates
+            if not has_features and day not in errors:
+                kind, data = history.outcome_at(symbol, date, job)
+                if kind == "features":
+                    rows[day] = data
+                    has_features = True
+                else:
+                    errors[day] = data
+            if has_features:
                 for item, key in job.factors.items:
                     done = factor_rows.setdefault(key, {})
                     if day not in done:
+                        used, _ = used_bars(bars, date, job)
                         done[day] = _factor_value(item, used, symbol, job)
             if job.cancelled():  # a long history: see the cancel between dates too
                 raise Unfinished(symbol)
-        return ReplayRecord(BarsArrays.of(bars), None, rows, factor_rows)
+        block = RowBlock.from_rows(rows)
+        if record is not None:
+            block = record.block.merged(block)
+        return ReplayRecord(BarsArrays.of(bars), None, block, errors, factor_rows)
 
     def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> ReplayOutcome | None:
         warnings: list[str] = []
@@ -171,7 +201,7 @@ class ReplayWork(SymbolWork):
     def remember(
         self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
     ) -> ReplayOutcome:
-        record = ReplayRecord(None, error.to_dict(), {})
+        record = ReplayRecord(None, error.to_dict())
         self._store(bars_key, job, record)
         return self._outcome(symbol, record, False, 0, [], job)
 
@@ -195,36 +225,30 @@ class ReplayWork(SymbolWork):
         warnings: list[str],
         job: SymbolJob,
     ) -> ReplayOutcome:
-        rows: dict[dt.date, CachedOutcome] = {}
-        factor_errors: dict[dt.date, tuple[dict[str, Any], ...]] = {}
-        for date in self.dates:
-            day = date.isoformat()
-            row = record.rows.get(day)
-            if row is None:
-                continue
-            if row[0] != "features" or not job.factors:
-                rows[date] = (row[0], row[1])
-                continue
-            values = dict(row[1])
-            errors = []
-            for _, key in job.factors.items:
-                kind, data = record.factor_rows.get(key, {}).get(day, ("values", {}))
+        days = {date.isoformat(): date for date in self.dates}
+        block = record.block.take(days)
+        errors = {days[d]: e for d, e in record.errors.items() if d in days}
+        factor_errors: dict[dt.date, list[dict[str, Any]]] = {}
+        extra: dict[str, dict[str, float]] = {}
+        for _, key in job.factors.items:
+            for day, (kind, data) in record.factor_rows.get(key, {}).items():
+                if day not in days:
+                    continue
                 if kind == "values":
-                    values.update(data)
+                    for column, value in data.items():
+                        extra.setdefault(column, {})[day] = value
                 else:
-                    errors.append(data)
-            rows[date] = ("features", values)
-            if errors:
-                factor_errors[date] = tuple(errors)
+                    factor_errors.setdefault(days[day], []).append(data)
         return ReplayOutcome(
             symbol,
-            rows,
+            block.with_columns(extra),
+            errors,
             record.bars,
             record.error,
             from_cache,
             computed,
             tuple(warnings),
-            factor_errors,
+            {d: tuple(e) for d, e in factor_errors.items()},
         )
 
 
@@ -247,6 +271,61 @@ def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -
     """The outcome of ``symbol`` as a scan with ``as_of=date`` computes it from ``bars``."""
     used, window = used_bars(bars, date, job)
     return _outcome_of_window(symbol, used, window, job)
+
+
+class History:
+    """One symbol's bars as arrays, cut per date without pandas.
+
+    :meth:`outcome_at` runs the scan's own checks and indicators
+    (:func:`~technic_nb._bars.check_bar_arrays`,
+    :func:`~technic_nb._indicators.features_from_arrays`, which
+    ``check_bar_values`` and ``latest_features`` call on a frame) on the same
+    rows :func:`used_bars` selects, so its outcome is the scan's, number for number.
+    """
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        self.dates = bars.index
+        self.stamps = bars.index.to_numpy(dtype="datetime64[ns]")
+        self.values = np.ascontiguousarray(bars.to_numpy(dtype="float64"))
+        columns = list(bars.columns)
+        self.columns = {
+            name: np.ascontiguousarray(self.values[:, columns.index(name)])
+            for name in ("high", "low", "close", "volume")
+        }
+        self.iso = [str(d) for d in self.stamps.astype("datetime64[D]")]
+
+    def span(self, date: dt.date, lookback: int) -> tuple[int, int, Any]:
+        """``(first, end)`` positions of the bars used at ``date``, and the scan's window."""
+        window = window_ending(date, lookback)
+        assert window.start is not None
+        low = int(np.searchsorted(self.stamps, np.datetime64(window.start, "ns"), "left"))
+        high = int(np.searchsorted(self.stamps, np.datetime64(date, "ns") + _DAY, "left"))
+        return max(low, high - lookback), high, window
+
+    def outcome_at(self, symbol: str, date: dt.date, job: SymbolJob) -> CachedOutcome:
+        """What :func:`outcome_at` gives, from the arrays."""
+        first, end, window = self.span(date, job.lookback)
+        try:
+            if end <= first:
+                raise no_bars_error(symbol, window)
+            check_bar_arrays(self.values[first:end], self.dates, symbol, start=first)
+            c = self.columns
+            return (
+                "features",
+                features_from_arrays(
+                    self.iso[end - 1],
+                    c["high"][first:end],
+                    c["low"][first:end],
+                    c["close"][first:end],
+                    c["volume"][first:end],
+                    job.indicators,
+                ),
+            )
+        except ScanError as exc:
+            return ("error", exc.to_dict())
+
+
+_DAY = np.timedelta64(1, "D")
 
 
 def _outcome_of_window(

@@ -155,8 +155,9 @@ def trim_bars(bars: pd.DataFrame, job: SymbolJob) -> pd.DataFrame:
     return bars.iloc[-job.lookback :]
 
 
-def _no_bars_error(symbol: str, job: SymbolJob) -> ScanError:
-    end = job.window.end.isoformat() if job.window.end else "the latest date"
+def no_bars_error(symbol: str, window: DateWindow) -> ScanError:
+    """The data error of a symbol without a bar in the scan's window."""
+    end = window.end.isoformat() if window.end else "the latest date"
     return ScanError(
         ErrorType.DATA_ERROR,
         f"{symbol}: no bars on or before {end}",
@@ -190,7 +191,7 @@ def outcome_of_used(
     """
     try:
         if used.empty:
-            raise _no_bars_error(symbol, job)
+            raise no_bars_error(symbol, job.window)
         check_bar_values(used, symbol)
         row = latest_features(used, job.indicators)
         if keep_window:
