@@ -24,6 +24,7 @@ from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
 from ._regime import MarketRegime
 from ._replay import replay
 from ._replay_result import ReplayResult, diff
+from ._replay_runner import ReplayRunner
 from ._result import ScanResult
 from ._retry import RetryPolicy
 from ._runner import RunnerState, ScanRunner
@@ -56,6 +57,7 @@ __all__ = [
     "PolygonSource",
     "ProgressSnapshot",
     "ReplayResult",
+    "ReplayRunner",
     "RetryPolicy",
     "RunnerState",
     "ScanCancellation",

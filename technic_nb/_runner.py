@@ -548,12 +548,7 @@ class ScanRunner:
             self._await_predecessor()
             self._retries.restart()
             with self.view.forward_logs():
-                result = scan(
-                    self.config,
-                    cancellation_token=self.token,
-                    tracker=self.tracker,
-                    hooks=self._hooks,
-                )
+                result = self._run_engine()
         except KeyboardInterrupt:  # escaped the engine (e.g. while it was finishing)
             self.token.cancel("interrupted")
             self._complete(result=self._partial_result())
@@ -561,6 +556,12 @@ class ScanRunner:
             self._complete(error=exc)
         else:
             self._complete(result=result)
+
+    def _run_engine(self) -> Any:
+        """The engine call this runner drives (a scan; :class:`ReplayRunner` replays)."""
+        return scan(
+            self.config, cancellation_token=self.token, tracker=self.tracker, hooks=self._hooks
+        )
 
     def _await_predecessor(self) -> None:
         previous = self._predecessor

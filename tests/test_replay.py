@@ -188,3 +188,24 @@ def test_errors_are_dated_and_nothing_is_dropped_silently(tmp_path):
     coverage = result.coverage()
     total = coverage[["ranked", "filtered", "errors"]].sum(axis=1)
     assert (total == coverage["universe"]).all()  # every symbol-date is accounted for
+
+
+def test_a_replay_runs_under_the_runner_with_cancel_and_resume(tmp_path):
+    config = demo_config(tmp_path, source="demo:300", backend="loky")
+    runner = tn.ReplayRunner(config, DEMO_DATES, display=False, console=False)
+    reached = threading.Event()
+
+    def progress(stage, current, total, message, metadata):
+        if stage == "symbol_scanning" and current >= 30 * len(DEMO_DATES):
+            reached.set()
+
+    runner.tracker.add_listener(progress)
+    runner.start()
+    assert reached.wait(120)
+    runner.cancel()
+    partial = runner.wait(60)
+    assert isinstance(partial, tn.ReplayResult) and partial.cancelled
+    assert runner.state is tn.RunnerState.CANCELLED
+    assert runner.progress.stage("symbol_scanning").total == 300 * len(DEMO_DATES)
+    again = tn.ReplayRunner(config, DEMO_DATES, display=False, console=False).run()
+    assert not again.cancelled and again.stats["from_cache"] >= partial.stats["done"]
