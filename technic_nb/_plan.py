@@ -199,6 +199,8 @@ class Collected:
     extra_stats: dict[str, Any] = field(default_factory=dict)
     #: symbol -> the errors of its user factors (the symbol keeps its row)
     factor_errors: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    #: factor values computed (not read from the cache)
+    factors_computed: int = 0
 
     def add(self, outcome: SymbolOutcome) -> None:
         """Record one symbol's outcome."""
@@ -206,6 +208,7 @@ class Collected:
             self.rows[outcome.symbol] = outcome.features
             if outcome.factor_errors:
                 self.factor_errors[outcome.symbol] = outcome.factor_errors
+            self.factors_computed += outcome.factors_computed
         elif outcome.error is not None:
             self.errors[outcome.symbol] = outcome.error
         if outcome.from_cache:
@@ -295,6 +298,7 @@ def finalize(
         "invalid": len(plan.invalid),
         "failed": len(errors) - len(factor_errors),
         "factor_errors": len(factor_errors),
+        "factors_computed": collected.factors_computed,
         "filtered": len(rejected),
         "elapsed": elapsed,
         "stage_seconds": dict(stage_seconds or {}),

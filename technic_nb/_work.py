@@ -71,6 +71,8 @@ class SymbolOutcome:
     warnings: tuple[str, ...] = ()
     #: errors of user factors (the symbol still has its features)
     factor_errors: tuple[dict[str, Any], ...] = ()
+    #: factor values computed now (the others came from the cache)
+    factors_computed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -270,6 +272,7 @@ def with_factors(
         factor_errors=found.errors,
         warnings=outcome.warnings + found.warnings,
         from_cache=outcome.from_cache and found.computed == 0,
+        factors_computed=found.computed,
     )
 
 

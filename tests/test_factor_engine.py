@@ -115,6 +115,7 @@ def test_editing_a_factor_recomputes_it_alone_and_reads_no_bars(tmp_path):
     )
     second = tn.scan(edited)
     assert calls.count == {"squeeze": 60, "drift": 30}  # the edited factor only
+    assert second.stats["factors_computed"] == 30
     assert sum(reads.count.values()) == 30  # no bars read: the entries keep the window
     assert not second.table["squeeze"].equals(first.table["squeeze"])
     third = tn.scan(edited)
