@@ -228,7 +228,17 @@ def _take_submitted(
 
 
 def _backend_class() -> type:
-    """joblib's Dask backend class, extended to cancel its tasks on the cluster (lazy import)."""
+    """joblib's Dask backend class, extended to cancel its tasks on the cluster (lazy import).
+
+    Private joblib pieces, because no public way exists: joblib exposes its Dask
+    backend only by name (``parallel_config(backend="dask")``), so a subclass must
+    import the class from ``joblib._dask``; and joblib's own abort only forgets
+    the submitted futures (they keep running on the cluster), so cancelling them
+    reads the backend's ``_results``/``_callbacks`` tables of those futures.  If
+    joblib renames them, :meth:`cancel_submitted` finds none and the tasks of a
+    cancelled scan run to their end instead (their results are still
+    checkpointed); the Dask tests notice.
+    """
     from joblib._dask import DaskDistributedBackend
 
     class CancellingDaskBackend(DaskDistributedBackend):

@@ -21,10 +21,11 @@ NAMES = (
     "03_custom_scoring.ipynb",
     "04_your_own_data.ipynb",
     "05_point_in_time.ipynb",
+    "07_does_it_work.ipynb",
 )
 IGNORE_TAG = "nbval-ignore-output"
 # Cells whose output is volatile by nature: a live panel, the size of the cache on disk.
-VOLATILE = re.compile(r"ScanRunner\(.*\)\s*\n?.*\.(start|run)\(\)|cache_size\(", re.DOTALL)
+VOLATILE = re.compile(r"(Scan|Replay)Runner\(.*\)\s*\n?.*\.(start|run)\(\)|cache_size\(", re.DOTALL)
 TEMP_FOLDER = re.compile(r"technic_nb-[a-z]+-[a-z0-9_]+")
 
 
@@ -95,7 +96,12 @@ def test_quickstart_starts_the_scan_in_exactly_one_cell():
 
 @pytest.mark.parametrize(
     ("name", "figures"),
-    [("01_quickstart.ipynb", 2), ("03_custom_scoring.ipynb", 1), ("05_point_in_time.ipynb", 1)],
+    [
+        ("01_quickstart.ipynb", 2),
+        ("03_custom_scoring.ipynb", 1),
+        ("05_point_in_time.ipynb", 1),
+        ("07_does_it_work.ipynb", 3),
+    ],
 )
 def test_figures_are_stored_as_images(name, figures):
     images = [
@@ -123,3 +129,10 @@ def test_pytest_runs_nbval_strictly_over_the_notebooks():
     assert "--nbval" in addopts and "--nbval-lax" not in addopts
     sanitizers = addopts[addopts.index("--nbval-sanitize-with") + 1]
     assert (REPO_ROOT / sanitizers).is_file()
+
+
+def test_the_evaluation_notebook_says_which_data_it_used_and_its_limits():
+    text = "\n".join(_source(c) + _output_text(c) for c in _cells("07_does_it_work.ipynb"))
+    assert "Data: the real daily bars" in text  # committed executed on the real data
+    assert "Survivorship bias" in text and "delisted" in text
+    assert "Newey" in text and "What to try next" in text
