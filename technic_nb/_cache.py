@@ -44,7 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from joblib import Memory
+from joblib import Memory, register_store_backend
+from joblib._store_backends import FileSystemStoreBackend
 
 from . import _cached
 from ._errors import ErrorType, ScanError
@@ -69,6 +70,30 @@ ENVELOPE = "technic_nb-envelope-1"
 
 T = TypeVar("T")
 Warn = Callable[[str], None]
+
+
+class LeanFileStore(FileSystemStoreBackend):
+    """joblib's file-system store without each entry's ``metadata.json``.
+
+    joblib writes a ``metadata.json`` (the call's arguments as text, its duration)
+    beside every ``output.pkl`` and reads it back, twice, on every hit; nothing here
+    uses it (entries are validated by their checksum and evicted by the access
+    time of ``output.pkl``), and it doubles the file-system calls of an entry.
+    Registered with ``joblib.register_store_backend``, joblib's documented way to
+    plug a store into ``Memory`` (the base class lives in ``joblib._store_backends``,
+    where that API keeps it).  Entries stay readable by a plain ``Memory``.
+    """
+
+    def store_metadata(self, call_id: Any, metadata: Any) -> None:
+        return None
+
+    def get_metadata(self, call_id: Any) -> dict[str, Any]:
+        return {}
+
+
+#: The ``Memory(backend=...)`` name of :class:`LeanFileStore`.
+STORE_BACKEND = "technic_nb_files"
+register_store_backend(STORE_BACKEND, LeanFileStore)
 
 
 class CorruptEntry(ValueError):
@@ -147,8 +172,9 @@ class CheckpointCache:
 
     @classmethod
     def at(cls, location: str | os.PathLike[str]) -> CheckpointCache:
-        """The cache of ``joblib.Memory(str(location))`` (one object per location and process)."""
-        return _cache_of(Memory(str(location), verbose=0))
+        """The cache of ``joblib.Memory(str(location))`` on :class:`LeanFileStore` (one
+        object per location and process)."""
+        return _cache_of(Memory(str(location), backend=STORE_BACKEND, verbose=0))
 
     @property
     def location(self) -> Path:
@@ -161,9 +187,8 @@ class CheckpointCache:
         if Path(str(location)).is_absolute():
             return self
         absolute = os.path.abspath(str(location))
-        return _cache_of(
-            Memory(absolute if isinstance(location, str) else Path(absolute), verbose=0)
-        )
+        where = absolute if isinstance(location, str) else Path(absolute)
+        return _cache_of(Memory(where, backend=self.memory.backend, verbose=0))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_cache_of, (self.memory,))
@@ -233,6 +258,9 @@ class CheckpointCache:
 
     def store_replay(self, key: tuple[str, str, int, str], value: Any) -> None:
         """Write the replay record of ``key``, replacing the one stored (a forced call)."""
+        # joblib records the function's code on a lookup, not on a forced call: look up
+        # first, so that a new process does not take this entry for a changed function's
+        self._replay.check_call_in_cache(*key)
         self._replay.call(*key, compute=lambda: seal(value))
 
     # -- maintenance -----------------------------------------------------------------
