@@ -239,9 +239,26 @@ class ReplayResult:
         """Count, mean forward return, hit rate and excess over the universe per signal."""
         return ev.signal_stats(self.panel, self.returns, self._horizon(horizon))
 
-    def trades(self, top_n: int | None = 20, max_days: int = 63) -> pd.DataFrame:
-        """Walk the trade plans of the top ``top_n`` rows of each date through the next bars."""
-        return ev.walk_trade_plans(self.panel, self.bars, top_n=top_n, max_days=max_days)
+    def trades(
+        self, top_n: int | None = 20, max_days: int = 63, plan: str = "chart"
+    ) -> pd.DataFrame:
+        """Walk the trade plans of the top ``top_n`` rows of each date through the next bars.
+
+        ``plan="chart"`` uses the plan's target (the nearest resistance, or an ATR
+        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.
+        """
+        if plan not in ("chart", "fixed"):
+            raise ValueError(f"plan={plan!r} is invalid: plan must be 'chart' or 'fixed'")
+        panel = self.panel
+        if plan == "fixed" and len(panel):
+            panel = panel.assign(target=panel["target_fixed"])
+        return ev.walk_trade_plans(panel, self.bars, top_n=top_n, max_days=max_days)
+
+    def trade_summary(self, top_n: int | None = 20, max_days: int = 63) -> pd.DataFrame:
+        """Both plans' walks summarized side by side (R multiples, win rate, outcomes)."""
+        return pd.DataFrame(
+            {plan: ev.r_summary(self.trades(top_n, max_days, plan)) for plan in ("chart", "fixed")}
+        )
 
     def turnover(self, top_n: int = 20) -> pd.Series:
         """Share of the top ``top_n`` that changed from one date to the next."""

@@ -209,3 +209,17 @@ def test_a_replay_runs_under_the_runner_with_cancel_and_resume(tmp_path):
     assert runner.progress.stage("symbol_scanning").total == 300 * len(DEMO_DATES)
     again = tn.ReplayRunner(config, DEMO_DATES, display=False, console=False).run()
     assert not again.cancelled and again.stats["from_cache"] >= partial.stats["done"]
+
+
+def test_both_trade_plans_are_walked(demo_replay):
+    _, result = demo_replay
+    chart, fixed = result.trades(top_n=10), result.trades(top_n=10, plan="fixed")
+    assert len(chart) == len(fixed) > 0
+    panel = result.panel
+    first = chart.iloc[0]
+    row = panel.loc[(first["date"], first["symbol"])]
+    assert first["target"] == row["target"] and fixed.iloc[0]["target"] == row["target_fixed"]
+    summary = result.trade_summary(top_n=10)
+    assert list(summary.columns) == ["chart", "fixed"] and summary.loc["trades", "chart"] > 0
+    with pytest.raises(ValueError, match="plan must be"):
+        result.trades(plan="other")
