@@ -265,6 +265,23 @@ class FetchExecutor:
             target=self._produce, args=(todo, keys), name="technic_nb-fetcher", daemon=True
         )
         self._producer.start()
+        try:
+            self._receive(emit)
+        except ScanCancelled:
+            self._raise_failure()  # the error that stopped the fetching, if that was it
+            raise
+
+    def _raise_failure(self) -> None:
+        """Raise the producer's error if it queued one (it does so before cancelling)."""
+        while True:
+            try:
+                kind, value = self._handoff.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "error":
+                raise value
+
+    def _receive(self, emit: Emit) -> None:
         while True:
             try:
                 kind, value = self._handoff.get(timeout=POLL_SECONDS)
@@ -355,8 +372,8 @@ class FetchExecutor:
                     self._handoff.put(("chunk", ready[:size]))
                     ready = ready[size:]
         except BaseException as exc:  # surfaced in the scanning thread
+            self._handoff.put(("error", exc))  # before the cancel: whoever sees it finds this
             self.token.cancel("failed")
-            self._handoff.put(("error", exc))
         finally:
             self._handoff.put(("end", None))
 

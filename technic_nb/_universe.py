@@ -1,8 +1,23 @@
-"""Turning ``ScanConfig.universe`` into a table of symbols to scan."""
+"""Turning ``ScanConfig.universe`` into a table of symbols to scan.
+
+Every entry is accounted for.  Symbols are normalised (stripped, upper-cased)
+before anything else, then:
+
+* a blank entry (an empty line or an empty ``symbol`` cell of a CSV, an empty
+  string in a list) is skipped;
+* a repeat of a symbol already listed (``aapl`` and `` AAPL `` after
+  ``AAPL``) is skipped, the first occurrence kept (with its name and sector);
+* an entry that is not a valid ticker (``../x``, ``A B``) is not scanned: it
+  becomes that entry's error in ``result.errors``.
+
+Each of the three is named in one note of :attr:`Universe.notes` (the scan
+puts them in ``result.warnings``), with the lines or positions concerned.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -11,31 +26,65 @@ from ._config import ScanConfig
 from ._errors import ErrorType, ScanError, config_error
 from ._symbols import validate_symbol
 from .sources._base import DataSource
-from .sources._files import read_universe_csv
 
-__all__ = ["load_universe"]
+__all__ = ["Universe", "load_universe", "read_universe"]
+
+#: Examples named in one note at most.
+_SHOWN = 10
+_CSV_HELP = "Give a CSV file with the header symbol,name,sector."
+
+
+@dataclass
+class Universe:
+    """The symbols to scan and what was set aside on the way.
+
+    Attributes:
+        frame: ``symbol, name, sector`` of each symbol to scan, in universe order.
+        invalid: one ``ScanError`` per entry that is not a valid ticker.
+        notes: one line per kind of entry skipped (blank, repeated, invalid).
+    """
+
+    frame: pd.DataFrame
+    invalid: list[ScanError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def load_universe(config: ScanConfig, source: DataSource) -> tuple[pd.DataFrame, list[ScanError]]:
-    """The symbols to scan (``symbol, name, sector``) and the errors of invalid symbols.
+    """The symbols to scan (``symbol, name, sector``) and the errors of invalid symbols
+    (:func:`read_universe` without its notes)."""
+    universe = read_universe(config, source)
+    return universe.frame, universe.invalid
 
-    Applies the sector filter and ``max_symbols``; removes duplicates keeping the
-    first occurrence.
+
+def read_universe(config: ScanConfig, source: DataSource) -> Universe:
+    """The :class:`Universe` of ``config``: cleaned, then the sector filter and
+    ``max_symbols`` applied.
+
+    Raises:
+        ScanError: a ``config_error`` when the universe cannot be read or holds
+            no symbol at all.
     """
     spec = config.universe
-    frame = _universe_frame(spec, source).loc[:, ["symbol", "name", "sector"]].astype(str)
-    frame, errors = _valid_symbols(frame)
+    raw, place = _universe_frame(spec, source)
+    universe = _clean(raw, place)
+    frame = universe.frame
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        frame = _with_source_names(frame, source)
     if config.sectors is not None:
         frame = _in_sectors(frame, config.sectors)
     if config.max_symbols is not None:
         frame = frame.iloc[: config.max_symbols].reset_index(drop=True)
-    if frame.empty and not errors:
+    if frame.empty and not universe.invalid:
         raise config_error("universe", spec, "a universe with at least one symbol")
-    return frame, errors
+    universe.frame = frame
+    return universe
 
 
-def _universe_frame(spec: str | Sequence[str] | Path, source: DataSource) -> pd.DataFrame:
-    """The universe ``spec`` of a ScanConfig as a frame with (at least) ``symbol, name, sector``."""
+def _universe_frame(
+    spec: str | Sequence[str] | Path, source: DataSource
+) -> tuple[pd.DataFrame, tuple[str, int]]:
+    """The raw entries of ``spec`` (``symbol`` as given, ``name``, ``sector``) and how
+    to name an entry's place: ``("line", 2)`` means CSV line = index + 2."""
     if spec == "demo":
         from .sources._demo import DemoSource
 
@@ -46,55 +95,126 @@ def _universe_frame(spec: str | Sequence[str] | Path, source: DataSource) -> pd.
                 f"'source' (or a list or CSV path) when the source is not the demo market "
                 f"(source is {source!r})",
             )
-        return source.universe()
+        return source.universe(), ("row", 1)
     if spec in ("source", "all"):
         frame = source.universe()
         if frame is None:
             raise config_error(
                 "universe", spec, f"a list of symbols or a CSV path: {source!r} lists no universe"
             )
-        return frame
+        return frame, ("row", 1)
     if isinstance(spec, Path):
-        if not spec.is_file():
-            raise ScanError(
-                ErrorType.CONFIG_ERROR,
-                f"universe file {str(spec)!r} does not exist",
-                details={"field": "universe", "path": str(spec)},
-                suggestion="Give the path of a CSV file with the header symbol,name,sector.",
-            )
-        return read_universe_csv(spec)
-    return _listed_symbols(spec, source)
+        return _csv_frame(spec), ("line", 2)
+    return pd.DataFrame({"symbol": list(spec)}), ("position", 1)
 
 
-def _listed_symbols(symbols: Sequence[str], source: DataSource) -> pd.DataFrame:
-    """A list of symbols with the name and sector the source knows (else the symbol, "Unknown")."""
-    frame = pd.DataFrame({"symbol": [str(s).strip() for s in symbols]})
-    known = source.universe()
-    if known is not None:
-        frame = frame.merge(known, on="symbol", how="left")
-    for column, fill in (("name", None), ("sector", "Unknown")):
-        if column not in frame.columns:
-            frame[column] = pd.NA
-        frame[column] = frame[column].fillna(frame["symbol"] if fill is None else fill)
+def _csv_frame(path: Path) -> pd.DataFrame:
+    """A universe file's rows, blank ones included (so that they can be reported)."""
+    if not path.is_file():
+        raise ScanError(
+            ErrorType.CONFIG_ERROR,
+            f"universe file {str(path)!r} does not exist",
+            details={"field": "universe", "path": str(path)},
+            suggestion=_CSV_HELP,
+        )
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ScanError(
+            ErrorType.CONFIG_ERROR,
+            f"cannot read universe file {str(path)!r}: {exc}",
+            details={"field": "universe", "path": str(path)},
+            suggestion=_CSV_HELP,
+        ) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "symbol" not in frame.columns:
+        raise ScanError(
+            ErrorType.CONFIG_ERROR,
+            f"universe file {str(path)!r} has no 'symbol' column (columns: {list(frame.columns)})",
+            details={"field": "universe", "path": str(path)},
+            suggestion=_CSV_HELP,
+        )
     return frame
 
 
-def _valid_symbols(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[ScanError]]:
-    """``frame`` without invalid or repeated symbols (the others normalized), and the errors.
+def _text(value: object) -> str:
+    """A cell as text ('' for missing values)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
 
-    Each invalid symbol gives one ``ScanError``; a repeated symbol keeps its first row.
-    """
-    errors: list[ScanError] = []
-    valid: list[str | None] = []
-    for raw in frame["symbol"]:
+
+def _clean(raw: pd.DataFrame, place: tuple[str, int]) -> Universe:
+    """Normalised, unique, valid symbols with names and sectors, and the notes."""
+    word, offset = place
+    blanks: list[str] = []
+    repeats: list[str] = []
+    invalid: dict[str, ScanError] = {}
+    rows: dict[str, tuple[str, str]] = {}
+    names = raw["name"].tolist() if "name" in raw.columns else None
+    sectors = raw["sector"].tolist() if "sector" in raw.columns else None
+    for position, value in enumerate(raw["symbol"].tolist()):
+        text = _text(value)
+        if not text.strip():
+            blanks.append(str(position + offset))
+            continue
         try:
-            valid.append(validate_symbol(raw))
+            symbol = validate_symbol(text)
         except ScanError as exc:
-            errors.append(exc)
-            valid.append(None)
-    frame["symbol"] = valid
-    frame = frame.dropna(subset=["symbol"]).drop_duplicates("symbol").reset_index(drop=True)
-    return frame, errors
+            if text in invalid:
+                repeats.append(f"{text!r} repeats itself")
+            invalid.setdefault(text, exc)
+            continue
+        if symbol in rows:
+            repeats.append(f"{text!r} repeats {symbol}" if text != symbol else f"{symbol} again")
+            continue
+        name = _text(names[position]).strip() if names is not None else ""
+        sector = _text(sectors[position]).strip() if sectors is not None else ""
+        rows[symbol] = (name or symbol, sector or "Unknown")
+    frame = pd.DataFrame(
+        [(s, n, sec) for s, (n, sec) in rows.items()], columns=["symbol", "name", "sector"]
+    )
+    notes = _notes(word, blanks, repeats, list(invalid))
+    return Universe(frame, list(invalid.values()), notes)
+
+
+def _some(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    return shown + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
+
+
+def _notes(word: str, blanks: list[str], repeats: list[str], invalid: list[str]) -> list[str]:
+    notes = []
+    if blanks:
+        places = f"{word}{'s' if len(blanks) > 1 else ''} {_some(blanks)}"
+        notes.append(
+            f"universe: {len(blanks)} blank entr{'ies' if len(blanks) > 1 else 'y'} "
+            f"skipped ({places})"
+        )
+    if repeats:
+        notes.append(
+            f"universe: {len(repeats)} duplicate{'s' if len(repeats) > 1 else ''} skipped "
+            f"after normalising, the first occurrence kept ({_some(repeats)})"
+        )
+    if invalid:
+        shown = _some([repr(text) for text in invalid])
+        notes.append(
+            f"universe: {len(invalid)} invalid symbol{'s' if len(invalid) > 1 else ''} not "
+            f"scanned, each listed in result.errors ({shown})"
+        )
+    return notes
+
+
+def _with_source_names(frame: pd.DataFrame, source: DataSource) -> pd.DataFrame:
+    """Listed symbols with the name and sector the source knows (by normalised symbol)."""
+    known = source.universe()
+    if known is None or frame.empty:
+        return frame
+    known = known.loc[:, ["symbol", "name", "sector"]].drop_duplicates("symbol")
+    merged = frame[["symbol"]].merge(known, on="symbol", how="left")
+    merged["name"] = merged["name"].fillna(merged["symbol"]).astype(str)
+    merged["sector"] = merged["sector"].fillna("Unknown").astype(str)
+    return merged
 
 
 def _in_sectors(frame: pd.DataFrame, sectors: Sequence[str]) -> pd.DataFrame:

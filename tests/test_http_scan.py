@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pandas as pd
 import pytest
 
 import technic_nb as tn
 from technic_nb import DemoSource, PolygonSource, RetryPolicy, ScanCancellation, ScanConfig
-from technic_nb.testing import FakePolygonServer, Fault
+from technic_nb.sources._http_guard import ENTITLEMENT_PROBE
+from technic_nb.testing import (
+    NOT_ENTITLED,
+    TRANSIENT_FAULT_KINDS,
+    UNKNOWN_KEY,
+    FakePolygonServer,
+    Fault,
+)
 
 KEY = "sk-test-9f8e7d6c5b4a"
 FAST_RETRY = RetryPolicy(max_tries=10, base_delay=0.005, max_delay=0.05, max_time=30)
+FAST = FAST_RETRY
 AS_OF = "2025-12-31"
 
 
@@ -42,6 +49,19 @@ def config_for(source, cache_dir, **changes) -> ScanConfig:
     return ScanConfig(**options)
 
 
+def fatal_error_of(config: ScanConfig) -> tn.ScanError:
+    """The fatal error a scan raises (a scan that returns instead fails the test)."""
+    try:
+        result = tn.scan(config)
+    except tn.ScanError as exc:
+        return exc
+    pytest.fail(
+        f"the fatal error was not raised; the scan returned {result.status!r} (if cancelled: "
+        "FetchExecutor cancels the token before it queues the error, and the scanning "
+        "thread can see the cancel first)"
+    )
+
+
 @pytest.fixture(scope="module")
 def clean_run(market, tmp_path_factory):
     with FakePolygonServer(market, api_key=KEY) as server:
@@ -61,16 +81,44 @@ def test_http_scan_matches_the_direct_source(market, clean_run, tmp_path):
     assert clean_run.stats["fetch_retries"] == 0
 
 
-def test_thirty_percent_transient_faults_give_an_identical_table(market, clean_run, tmp_path):
-    with FakePolygonServer(market, api_key=KEY, fault_rate=0.3, seed=11) as server:
-        result = tn.scan(config_for(polygon(server), tmp_path))
-        faults = sum(server.faults_by_symbol.values())
-        assert max(server.successes_by_symbol.values()) == 1
-    assert faults > 80
-    assert result.stats["fetch_retries"] == faults
-    assert result.stats["fetch_give_ups"] == 0
-    assert result.errors.empty
-    pd.testing.assert_frame_equal(result.table, clean_run.table)
+SMALL = 40  # symbols of the fault acceptance scans
+PAGE = 100  # bars per page: every answer takes several pages
+
+
+@pytest.fixture(scope="module")
+def clean_small(market, tmp_path_factory):
+    """A fault-free scan of the first SMALL symbols, paged, and its server's counts."""
+    with FakePolygonServer(market, api_key=KEY, page_size=PAGE) as server:
+        config = config_for(polygon(server), tmp_path_factory.mktemp("small"))
+        result = tn.scan(config.replace(universe=config.universe[:SMALL]))
+        pages = server.successes_by_symbol
+    assert result.errors.empty and min(pages.values()) >= 3
+    return result, pages
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_every_transient_fault_at_30_percent_changes_no_cell(market, clean_small, tmp_path, seed):
+    """At a 30% rate of every transient kind the server knows (5xx, 429 with Retry-After
+    in seconds and as an HTTP date, resets, stalls past the timeout, trickled and cut
+    bodies, HTML and error JSON with status 200, counts without results), on every page
+    of paged answers, the table equals the fault-free one cell for cell."""
+    clean, clean_pages = clean_small
+    options = {"page_size": PAGE, "fault_rate": 0.3, "fault_kinds": TRANSIENT_FAULT_KINDS}
+    options |= {"seed": seed, "retry_after": 0.1, "timeout_delay": 0.8}
+    with FakePolygonServer(market, api_key=KEY, **options) as server:
+        retry = RetryPolicy(max_tries=12, base_delay=0.005, max_delay=0.05, max_time=60)
+        source = polygon(server, retry=retry, timeout=0.3, answer_timeout=0.5)
+        config = config_for(source, tmp_path)
+        result = tn.scan(config.replace(universe=config.universe[:SMALL]))
+        kinds, later = server.faults_by_kind, server.faults_on_later_pages
+        pages = server.successes_by_symbol
+    assert set(kinds) == set(TRANSIENT_FAULT_KINDS)  # every kind happened
+    assert later > 0 and sum(kinds.values()) > 50
+    assert result.errors.empty and result.stats["fetch_give_ups"] == 0
+    assert set(result.table.index) | set(result.filtered.index) == set(config.universe[:SMALL])
+    pd.testing.assert_frame_equal(result.table, clean.table, check_exact=True)
+    pd.testing.assert_frame_equal(result.filtered, clean.filtered, check_exact=True)
+    assert pages == clean_pages  # each page was taken intact exactly once
 
 
 def test_error_table_lists_exactly_the_permanent_failures(market, clean_run, tmp_path):
@@ -96,20 +144,63 @@ def test_error_table_lists_exactly_the_permanent_failures(market, clean_run, tmp
     pd.testing.assert_frame_equal(got, expected.drop(columns=["percentile"]))
 
 
-def test_bad_key_stops_the_scan_at_once(market, tmp_path):
-    with FakePolygonServer(market, api_key=KEY) as server:
+@pytest.mark.parametrize("auth_status", [401, 403])
+def test_bad_key_stops_the_scan_after_the_requests_in_flight(market, tmp_path, auth_status):
+    with FakePolygonServer(market, api_key=KEY, auth_status=auth_status) as server:
         source = PolygonSource(api_key="wrong-key", base_url=server.base_url, retry=FAST_RETRY)
-        started = time.monotonic()
-        with pytest.raises(tn.ScanError) as info:
-            tn.scan(config_for(source, tmp_path))
-        elapsed = time.monotonic() - started
+        config = config_for(source, tmp_path)
+        error = fatal_error_of(config)
         requests = server.total_requests
-    assert elapsed < 2.0
-    assert requests <= 40  # not every symbol, not retried
-    error = info.value
+    assert requests <= config.fetch_concurrency  # not tens more from threads going on
     assert error.error_type is tn.ErrorType.API_ERROR and error.fatal
+    assert f"HTTP {auth_status}: {UNKNOWN_KEY!r}" in error.message
     assert "POLYGON_API_KEY" in error.suggestion
     assert "wrong-key" not in str(error) + repr(error.to_dict())
+
+
+def test_symbols_outside_the_plan_are_their_own_errors(market, clean_run, tmp_path):
+    denied = {"EVVB": "403", "LAE": "403"}
+    with FakePolygonServer(market, api_key=KEY, faults=denied) as server:
+        config = config_for(polygon(server), tmp_path)
+        result = tn.scan(config)
+        server.reset_counters()
+        tn.scan(config)
+        asked_again = server.requests_by_symbol
+    errors = result.errors.set_index("symbol")
+    assert set(errors.index) == set(denied)
+    for symbol in denied:
+        assert errors.loc[symbol, "error_type"] == "api_error"
+        assert NOT_ENTITLED in errors.loc[symbol, "message"]
+        assert errors.loc[symbol, "details"]["status"] == 403
+    assert len(result.table) + len(result.filtered) == 300 - len(denied)
+    assert set(asked_again) == set(denied)  # not remembered: asked again next run
+
+
+def test_a_plan_covering_nothing_is_one_fatal_error(market, tmp_path):
+    with FakePolygonServer(market, api_key=KEY, forbidden=True) as server:
+        config = config_for(polygon(server), tmp_path)
+        error = fatal_error_of(config)
+        requests = server.total_requests
+    assert error.fatal and NOT_ENTITLED in error.message
+    assert "plan covers none" in error.message and error.details["status"] == 403
+    assert requests <= ENTITLEMENT_PROBE + config.fetch_concurrency - 1
+
+
+def test_a_429_pauses_every_fetch_thread_for_its_retry_after(market, tmp_path):
+    wait = 1.2
+    symbols = list(market.universe()["symbol"])[:80]
+    faults = {symbols[30]: [Fault("429", retry_after=wait)]}
+    with FakePolygonServer(market, api_key=KEY, latency=0.005, faults=faults) as server:
+        config = config_for(polygon(server), tmp_path, universe=symbols)
+        result = tn.scan(config)
+        log = server.request_log
+    assert result.errors.empty and len(result.table) + len(result.filtered) == 80
+    (limited,) = [record for record in log if record.fault == "429"]
+    after = [r.at - limited.answered for r in log if r.at > limited.answered]
+    in_flight = [gap for gap in after if gap < wait - 0.05]  # (answered is noted late)
+    assert len(in_flight) <= config.fetch_concurrency - 1  # sent before the gate closed
+    assert not [gap for gap in in_flight if gap > 0.3]  # then silence for ~Retry-After
+    assert len(after) > 30  # the scan went on afterwards
 
 
 def test_resume_never_refetches_finished_symbols(market, clean_run, tmp_path):
@@ -275,37 +366,69 @@ def test_permanent_404_is_remembered_but_give_ups_are_retried_next_run(market, t
 
 
 @pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_cancel_during_long_retry_after_is_prompt(market, tmp_path, backend):
+def test_cancel_during_long_retry_after_is_prompt(market, tmp_path, backend, cancel_midway):
     slow = {s: Fault("429", retry_after=30) for s in ["LAE", "VANP", "CZE"]}
     with FakePolygonServer(market, api_key=KEY, faults=slow) as server:
         source = polygon(server, retry=RetryPolicy(max_tries=5, retry_after_cap=60, max_time=120))
         config = config_for(source, tmp_path, backend=backend)
         token = ScanCancellation()
-        waiting = threading.Event()
-
-        def on_progress(stage, current, total, message, metadata):
-            if stage == "data_fetching" and current >= 250:
-                waiting.set()
-
-        box = {}
-        thread = threading.Thread(target=lambda: box.update(r=tn.scan(config, on_progress, token)))
-        thread.start()
-        assert waiting.wait(60)
-        cancelled = time.monotonic()
-        token.cancel()
-        thread.join(10)
-        assert time.monotonic() - cancelled < 0.5
-    result = box["r"]
-    assert result.cancelled
+        gate_closed = threading.Event()
+        threading.Thread(
+            target=lambda: source._key_state.gate.wait_closed(60) and gate_closed.set(),
+            daemon=True,
+        ).start()
+        result, latency = cancel_midway(lambda: tn.scan(config, None, token), gate_closed, token)
+        closings = source._key_state.gate.closings
+    assert latency < 2.0  # the gate and the retry waits end at the cancel, not in 30 s
+    assert result.cancelled and closings >= 1
     assert not {"LAE", "VANP", "CZE"} & set(result.table.index)
 
 
-def test_api_key_never_leaks(market, tmp_path, caplog):
+def key_forms(base_url: str) -> dict[str, tuple[object, dict[str, str]]]:
+    """Each way a key can be given: the config's source and the environment to set."""
+    return {
+        "argument": (PolygonSource(api_key=KEY, base_url=base_url, retry=FAST_RETRY), {}),
+        "environment": ("env", {"POLYGON_API_KEY": KEY}),
+        "apiKey-in-url": (PolygonSource(base_url=f"{base_url}/?apiKey={KEY}", retry=FAST), {}),
+        "api_key-in-url": (PolygonSource(base_url=f"{base_url}?api_key={KEY}", retry=FAST), {}),
+        "spec-string": (f"polygon:{base_url}/?apiKey={KEY}", {}),
+    }
+
+
+def cache_bytes(folder) -> bytes:
+    """Every byte of every file under ``folder``, file names included."""
+    chunks = []
+    for path in sorted(folder.rglob("*")):
+        chunks.append(str(path).encode())
+        if path.is_file():
+            chunks.append(path.read_bytes())
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "form", ["argument", "environment", "apiKey-in-url", "api_key-in-url", "spec-string"]
+)
+def test_api_key_never_leaks(market, tmp_path, caplog, monkeypatch, form):
     caplog.set_level(logging.DEBUG)
-    faults = {"EVVB": "reset", "LAE": "404", "VANP": ["500", "badjson", "truncated"]}
-    with FakePolygonServer(market, api_key=KEY, faults=faults, page_size=100) as server:
-        source = polygon(server, retry=RetryPolicy(max_tries=2, base_delay=0.001, max_time=5))
-        result = tn.scan(config_for(source, tmp_path, universe=["EVVB", "LAE", "VANP", "CZE"]))
+    faults = {
+        "EVVB": ["reset", "badjson"],
+        "LAE": "404",
+        "VANP": ["500", "cut"],
+        "CZE": "403",
+        "UONL": ["truncated", "html"],
+        "UOU": ["error200", "429"],
+    }
+    universe = ["EVVB", "LAE", "VANP", "CZE", "UONL", " uonl ", "UOU", "", "../x"]
+    with FakePolygonServer(
+        market, api_key=KEY, faults=faults, page_size=100, next_url_with_key=True
+    ) as server:
+        spec, env = key_forms(server.base_url)[form]
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        if spec == "env":
+            spec = PolygonSource(base_url=server.base_url, retry=FAST_RETRY)
+        config = config_for(spec, tmp_path / "cache", universe=universe, max_tries=8)
+        result = tn.scan(config)
         texts = [
             result.status,
             repr(result),
@@ -313,15 +436,50 @@ def test_api_key_never_leaks(market, tmp_path, caplog):
             result.errors.to_csv(),
             repr(result.errors.to_dict("records")),
             repr(result.stats),
-            repr(source),
-            repr(config_for(source, tmp_path)),
+            repr(result.warnings),
             caplog.text,
         ]
-    assert len(result.errors) >= 2
-    assert caplog.records  # something was logged at debug level
+        if not isinstance(spec, str):
+            texts += [repr(spec), spec.identity, repr(vars(spec))]
+        assert server.auth_failures == 0  # the key was used, whichever way it came
+    assert {"LAE", "CZE", "../x"} <= set(result.errors["symbol"])
+    assert len(result.warnings) >= 2 and caplog.records
     for text in texts:
         assert KEY not in text
-    # closed port: connection errors mention the URL but never the key
+    assert KEY.encode() not in cache_bytes(tmp_path / "cache")  # keys and files alike
+
+
+def test_api_key_never_leaks_from_a_closed_port(market, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     closed = PolygonSource(api_key=KEY, base_url="http://127.0.0.1:9", retry=FAST_RETRY)
     broken = tn.scan(config_for(closed, tmp_path / "c", universe=["EVVB"], max_tries=2))
+    assert len(broken.errors) == 1
     assert KEY not in broken.errors.to_csv() and KEY not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "url", [f"https://user:{KEY}@api.example.test", f"https://api.example.test/#{KEY}"]
+)
+def test_keys_in_refused_places_are_not_echoed_by_the_scan(tmp_path, url):
+    with pytest.raises(tn.ScanError) as info:
+        tn.scan(config_for(f"polygon:{url}", tmp_path))
+    assert info.value.error_type is tn.ErrorType.CONFIG_ERROR
+    assert KEY not in str(info.value) + repr(info.value.to_dict())
+
+
+def test_the_cli_prints_the_redacted_url(market, tmp_path, capsys):
+    from technic_nb.cli import main
+
+    with FakePolygonServer(market, api_key=KEY) as server:
+        base = server.base_url
+        args = ["--as-of", AS_OF, "--cache-dir", str(tmp_path / "c"), "--jobs", "1"]
+        args += ["--no-progress", "--backend", "threading"]
+        source = f"polygon:{base}/?apiKey={KEY}"
+        code = main(["scan", "--source", source, "--universe", "EVVB,LAE,ZZZZ9", *args])
+        refused = main(["scan", "--source", f"polygon:https://u:{KEY}@h.test", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0 and refused == 2
+    assert f"source polygon:{base}/?apiKey=***" in err
+    assert "Scanned 3 symbols" in out and "failed; first: ZZZZ9" in err
+    assert KEY not in out + err
+    assert KEY.encode() not in cache_bytes(tmp_path / "c")

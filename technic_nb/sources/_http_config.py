@@ -44,9 +44,10 @@ API_KEY_ENV = "POLYGON_API_KEY"
 #: Query parameters that carry an API key (compared case-insensitively).
 KEY_PARAMS = frozenset({"apikey", "api_key"})
 
-_URL_KEY = re.compile(r"(?i)((?:api_?key|access_token|token)=)[^&\s#'\"]*")
+_URL_KEY = re.compile(r"(?i)((?:api_?key|access_token|token)=)(?!\.\.\.)[^&\s#'\"]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
 _USER_INFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@'\"]+@")
+_FRAGMENT = re.compile(r"(://[^\s#'\"]*)#[^\s'\"]*")
 
 
 class _Secret:
@@ -69,17 +70,21 @@ class _Secret:
         self.value = state
 
 
-def redact(text: str, secret: str | None = None) -> str:
+def redact(text: str, secret: str | _Secret | None = None) -> str:
     """``text`` with every key-like part replaced by ``***``.
 
     Masks ``apiKey=``/``api_key=``/``token=`` values (query strings and
     fragments alike), bearer tokens, the user-info of URLs
-    (``https://user:pass@host`` becomes ``https://***@host``) and ``secret``
-    wherever it appears.
+    (``https://user:pass@host`` becomes ``https://***@host``), URL fragments
+    (``https://host/#x`` becomes ``https://host/#***``) and ``secret``
+    (text or wrapped) wherever it appears.
     """
     text = _URL_KEY.sub(r"\1***", text)
     text = _BEARER.sub(r"\1***", text)
     text = _USER_INFO.sub(r"\1***@", text)
+    text = _FRAGMENT.sub(r"\1#***", text)
+    if isinstance(secret, _Secret):
+        secret = secret.value
     if secret and len(secret) >= 4:
         text = text.replace(secret, "***")
     return text
@@ -154,10 +159,31 @@ def _split_base_url(base_url: Any) -> tuple[str, str | None]:
 def resolve_credentials(api_key: Any, base_url: Any) -> tuple[_Secret, str]:
     """The key (wrapped) and ``base_url`` without it; see the module docstring for the order.
 
+    ``api_key`` and ``base_url`` may come wrapped in :class:`_Secret`.  An
+    error is raised from this frame, which holds only the wrapped values, so a
+    traceback that lists its locals shows no key.
+
     Raises:
         ScanError: a fatal ``config_error`` (that never shows a key) when no key
             is found, ``base_url`` is invalid, or two places give different keys.
     """
+    outcome = _resolve(api_key, base_url)
+    if isinstance(outcome, ScanError):
+        raise outcome
+    return outcome
+
+
+def _resolve(api_key: Any, base_url: Any) -> tuple[_Secret, str] | ScanError:
+    try:
+        return _credentials(
+            api_key.value if isinstance(api_key, _Secret) else api_key,
+            base_url.value if isinstance(base_url, _Secret) else base_url,
+        )
+    except ScanError as exc:
+        return exc.with_traceback(None)  # its frames' locals hold the key
+
+
+def _credentials(api_key: Any, base_url: Any) -> tuple[_Secret, str]:
     if api_key is not None and not isinstance(api_key, str):
         raise ScanError(  # the value is not echoed: it may be the key in another type
             ErrorType.CONFIG_ERROR,

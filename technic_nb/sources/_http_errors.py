@@ -27,7 +27,7 @@ import orjson
 
 from .._errors import ErrorType, ScanError, data_error
 from .._retry import TransientFetchError
-from ._http_config import API_KEY_ENV, redact
+from ._http_config import API_KEY_ENV, _Secret, redact
 
 __all__ = [
     "TRANSIENT_STATUSES",
@@ -105,7 +105,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
-def server_reason(body: bytes, secret: str | None = None) -> str:
+def server_reason(body: bytes, secret: _Secret | None = None) -> str:
     """The server's own words: the ``error``/``message`` of a JSON body, else the
     start of a text body without markup (redacted, at most 200 characters)."""
     text = ""
@@ -123,13 +123,15 @@ def _quoted(status: int, phrase: str, reason: str) -> str:
     return f"HTTP {status}: {reason!r}" if reason else f"HTTP {status} {phrase}".strip()
 
 
-def classify(answer: Answer, symbol: str, shown_url: str, secret: str | None) -> Verdict:
+def classify(answer: Answer, symbol: str, shown_url: str, secret: _Secret | None) -> Verdict:
     """The :class:`Verdict` of a non-200 ``answer`` to ``symbol``'s request."""
     status = answer.status
     phrase = f"HTTP {status} {answer.reason}".strip()
     if status in TRANSIENT_STATUSES or (500 <= status < 600 and status not in (501, 505)):
         retry_after = parse_retry_after(answer.retry_after) if status in (429, 503) else None
-        return Verdict(TransientFetchError(phrase, status=status, retry_after=retry_after), "transient")
+        return Verdict(
+            TransientFetchError(phrase, status=status, retry_after=retry_after), "transient"
+        )
     reason = server_reason(answer.body, secret)
     details = {"symbol": symbol, "status": status, "url": shown_url, "server_message": reason}
     quoted = _quoted(status, answer.reason, reason)

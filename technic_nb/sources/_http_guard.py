@@ -21,6 +21,7 @@ from typing import Any
 
 from .._cancel import ScanCancellation, ScanCancelled
 from .._errors import ScanError
+from .._retry import TransientFetchError
 from ._http_errors import plan_covers_nothing
 
 __all__ = ["ENTITLEMENT_PROBE", "KeyGuard", "KeyState", "RateLimiter", "RetryAfterGate"]
@@ -75,6 +76,7 @@ class RetryAfterGate:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._closed = threading.Condition(self._lock)
         self._until = 0.0  # time.monotonic() at which the gate opens
         self.closings = 0
         self.waits = 0
@@ -84,20 +86,36 @@ class RetryAfterGate:
         with self._lock:
             self._until = max(self._until, time.monotonic() + max(0.0, seconds))
             self.closings += 1
+            self._closed.notify_all()
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Block until the gate is closed; False when ``timeout`` seconds pass first."""
+        with self._closed:
+            return self._closed.wait_for(lambda: self._until > time.monotonic(), timeout)
 
     def remaining(self) -> float:
         """Seconds until the gate opens (0 when open)."""
         with self._lock:
             return max(0.0, self._until - time.monotonic())
 
-    def wait(self, cancellation: ScanCancellation | None) -> None:
+    def wait(self, cancellation: ScanCancellation | None, deadline: float | None = None) -> None:
         """Return once the gate is open (it may be closed again meanwhile).
 
         Raises:
+            TransientFetchError: a 429 with the time left as ``retry_after`` when
+                the gate stays closed past ``deadline`` (a ``time.monotonic()``
+                value): the retry loop then gives up at once, as for a server's
+                ``Retry-After`` beyond ``max_time``.
             ScanCancelled: at once when ``cancellation`` is cancelled while waiting.
         """
         counted = False
         while (remaining := self.remaining()) > 0:
+            if deadline is not None and time.monotonic() + remaining > deadline:
+                raise TransientFetchError(
+                    f"HTTP 429: the key is rate limited for {remaining:.1f}s more",
+                    status=429,
+                    retry_after=remaining,
+                )
             if not counted:
                 with self._lock:
                     self.waits += 1
@@ -125,7 +143,7 @@ class KeyGuard:
         """Raise the latched fatal error (a copy) when the key was refused in this scan."""
         fatal = self.fatal
         if fatal is not None:
-            raise ScanError.from_dict(fatal.to_dict())
+            raise _copy(fatal)
 
     def answer(self) -> None:
         """Count a definite answer that is not a 403 (a page, an unknown symbol)."""
@@ -133,11 +151,12 @@ class KeyGuard:
             self.answered += 1
 
     def refuse(self, error: ScanError) -> ScanError:
-        """Latch ``error`` (the first refusal wins) and return the latched one."""
+        """Latch ``error`` unless a refusal is latched already; the error to raise."""
         with self._lock:
             if self.fatal is None:
                 self.fatal = error
-            return self.fatal
+                return error
+            return _copy(self.fatal)
 
     def deny(self, error: ScanError) -> ScanError:
         """Count a 403 "not entitled"; the symbol's ``error``, or the scan's fatal one
@@ -146,9 +165,17 @@ class KeyGuard:
             self.denied += 1
             if self._first_denial is None:
                 self._first_denial = error
-            if self.fatal is None and self.answered == 0 and self.denied >= ENTITLEMENT_PROBE:
+            if self.fatal is not None:
+                return _copy(self.fatal)
+            if self.answered == 0 and self.denied >= ENTITLEMENT_PROBE:
                 self.fatal = plan_covers_nothing(self._first_denial, self.denied)
-            return self.fatal if self.fatal is not None else error
+                return self.fatal
+            return error
+
+
+def _copy(error: ScanError) -> ScanError:
+    """A new exception object with ``error``'s fields (each thread raises its own)."""
+    return ScanError.from_dict(error.to_dict())
 
 
 class KeyState:

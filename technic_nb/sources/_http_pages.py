@@ -21,7 +21,7 @@ from .._bars import normalize_bars
 from .._errors import data_error
 from .._retry import TransientFetchError
 from ._base import BarsPayload, DateWindow
-from ._http_config import KEY_PARAMS, redact
+from ._http_config import KEY_PARAMS, _Secret, redact
 
 __all__ = ["Page", "PolygonRows", "parse_page", "without_key"]
 
@@ -58,8 +58,10 @@ def _checked_results(payload: dict[str, Any]) -> list[Any]:
     return results
 
 
-def parse_page(body: bytes, symbol: str, shown_url: str, secret: str | None) -> Page:
+def parse_page(body: bytes, symbol: str, shown_url: str, secret: _Secret | None) -> Page:
     """Parse and check one 200 answer; anything that does not check out is transient.
+
+    ``secret`` stays wrapped: this frame is in the traceback of what it raises.
 
     Raises:
         TransientFetchError: the body is not valid JSON (cut short, an HTML page),

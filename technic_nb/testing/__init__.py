@@ -3,8 +3,29 @@
 :class:`FakePolygonServer` is a local, fault-injecting server speaking the
 Polygon aggregates API, for tests, benchmarks and notebooks that exercise
 :class:`~technic_nb.sources._http.PolygonSource` without a network or an API key.
+Its fault kinds are listed in :mod:`technic_nb.testing._faults`.
 """
 
-from ._server import FAULT_KINDS, RATE_FAULT_KINDS, FakePolygonServer, Fault, fault_plan
+from ._counters import RequestRecord
+from ._faults import (
+    FAULT_KINDS,
+    NOT_ENTITLED,
+    RATE_FAULT_KINDS,
+    TRANSIENT_FAULT_KINDS,
+    UNKNOWN_KEY,
+    Fault,
+    fault_plan,
+)
+from ._server import FakePolygonServer
 
-__all__ = ["FAULT_KINDS", "RATE_FAULT_KINDS", "FakePolygonServer", "Fault", "fault_plan"]
+__all__ = [
+    "FAULT_KINDS",
+    "NOT_ENTITLED",
+    "RATE_FAULT_KINDS",
+    "TRANSIENT_FAULT_KINDS",
+    "UNKNOWN_KEY",
+    "FakePolygonServer",
+    "Fault",
+    "RequestRecord",
+    "fault_plan",
+]
