@@ -257,6 +257,23 @@ class ScanConfig:
             screen.validate([*columns, *open_ended])
         object.__setattr__(self, "screen", screen)
 
+    @property
+    def source_label(self) -> str:
+        """The source as text, with any API key in it masked (for displays and logs)."""
+        from .sources._http_config import redact
+
+        return redact(self.source if isinstance(self.source, str) else repr(self.source))
+
+    def __repr__(self) -> str:
+        fields = []
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            text = repr(value)
+            if item.name == "source":
+                text = repr(self.source_label) if isinstance(value, str) else self.source_label
+            fields.append(f"{item.name}={text}")
+        return f"ScanConfig({', '.join(fields)})"
+
     def replace(self, **changes: Any) -> ScanConfig:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)

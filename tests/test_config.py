@@ -122,3 +122,15 @@ def test_bad_source_spec_is_a_config_error_at_scan_time(tmp_path):
         assert "source" in info.value.message
     with pytest.raises(ScanError, match="does not exist"):
         resolve_source(f"csv:{tmp_path / 'missing'}")
+
+
+def test_a_key_in_a_source_spec_never_shows():
+    config = ScanConfig(source="polygon:https://h.example/?apiKey=SECRET-KEY-123")
+    assert "SECRET-KEY-123" not in repr(config) and "apiKey=***" in repr(config)
+    assert "SECRET-KEY-123" not in config.source_label
+    with pytest.raises(ScanError) as info:
+        ScanConfig(source="bogus:x?apiKey=SECRET-KEY-123", universe=["AAA"]).source  # noqa: B018
+        from technic_nb.sources import resolve_source
+
+        resolve_source("bogus:x?apiKey=SECRET-KEY-123")
+    assert "SECRET-KEY-123" not in str(info.value) + repr(info.value.to_dict())

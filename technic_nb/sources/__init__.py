@@ -69,9 +69,12 @@ def resolve_source(spec: DataSource | str) -> DataSource:
 
 
 def _bad_spec(spec: object) -> ScanError:
+    from ._http_config import redact
+
+    shown = redact(repr(spec))  # a spec may hold a key (polygon:URL?apiKey=...)
     return ScanError(
         ErrorType.CONFIG_ERROR,
-        f"ScanConfig.source={spec!r} is invalid: source must be {_SPEC_HELP}",
-        details={"field": "source", "value": repr(spec), "allowed": _SPEC_HELP},
+        f"ScanConfig.source={shown} is invalid: source must be {_SPEC_HELP}",
+        details={"field": "source", "value": shown, "allowed": _SPEC_HELP},
         suggestion=f"Pass source as {_SPEC_HELP}.",
     )
