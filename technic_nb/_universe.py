@@ -97,6 +97,9 @@ def _universe_frame(
             )
         return source.universe(), ("row", 1)
     if spec in ("source", "all"):
+        listing = getattr(source, "universe_file", None)
+        if isinstance(listing, Path):  # a folder's universe.csv: its blank lines are reported
+            return _csv_frame(listing), ("line", 2)
         frame = source.universe()
         if frame is None:
             raise config_error(

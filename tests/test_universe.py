@@ -130,3 +130,21 @@ def test_status_line_without_top_n_or_invalid_is_unchanged():
     )
     shown = status_line(True, pd.DataFrame(), {**stats, "shown": 3, "invalid": 1}, None)
     assert "(8 ranked (top 3 shown) so far, 1 filtered, 1 errors (1 invalid symbol))" in shown
+
+
+def test_blank_lines_of_a_folders_universe_file_are_reported(tmp_path):
+    import technic_nb as tn
+
+    demo = tn.DemoSource(n_symbols=3)
+    symbols = list(demo.universe()["symbol"])
+    for symbol in symbols:
+        demo.fetch(symbol).reset_index().to_csv(tmp_path / f"{symbol}.csv", index=False)
+    lines = ["symbol,name,sector", symbols[0] + ",A,Tech", "", symbols[1] + ",B,Tech", ",,"]
+    lines.append(symbols[2] + ",C,Tech")
+    (tmp_path / "universe.csv").write_text("\n".join(lines) + "\n")
+    config = tn.ScanConfig(
+        source=f"csv:{tmp_path}", universe="source", cache_dir=tmp_path / "c", min_bars=20
+    )
+    result = tn.scan(config)
+    assert result.stats["symbols"] == 3
+    assert any("2 blank entries" in w and "lines 3, 5" in w for w in result.warnings), result.warnings

@@ -88,6 +88,12 @@ class DirectorySource(DataSource):
         return read_bars_file(path, symbol)
 
     # -- universe ------------------------------------------------------------
+    @property
+    def universe_file(self) -> Path | None:
+        """The folder's ``universe.csv``, if it has one."""
+        listing = self.root / "universe.csv"
+        return listing if listing.is_file() else None
+
     def universe(self) -> pd.DataFrame:
         if self._universe is None:
             listing = self.root / "universe.csv"
