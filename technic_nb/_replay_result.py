@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,25 +36,17 @@ from ._plan import (
     score_rows,
     universe_meta,
 )
+from ._replay_display import ReplayDisplay
 from ._replay_work import ReplayOutcome
 from ._result import ERROR_COLUMNS
 from ._scoring import SUBSCORES, apply_filters, score_frame
 from .sources._base import BarsArrays
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = ["ReplayResult", "build_replay_result", "diff"]
-
-SURVIVORSHIP_NOTE = (
-    "The universe is the list given, at every date: symbols delisted before the data was "
-    "gathered are absent, so the results carry survivorship bias (a point-in-time "
-    "constituent list removes it)."
-)
 
 
 @dataclass
-class ReplayResult:
+class ReplayResult(ReplayDisplay):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
@@ -302,40 +293,6 @@ class ReplayResult:
         if horizon not in self.horizons:
             raise ValueError(f"horizon {horizon} was not replayed; horizons are {self.horizons}")
         return horizon
-
-    # -- plots --------------------------------------------------------------------------------
-    def plot_ic(self, factor: str = "tech_rating", horizon: int | None = None) -> Figure:
-        """The IC per date with its rolling mean."""
-        from ._evaluation_plots import plot_ic
-
-        return plot_ic(self.ic([factor]), factor, self._horizon(horizon))
-
-    def plot_quantiles(self, factor: str = "tech_rating", horizon: int | None = None) -> Figure:
-        """Mean forward return per quantile."""
-        from ._evaluation_plots import plot_quantile_returns
-
-        return plot_quantile_returns(self.quantiles(factor, horizon))
-
-    def plot_spread(self, factor: str = "tech_rating", horizon: int | None = None) -> Figure:
-        """The cumulative return of the top-minus-bottom spread."""
-        from ._evaluation_plots import plot_cumulative_spread
-
-        return plot_cumulative_spread(self.quantiles(factor, horizon))
-
-    def plot_trades(self, top_n: int | None = 20) -> Figure:
-        """The distribution of the trade plans' R multiples."""
-        from ._evaluation_plots import plot_r_distribution
-
-        return plot_r_distribution(self.trades(top_n))
-
-    def _repr_html_(self) -> str:
-        colour = "#92400e" if self.cancelled else "#065f46"
-        parts = [f"<p style='color:{colour};font-weight:600'>{html.escape(self.status)}</p>"]
-        parts.append(f"<p><small>{html.escape(SURVIVORSHIP_NOTE)}</small></p>")
-        if self.warnings:
-            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings[:10])
-            parts.append(f"<p>Warnings:</p><ul>{items}</ul>")
-        return "<div class='technic-nb-replay'>" + "".join(parts) + "</div>"
 
 
 def _count_by_date(frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.Series:
