@@ -1,7 +1,37 @@
 """The scan's trade plans walked bar by bar through the following bars, and their R summary.
 
-:func:`walk_trade_plans` (its docstring gives the rules) and :func:`r_summary`.
-Pure: no I/O.
+:func:`walk_trade_plans` and :func:`r_summary`.  Pure: no I/O.
+
+The rules of :func:`walk_trade_plans`, for a plan anchored at a scan date (see
+:mod:`technic_nb._evaluation`) and a long (a short mirrors them: highs and lows
+swap, ``>=`` and ``<=`` swap):
+
+1. Entry is a stop order at ``entry``: the first of the ``entry_window`` bars
+   after the anchor whose high is ``>= entry`` fills at ``max(open, entry)``
+   (short: low ``<= entry``, fill at ``min(open, entry)``): a gap fills at the
+   open.  No such bar: ``"no_fill"``; the bars end before the window does:
+   ``"pending"``; no anchor bar (or no bars): ``"no_bars"``.
+2. From the fill bar on (included), on each bar, first match wins:
+
+   a. the bar opens at or below the stop (not checked on the fill bar): exit
+      at the open, ``"stop_gap"``;
+   b. the low reaches the stop (``low <= stop``; also when the high reaches
+      the target in the same bar: the stop is assumed hit first): exit at
+      the stop, ``"stop"``;
+   c. the bar opens at or above the target: exit at the open,
+      ``"target_gap"`` (on the fill bar this means a fill at the open and an
+      exit at the same price, R = 0);
+   d. the high reaches the target: exit at the target, ``"target"``.
+
+3. No exit within ``max_days`` bars (the fill bar is bar 1): exit at the
+   close of bar ``max_days``, ``"timeout"``.  The bars run out first
+   (delisted or end of data): marked at the last close, ``"open"``.
+
+``r_multiple = (exit_price - fill_price) / (entry - stop)`` (the same formula
+for shorts, where both differences are negative), so a fill at the entry and
+an exit at the stop is exactly -1, and a gap through the stop is worse than
+-1.  ``bars_held`` counts the bars from the fill bar to the exit bar, both
+included.
 """
 
 from __future__ import annotations
@@ -84,36 +114,8 @@ def walk_trade_plans(
 ) -> pd.DataFrame:
     """Walk each long or short trade plan of the panel through the following bars.
 
-    Rows with ``direction`` +1 or -1 (and ``rank <= top_n`` when given) are
-    walked over the bars after their anchor (see :mod:`technic_nb._evaluation`).  Rules,
-    for a long (a short mirrors them: highs and lows swap, ``>=`` and ``<=`` swap):
-
-    1. Entry is a stop order at ``entry``: the first of the ``entry_window`` bars
-       after the anchor whose high is ``>= entry`` fills at ``max(open, entry)``
-       (short: low ``<= entry``, fill at ``min(open, entry)``): a gap fills at the
-       open.  No such bar: ``"no_fill"``; the bars end before the window does:
-       ``"pending"``; no anchor bar (or no bars): ``"no_bars"``.
-    2. From the fill bar on (included), on each bar, first match wins:
-
-       a. the bar opens at or below the stop (not checked on the fill bar): exit
-          at the open, ``"stop_gap"``;
-       b. the low reaches the stop (``low <= stop``; also when the high reaches
-          the target in the same bar: the stop is assumed hit first): exit at
-          the stop, ``"stop"``;
-       c. the bar opens at or above the target: exit at the open,
-          ``"target_gap"`` (on the fill bar this means a fill at the open and an
-          exit at the same price, R = 0);
-       d. the high reaches the target: exit at the target, ``"target"``.
-
-    3. No exit within ``max_days`` bars (the fill bar is bar 1): exit at the
-       close of bar ``max_days``, ``"timeout"``.  The bars run out first
-       (delisted or end of data): marked at the last close, ``"open"``.
-
-    ``r_multiple = (exit_price - fill_price) / (entry - stop)`` (the same formula
-    for shorts, where both differences are negative), so a fill at the entry and
-    an exit at the stop is exactly -1, and a gap through the stop is worse than
-    -1.  ``bars_held`` counts the bars from the fill bar to the exit bar, both
-    included.
+    Rows with ``direction`` +1 or -1 (and ``rank <= top_n`` when given) are walked
+    over the bars after their anchor by the rules of this module's docstring.
 
     Args:
         panel: the replay panel (``direction``, ``entry``, ``stop``, ``target``;
