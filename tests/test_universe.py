@@ -147,4 +147,6 @@ def test_blank_lines_of_a_folders_universe_file_are_reported(tmp_path):
     )
     result = tn.scan(config)
     assert result.stats["symbols"] == 3
-    assert any("2 blank entries" in w and "lines 3, 5" in w for w in result.warnings), result.warnings
+    assert any("2 blank entries" in w and "lines 3, 5" in w for w in result.warnings), (
+        result.warnings
+    )
