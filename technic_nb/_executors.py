@@ -38,6 +38,7 @@ from joblib import Parallel, delayed
 from ._cancel import ScanCancellation, ScanCancelled
 from ._errors import ErrorType, ScanError
 from ._hooks import ScanHooks
+from ._orphans import watched
 from ._plan import ScanPlan
 from ._work import (
     Shipped,
@@ -129,12 +130,17 @@ class ComputePool:
         """
         token = self.token
         results: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        # On loky each task first sets up its worker (technic_nb._orphans): it exits
+        # with this process and ignores SIGINT.  Done per task rather than as the pool's
+        # initializer, which would give loky's shared pool arguments of its own and
+        # restart it whenever another Parallel in the process runs without them.
+        setup = watched if self.backend == "loky" else None
 
         def feed() -> Iterator[Any]:
             for task in tasks:
                 if token.is_cancelled():
                     return  # stop feeding: Parallel ends once the tasks in flight are back
-                yield task
+                yield setup(task) if setup is not None else task
 
         def pump() -> None:
             try:

@@ -23,8 +23,20 @@ a scan ends rather than when the process does.
 
 The watch is installed only in a loky worker whose parent is still its parent
 (never in the scan's own process with the ``threading`` or ``sequential``
-backends, nor in Dask workers, whose lifetime Dask manages).  :func:`watched`
-wraps a joblib ``delayed`` task so that it calls :func:`exit_with_parent` first.
+backends, nor in Dask workers, whose lifetime Dask manages).
+
+Two ways to install it, both cheap:
+
+* :func:`worker_options` gives the ``joblib.Parallel`` keyword arguments that make
+  loky run :func:`init_worker` as every worker's initializer (each worker
+  watches from its start, including one that never gets a task);
+* :func:`watched` wraps one ``delayed`` task so that it calls
+  :func:`init_worker` first (no change to the pool, but a worker that never ran
+  a task is not covered).
+
+:func:`init_worker` also makes the worker ignore SIGINT: an interrupt reaches
+the whole process group, and the scan's process, not its workers, decides what
+it means (see :func:`init_worker`).
 """
 
 from __future__ import annotations
@@ -33,12 +45,21 @@ import contextlib
 import multiprocessing
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["POLL_SECONDS", "WatchedCall", "exit_with_parent", "watched", "watching"]
+__all__ = [
+    "POLL_SECONDS",
+    "WatchedCall",
+    "exit_with_parent",
+    "init_worker",
+    "watched",
+    "watching",
+    "worker_options",
+]
 
 #: Seconds between two checks of the parent where a pidfd is not available.
 POLL_SECONDS = 1.0
@@ -125,8 +146,40 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+def init_worker() -> bool:
+    """Set up a loky worker of the package (idempotent, cheap; a no-op elsewhere).
+
+    The worker exits with its parent (:func:`exit_with_parent`) and ignores
+    SIGINT.  An interrupt (Ctrl-C in a terminal, Kernel > Interrupt) is sent to
+    the whole process group, workers included; the scan's own process decides
+    what it means (``run()`` and the command line cancel cooperatively,
+    ``wait()`` lets the scan go on), so a worker never dies of it in the middle
+    of a task.
+
+    Returns:
+        True in a loky worker.
+    """
+    if not exit_with_parent():
+        return False
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return True
+
+
+def worker_options(backend: Any) -> dict[str, Any]:
+    """Keyword arguments for ``joblib.Parallel`` so that loky workers exit with their parent.
+
+    ``Parallel(n_jobs=..., backend=backend, **worker_options(backend))``: for
+    ``"loky"`` the workers run :func:`init_worker` when they start; for every
+    other backend nothing.  loky keeps one pool per set of arguments, so every
+    ``Parallel`` of the package should pass the same ones (or the pool restarts).
+    """
+    return {"initializer": init_worker} if backend == "loky" else {}
+
+
 class WatchedCall:
-    """A picklable task function: :func:`exit_with_parent`, then the wrapped function.
+    """A picklable task function: :func:`init_worker`, then the wrapped function.
 
     It keeps the wrapped function's ``__name__`` (joblib and Dask name tasks by it).
     """
@@ -137,7 +190,7 @@ class WatchedCall:
         self.__qualname__ = getattr(function, "__qualname__", self.__name__)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        exit_with_parent()
+        init_worker()
         return self.function(*args, **kwargs)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -148,11 +201,11 @@ class WatchedCall:
 
 
 def watched(task: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]) -> Any:
-    """A joblib ``delayed`` task that first makes its worker exit with its parent.
+    """A joblib ``delayed`` task that first sets up its worker (:func:`init_worker`).
 
     ``delayed(f)(x)`` is the tuple ``(f, (x,), {})``; ``watched`` returns
-    ``(WatchedCall(f), (x,), {})``, which runs ``f(x)`` after
-    :func:`exit_with_parent` (a no-op outside a loky worker).
+    ``(WatchedCall(f), (x,), {})``, which runs ``f(x)`` after :func:`init_worker`
+    (a no-op outside a loky worker).
     """
     function, args, kwargs = task
     return (WatchedCall(function), args, kwargs)

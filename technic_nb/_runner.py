@@ -44,7 +44,9 @@ from ._cancel import ScanCancellation
 from ._config import ScanConfig
 from ._engine import scan
 from ._hooks import Outcome, ScanHooks
-from ._plan import Collected, ScanPlan, error_table, finalize, score_rows
+from ._live_top import LiveTop
+from ._panel_text import count
+from ._plan import Collected, ScanPlan, error_table, finalize
 from ._progress import MultiStageProgressTracker, ProgressSnapshot
 from ._result import ScanResult
 from ._runner_view import RunnerView
@@ -139,12 +141,14 @@ def _stop_all_at_exit() -> None:
 
 
 class _RunnerHooks(ScanHooks):
-    """What a runner keeps of its scan: the plan and every symbol's outcome."""
+    """What a runner keeps of its scan: the plan and every symbol's outcome, and the
+    live "top so far" (each outcome is handed to it as it arrives: O(1))."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: ScanConfig) -> None:
         self._lock = threading.Lock()
         self.plan: ScanPlan | None = None
         self.collected = Collected()
+        self.live = LiveTop(config)
 
     def scan_prepared(self, plan: ScanPlan) -> None:
         self.plan = plan
@@ -153,15 +157,7 @@ class _RunnerHooks(ScanHooks):
         if isinstance(outcome, SymbolOutcome):  # a scan's (a replay keeps its own)
             with self._lock:
                 self.collected.add(outcome)
-
-    def top_rows(self, config: ScanConfig, n: int) -> tuple[pd.DataFrame, int]:
-        """The best ``n`` rows scored so far, and how many rows there are."""
-        with self._lock:
-            rows = dict(self.collected.rows)
-        if not rows:
-            return pd.DataFrame(), 0
-        table, _ = score_rows(rows, config)
-        return table.head(n), len(rows)
+            self.live.add(outcome.symbol, outcome.features)
 
     def partial_result(self, config: ScanConfig, elapsed: float) -> ScanResult:
         """A cancelled result from the outcomes so far (when the engine could not finish)."""
@@ -332,6 +328,44 @@ class _SigintGuard:
         self.record.cancelling()
 
 
+def _wait_in_slices(event: threading.Event, timeout: float | None) -> bool:
+    """``event.wait(timeout)`` in slices of 0.1 s, so that an interrupt is seen at once
+    even when the signal reached another thread."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+        if event.wait(max(0.0, left)):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+def _wait_for(runner: ScanRunner, timeout: float | None) -> None:
+    """:meth:`ScanRunner.wait` without the result: return once the scan ended."""
+    if not runner._record.began:
+        raise RuntimeError(
+            "the scan was not started: call runner.start() (background) or runner.run()"
+        )
+    if timeout is not None:
+        timeout = max(0.0, float(timeout))
+    try:
+        ended = _wait_in_slices(runner._done, timeout)
+    except KeyboardInterrupt:
+        if runner.done:  # it ended meanwhile: nothing is left running
+            raise
+        runner.view.log("Interrupted while waiting: the scan goes on (Cancel stops it)")
+        raise KeyboardInterrupt(
+            f"the wait was interrupted; the scan is still {runner.state} in the background: "
+            "runner.cancel() (or the Cancel button) stops it, runner.wait() waits again"
+        ) from None
+    if not ended:
+        raise TimeoutError(
+            f"the scan did not end within {timeout:g} s (state: {runner.state}, "
+            f"{count(runner.progress.stage('symbol_scanning').current, 'symbol')} done); "
+            "it goes on: call runner.wait() again, or runner.cancel() to stop it"
+        )
+
+
 class ScanRunner:
     """Runs one scan with live progress, Cancel, and a result you can wait for.
 
@@ -352,8 +386,11 @@ class ScanRunner:
 
     #: Seconds a new runner waits for the previous scan on its cache folder to stop.
     supersede_timeout: float = 120.0
-    #: Least seconds between two panel refreshes (the engine reports thousands of events).
-    refresh_interval: float = 0.25
+    #: Seconds between two panel updates: one tick pushes the latest progress, whatever
+    #: the number of events (the engine reports thousands per second).
+    refresh_interval: float = 0.5
+    #: Seconds between two updates of the live "top so far" table.
+    live_interval: float = 0.5
 
     def __init__(
         self,
@@ -370,17 +407,18 @@ class ScanRunner:
         self.tracker = MultiStageProgressTracker()
         self.token = ScanCancellation()
         shown = in_jupyter() if display is None else bool(display)
+        self._hooks = _RunnerHooks(config)
         self.view = RunnerView(
             config,
             self.tracker,
             display=shown,
             console=(not shown) if console is None else bool(console),
             on_cancel=self._cancel_clicked,
-            top_rows=lambda n: self._hooks.top_rows(config, n),
+            live=self._hooks.live,
             extra_counters=lambda: self._retries.counters(),
             refresh_interval=self.refresh_interval,
+            live_interval=self.live_interval,
         )
-        self._hooks = _RunnerHooks()
         self._retries = _RetryCounter(config)
         self._record = _RunRecord()
         self._done = self._record.done
@@ -492,31 +530,23 @@ class ScanRunner:
         self.view.cancelling()
 
     def wait(self, timeout: float | None = None) -> ScanResult:
-        """Block until the scan ends; return its result.
+        """Block until the scan ends; return its result.  As with
+        ``concurrent.futures.Future.result(timeout)``, waiting never changes the scan:
 
-        Interrupting the wait (Kernel > Interrupt) cancels the scan and returns
-        the partial result.
+        * ``TimeoutError`` (the builtin) when ``timeout`` seconds pass first; the scan
+          keeps running (``wait()`` again, or :meth:`cancel`).  ``None`` waits as
+          long as it runs, ``0`` only checks;
+        * an interrupt while waiting (Kernel > Interrupt, Ctrl-C) raises
+          ``KeyboardInterrupt`` at once; the scan keeps running in the background
+          (the Cancel button or :meth:`cancel` stops it; :meth:`run` is the form
+          that an interrupt stops).
 
         Raises:
-            TimeoutError: when the scan has not ended within ``timeout`` seconds.
+            TimeoutError, KeyboardInterrupt: as above.
             Exception: the scan's own exception when it failed.
-            RuntimeError: when the runner was never started.
+            RuntimeError: the runner was never started.
         """
-        if not self._record.began:
-            raise RuntimeError(
-                "the scan was not started: call runner.start() (background) or runner.run()"
-            )
-        try:
-            ended = self._done.wait(timeout)
-        except KeyboardInterrupt:
-            self.cancel("interrupted")
-            ended = self._done.wait()
-        if not ended:
-            raise TimeoutError(
-                f"the scan did not end within {timeout} s (state: {self.state}, "
-                f"{self.progress.stage('symbol_scanning').current} symbols done); "
-                "wait longer or call runner.cancel()"
-            )
+        _wait_for(self, timeout)
         return self.result
 
     def __repr__(self) -> str:

@@ -4,6 +4,15 @@
 (:mod:`technic_nb._widgets`), the console bars on stderr
 (:mod:`technic_nb._console`), the log lines, and the rate at which progress
 reaches them.  The runner tells it what happened; it never touches the scan.
+
+The panel is driven by one tick thread (:class:`_Ticker`), never by the scan's
+events: every :attr:`RunnerView.refresh_interval` seconds it reads the
+tracker's latest snapshot and pushes it to the panel (bars, counters and
+status), and every :attr:`RunnerView.live_interval` seconds it brings the
+live table up to date (:class:`~technic_nb._live_top.LiveTop`).  The scanning
+thread only records progress, so the panel's cost is a few small updates per
+second whatever the number of symbols per second.  The CPU time the tick
+spends is kept in :attr:`RunnerView.costs` (for ``bench/browser_panel.py``).
 """
 
 from __future__ import annotations
@@ -16,23 +25,21 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import pandas as pd
 
 from ._config import ScanConfig
 from ._progress import MultiStageProgressTracker
 
 if TYPE_CHECKING:
     from ._console import ConsoleProgress
+    from ._live_top import LiveTop
     from ._result import ScanResult
     from ._widgets import ScanPanel
 
-__all__ = ["RunnerView"]
+__all__ = ["RunnerView", "TickCosts"]
 
 logger = logging.getLogger("technic_nb.runner")
-
-TopRows = Callable[[int], tuple[pd.DataFrame, int]]
 
 
 class _PanelLogHandler(logging.Handler):
@@ -47,6 +54,43 @@ class _PanelLogHandler(logging.Handler):
             self._view.log(f"{record.levelname.lower()}: {record.getMessage()}", "stderr")
 
 
+@dataclass
+class TickCosts:
+    """CPU seconds the panel's tick spent (thread time), and how often it ran."""
+
+    ticks: int = 0
+    panel_seconds: float = 0.0
+    live_updates: int = 0
+    live_seconds: float = 0.0
+    live_rows: int = 0
+    #: Largest number of outcomes the live table was behind the counters at a tick.
+    live_backlog: int = 0
+
+
+class _Ticker:
+    """A daemon thread calling ``tick()`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, tick: Callable[[], None], interval: float) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="technic_nb-panel", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._tick()
+            except Exception:  # the display never breaks the scan
+                logger.debug("panel tick failed", exc_info=True)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop ticking; wait for a tick in progress (unless called from the tick itself)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+
 class RunnerView:
     """The displays of one runner.
 
@@ -56,9 +100,10 @@ class RunnerView:
         display: show the widget panel.
         console: show tqdm bars on stderr.
         on_cancel: called when the panel's Cancel button is clicked.
-        top_rows: ``fn(n) -> (best rows so far, rows scored)`` for the live table.
+        live: the live "top so far" the runner feeds (None: no live table).
         extra_counters: ``fn() -> {"retrying": n}`` for the counters line.
-        refresh_interval: least seconds between two panel refreshes.
+        refresh_interval: seconds between two panel updates (one tick).
+        live_interval: seconds between two updates of the live table.
     """
 
     def __init__(
@@ -69,24 +114,30 @@ class RunnerView:
         display: bool,
         console: bool,
         on_cancel: Callable[[], Any],
-        top_rows: TopRows,
+        live: LiveTop | None,
         extra_counters: Callable[[], Mapping[str, int]],
         refresh_interval: float,
+        live_interval: float = 1.0,
     ) -> None:
         self.config = config
         self.tracker = tracker
         self.display = display
         self.console = console
         self.refresh_interval = refresh_interval
+        self.live_interval = live_interval
+        self.live = live
+        self.costs = TickCosts()
         self._on_cancel = on_cancel
-        self._top_rows = top_rows
         self._extra_counters = extra_counters
+        self._state: Callable[[], str] = lambda: "pending"
         self._lock = threading.RLock()
         self._ui_lock = threading.Lock()
         self._messages: list[str] = []
         self._panel: ScanPanel | None = None
         self._console_bars: ConsoleProgress | None = None
-        self._last_refresh = float("-inf")
+        self._ticker: _Ticker | None = None
+        self._ticks_to_live = 0
+        self._started = False
         self._blocking = False
         self._finished: tuple[Any, ...] | None = None
 
@@ -100,7 +151,6 @@ class RunnerView:
                 panel = ScanPanel(
                     self.config,
                     on_cancel=self._on_cancel,
-                    top_rows=self._top_rows,
                     extra_counters=self._extra_counters,
                     blocking=self._blocking,
                 )
@@ -109,13 +159,17 @@ class RunnerView:
                 self._panel = panel
                 if self._finished is not None:
                     panel.finish(*self._finished)
+                elif self._started:
+                    self._start_ticker()
             return self._panel
 
     def show(self, blocking: bool) -> None:
         """Display the panel (Jupyter) and open the console bars, as configured."""
-        self._blocking = blocking
-        if self._panel is not None and blocking:
-            self._panel.set_blocking()
+        with self._lock:
+            self._blocking = blocking
+            self._started = True
+            if self._panel is not None and blocking:
+                self._panel.set_blocking()
         if self.display:
             from IPython.display import display
 
@@ -124,6 +178,14 @@ class RunnerView:
             from ._console import ConsoleProgress
 
             self._console_bars = ConsoleProgress(self.tracker, file=sys.stderr)
+        with self._lock:
+            if self._panel is not None:
+                self._start_ticker()
+
+    def _start_ticker(self) -> None:
+        """Start the tick thread (with the lock held; once)."""
+        if self._ticker is None and self._finished is None:
+            self._ticker = _Ticker(self.tick, self.refresh_interval)
 
     def status(self, state: str, text: str) -> None:
         """Set the panel's status line."""
@@ -142,36 +204,53 @@ class RunnerView:
             self._panel.show_dashboard(link)
 
     def listener(self, state: Callable[[], str]) -> Callable[..., None]:
-        """A tracker listener that refreshes this view (``state()`` is the runner's state)."""
+        """A tracker listener for this view (``state()`` is the runner's state).
+
+        It only picks up the Dask dashboard link: progress reaches the panel
+        through the tick, not through the scan's events.
+        """
+        self._state = state
 
         def on_event(
             stage: str, current: int, total: int, message: str, metadata: Mapping[str, Any]
         ) -> None:
-            link = metadata.get("dask_dashboard")
-            if link:
-                self.dashboard(str(link))
-            boundary = (total > 0 and current >= total) or bool(metadata.get("stopped"))
-            self.progress(state(), boundary)
+            if metadata and metadata.get("dask_dashboard"):
+                self.dashboard(str(metadata["dask_dashboard"]))
 
         return on_event
 
-    def progress(self, state: str, boundary: bool) -> None:
-        """A progress event: refresh the panel at most every :attr:`refresh_interval`."""
+    def tick(self) -> None:
+        """Push the latest progress to the panel; bring the live table up to date when due."""
         panel = self._panel
         if panel is None:
             return
-        now = time.monotonic()
-        if not boundary and now - self._last_refresh < self.refresh_interval:
-            return
-        if not self._ui_lock.acquire(blocking=False):
-            return
-        try:
-            self._last_refresh = now
-            panel.refresh(self.tracker.snapshot(), state)
-        except Exception:
-            logger.debug("panel refresh failed", exc_info=True)
-        finally:
-            self._ui_lock.release()
+        started = time.thread_time()
+        with self._ui_lock:
+            panel.refresh(self.tracker.snapshot(), self._state())
+            self.costs.ticks += 1
+            self.costs.panel_seconds += time.thread_time() - started
+            # the live table every ``live_interval`` seconds, counted in ticks (a clock
+            # compared at ticks would slip a whole tick now and then)
+            self._ticks_to_live -= 1
+            if self.live is not None and self._ticks_to_live <= 0:
+                self._ticks_to_live = round(self.live_interval / self.refresh_interval)
+                self._show_live(panel)
+
+    def _show_live(self, panel: ScanPanel) -> None:
+        """Score the outcomes that arrived since the last update and show the best rows."""
+        live = self.live
+        assert live is not None
+        started = time.thread_time()
+        before = live.counts.done
+        backlog = live.pending
+        live.catch_up()
+        counts = live.counts
+        panel.show_top(live.table(), counts, live.exact)
+        costs = self.costs
+        costs.live_updates += 1
+        costs.live_rows += counts.done - before
+        costs.live_backlog = max(costs.live_backlog, backlog)
+        costs.live_seconds += time.thread_time() - started
 
     def finish(
         self,
@@ -181,9 +260,16 @@ class RunnerView:
         notes: list[str],
     ) -> None:
         """Show the outcome (results, the partial result, or the error and its traceback)."""
+        with self._lock:
+            ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.stop()
         for note in notes:
             self.log(note)
-        if error is not None and self._panel is not None:
+        if error is not None and self._panel is not None and _kernel_exiting():
+            self.log(f"The kernel is shutting down: the scan stopped ({type(error).__name__})")
+            state = "kernel_gone"  # not a failure of the scan: say what happened
+        elif error is not None and self._panel is not None:
             text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self._panel.log(text, "stderr")
         snapshot = self.tracker.snapshot()
@@ -234,6 +320,18 @@ class RunnerView:
             yield
         finally:
             package_logger.removeHandler(handler)
+
+
+def _kernel_exiting() -> bool:
+    """True while the Jupyter kernel shuts down (a restart or a shutdown: ipykernel stops
+    the kernel's child processes, so the scan's workers die under it)."""
+    shell = None
+    if "IPython" in sys.modules:
+        with contextlib.suppress(Exception):
+            from IPython import get_ipython
+
+            shell = get_ipython()
+    return bool(getattr(shell, "exit_now", False))
 
 
 def _error_text(error: BaseException | None) -> str:

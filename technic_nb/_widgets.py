@@ -1,17 +1,23 @@
 """The notebook panel of a running scan (ipywidgets).
 
-Imported only when a panel is shown.  The panel is a view: the scan runner
-calls :meth:`ScanPanel.refresh` with progress snapshots (it throttles the
-calls), :meth:`ScanPanel.log` for messages and :meth:`ScanPanel.finish` at the
-end.  Every change goes through widget traits, so it is safe from the scanning
-thread; nothing here prints.
+Imported only when a panel is shown.  The panel is a view: the runner's view
+(:class:`~technic_nb._runner_view.RunnerView`) calls :meth:`ScanPanel.refresh`
+with the latest progress twice a second from one tick thread,
+:meth:`ScanPanel.show_top` with the live table, :meth:`ScanPanel.log` for
+messages and :meth:`ScanPanel.finish` at the end.  Every change goes through
+widget traits, and a trait is only sent when its value changed: a tick sends
+the progress block (every bar, the counters and the stale note, one message)
+and the live table's caption (and its rows when they changed), whatever the
+scan's speed.  Nothing here prints.
 
-Layout, top to bottom: a header (source and cache folder), the four stage bars
-and the weighted overall bar (``tqdm.notebook`` bars, which are ipywidgets),
-the counters line (done, from cache, failed, retrying, throughput, ETA), the
-Cancel button with the status line, an error box (hidden until a failure), the
-live "top so far" table, the final results (ranked table and errors) and the
-log.
+Layout, top to bottom: a header (source and cache folder, and the panel's
+style sheet), the four stage bars, the weighted overall bar and the counters
+line (done, from cache, failed, retrying, throughput, elapsed, ETA while
+running) in one block with the stale note
+(:func:`~technic_nb._panel_parts.panel_css`), the Cancel button with the
+status line, an error box (hidden until a failure), the live "top so far"
+table, the final results (ranked table and errors; wide tables scroll
+sideways) and the log.
 """
 
 from __future__ import annotations
@@ -19,44 +25,73 @@ from __future__ import annotations
 import html
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
-from tqdm.notebook import tqdm as notebook_tqdm
 
 from ._console import STAGE_LABELS
-from ._plots import errors_html, style_table
+from ._live_top import LiveCounts
+from ._panel_parts import LiveBox, ProgressView, StageBar, freeze_bars, panel_css
+from ._panel_text import (
+    LIVE_COLUMNS,
+    counters_html,
+    error_html,
+    header_html,
+    result_html,
+    status_html,
+)
 from ._progress import STAGES, ProgressSnapshot
 
 __all__ = ["LIVE_COLUMNS", "ScanPanel"]
 
-#: Columns of the live "top so far" table.
-LIVE_COLUMNS = ("signal", "tech_rating", "close", "entry", "stop", "target", "reward_risk", "rsi")
-
-_STATUS_COLOURS = {
-    "pending": "#374151",
-    "running": "#1d4ed8",
-    "cancelling": "#b45309",
-    "cancelled": "#b45309",
-    "finished": "#047857",
-    "failed": "#b91c1c",
-}
-_STATUS_ICONS = {"cancelled": "⚠ ", "finished": "✓ ", "failed": "✗ ", "cancelling": "… "}
-
 _BLOCKING_TIP = "The scan runs in this cell: use Kernel > Interrupt to stop it"
+_BLOCKING_NOTE = " - Kernel > Interrupt stops it and keeps the results so far"
+#: The button at the end: description, icon, style.
+_FINAL_BUTTON = {
+    "finished": ("Done", "check", "success"),
+    "cancelled": ("Cancelled", "ban", ""),
+    "failed": ("Failed", "times", "danger"),
+    "kernel_gone": ("Stopped", "ban", ""),
+}
+_KERNEL_GONE = (
+    "Stopped: the kernel shut down or restarted during the scan - run the cell again "
+    "to resume (every finished symbol is in the cache)"
+)
+_SYMBOL_STAGES = ("data_fetching", "symbol_scanning")
 
-TopRows = Callable[[int], tuple[pd.DataFrame, int]]
+
+class _PanelBox(widgets.VBox):
+    """The panel's box.  Its text form (``text/plain``, what a notebook stores and what
+    nbval compares) is one line about the scan, not a dump of the widgets."""
+
+    summary = "technic_nb scan panel"
+
+    def __repr__(self) -> str:
+        return self.summary
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        data = super()._repr_mimebundle_(**kwargs)
+        if isinstance(data, dict):
+            data["text/plain"] = self.summary
+        return data
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "–"
-    seconds = round(max(0.0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def _summary(config: Any, blocking: bool) -> str:
+    if config is None:
+        name = "demo"
+    elif isinstance(config.source, str):
+        name = config.source_label  # an API key in the text is masked
+    else:
+        name = type(config.source).__name__
+    how = (
+        "runs in this cell; Kernel > Interrupt stops it"
+        if blocking
+        else "runs in the background; runner.wait() returns its result"
+    )
+    return f"technic_nb scan panel ({name}): progress, Cancel and the top so far; the scan {how}"
 
 
 class ScanPanel:
@@ -65,12 +100,8 @@ class ScanPanel:
     Args:
         config: the scan's :class:`~technic_nb.ScanConfig` (for the header).
         on_cancel: called (on the kernel's main thread) when Cancel is clicked,
-            after the button was disabled.
-        top_rows: ``fn(n) -> (best n rows scored so far, rows scored)``, or None
-            for no live table.
+            once, after the button was disabled.
         extra_counters: ``fn() -> {"retrying": n, ...}`` read on every refresh.
-        live_table_interval: the least seconds between two live-table renders
-            (raised automatically when scoring the rows takes long).
         live_rows: rows in the live table.
         result_rows: rows of the final ranked table shown in the panel.
         blocking: the scan runs in the cell itself (``ScanRunner.run``), so a click
@@ -83,116 +114,81 @@ class ScanPanel:
         config: Any = None,
         *,
         on_cancel: Callable[[], Any] | None = None,
-        top_rows: TopRows | None = None,
         extra_counters: Callable[[], Mapping[str, int]] | None = None,
-        live_table_interval: float = 0.5,
         live_rows: int = 10,
         result_rows: int = 25,
         blocking: bool = False,
     ) -> None:
         self._on_cancel = on_cancel
-        self._top_rows = top_rows
         self._extra_counters = extra_counters
-        self._table_interval = float(live_table_interval)
         self._live_rows = int(live_rows)
         self._result_rows = int(result_rows)
         self._lock = threading.RLock()
-        self._table_at = float("-inf")
-        self._table_cost = 0.0
-        self._table_count = -1
-        self._rendered: dict[str, tuple[int, int, str]] = {}
-        self._closed: set[str] = set()
-        self._stage_started: dict[str, bool] = dict.fromkeys(STAGES, False)
         self._finished = False
         self._blocking = False
-
-        self.header = widgets.HTML(value=self._header(config))
-        self.bars: dict[str, Any] = {}
-        for stage in STAGES:
-            bar = notebook_tqdm(
-                total=0,
-                desc=STAGE_LABELS[stage],
-                unit="sym" if stage in ("data_fetching", "symbol_scanning") else "step",
-                display=False,
-                leave=True,
-                mininterval=0,
-                dynamic_ncols=True,
-            )
-            bar.container.children[0].layout.min_width = "7em"
-            progress = bar.container.children[1]
-            progress.max, progress.value, progress.bar_style = 1, 0, ""  # not the "unknown" look
-            self.bars[stage] = bar
-        self.overall = notebook_tqdm(
-            total=1000,
-            desc="overall",
-            display=False,
-            leave=True,
-            mininterval=0,
-            dynamic_ncols=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        self._click_taken = False
+        self.uid = uuid.uuid4().hex[:10]
+        self.header = widgets.HTML(value=header_html(config) + panel_css(self.uid))
+        self.bars = {
+            stage: StageBar(STAGE_LABELS[stage], "symbols" if stage in _SYMBOL_STAGES else None)
+            for stage in STAGES
+        }
+        self.overall = StageBar("overall", None)
+        self.progress = ProgressView(self.uid, self.bars, self.overall)
+        self._build_controls(blocking)
+        self._build_outputs()
+        self.widget = _PanelBox(
+            [
+                self.header,
+                self.progress.widget,
+                widgets.HBox([self.button, self.status]),
+                self.error_box,
+                self.live_box,
+                self.results,
+                widgets.HTML(value="<small>Log</small>"),
+                self.log_output,
+            ],
+            _dom_classes=(f"tn-panel-{self.uid}",),
         )
-        self.overall.container.children[0].layout.min_width = "7em"
-        self.counters = widgets.HTML(value=self._counters_html(None))
+        self._config = config
+        self.widget.summary = _summary(config, blocking=False)
+        if blocking:
+            self.set_blocking()
+
+    def _build_controls(self, blocking: bool) -> None:
         self.button = widgets.Button(
             description="Cancel",
             icon="stop",
             button_style="warning",
             tooltip=_BLOCKING_TIP if blocking else "Stop the scan; finished symbols are kept",
             disabled=blocking,
-            layout=widgets.Layout(width="8em"),
+            layout=widgets.Layout(width="8em", flex="0 0 auto"),
+            _dom_classes=(f"tn-cancel-{self.uid}",),
         )
         self.button.on_click(self._clicked)
-        self.status = widgets.HTML(value=self._status_html("pending", "Starting…"))
+        self.status = widgets.HTML(value=status_html("pending", "Starting…"))
+
+    def _build_outputs(self) -> None:
         self.error_box = widgets.HTML(
             value="",
             layout=widgets.Layout(
                 display="none", border="1px solid #b91c1c", padding="4px 8px", margin="4px 0"
             ),
         )
-        self.top_table = widgets.HTML(value="")
+        self.live = LiveBox()
+        self.top_caption, self.top_table, self.live_box = (
+            self.live.caption,
+            self.live.table,
+            self.live.box,
+        )
         self.results = widgets.HTML(value="", layout=widgets.Layout(display="none"))
         self.log_output = widgets.Output(
             layout=widgets.Layout(
                 max_height="9em", overflow="auto", border="1px solid #e5e7eb", padding="2px 6px"
             )
         )
-        if blocking:
-            self.set_blocking()
-        self.widget = widgets.VBox(
-            [
-                self.header,
-                *(self.bars[stage].container for stage in STAGES),
-                self.overall.container,
-                self.counters,
-                widgets.HBox([self.button, self.status]),
-                self.error_box,
-                self.top_table,
-                self.results,
-                widgets.HTML(value="<small>Log</small>"),
-                self.log_output,
-            ]
-        )
 
     # -- header, status and log -------------------------------------------------
-    @staticmethod
-    def _header(config: Any) -> str:
-        if config is None:
-            return "<b>technic_nb scan</b>"
-        source = config.source if isinstance(config.source, str) else repr(config.source)
-        return (
-            f"<b>technic_nb scan</b> · source <code>{html.escape(str(source))}</code>"
-            f" · cache <code>{html.escape(str(config.resolved_cache_dir))}</code>"
-        )
-
-    @staticmethod
-    def _status_html(state: str, text: str) -> str:
-        colour = _STATUS_COLOURS.get(state, "#374151")
-        icon = _STATUS_ICONS.get(state, "")
-        return (
-            f"<span style='color:{colour};font-weight:600;line-height:28px;padding-left:8px'>"
-            f"{icon}{html.escape(text)}</span>"
-        )
-
     @property
     def cancel_button(self) -> Any:
         """The Cancel button (``panel.cancel_button.click()`` clicks it as a user would)."""
@@ -209,7 +205,7 @@ class ScanPanel:
 
     def set_status(self, state: str, text: str) -> None:
         """Show ``text`` in the status line, coloured for ``state``."""
-        self.status.value = self._status_html(str(state), text)
+        self.status.value = status_html(str(state), text)
 
     @property
     def status_text(self) -> str:
@@ -234,16 +230,18 @@ class ScanPanel:
     def set_blocking(self) -> None:
         """The scan runs in the cell itself: the kernel cannot take a click until it ends."""
         self._blocking = True
+        self.widget.summary = _summary(self._config, blocking=True)
         self.button.disabled = True
         self.button.tooltip = _BLOCKING_TIP
-        self.set_status(
-            "running",
-            "Running in this cell - Kernel > Interrupt stops it and keeps the results so far",
-        )
+        self.set_status("running", "Running in this cell" + _BLOCKING_NOTE)
 
     # -- cancel -----------------------------------------------------------------
     def _clicked(self, _button: Any = None) -> None:
-        self.button.disabled = True  # first: a second click must not queue another cancel
+        with self._lock:  # a double click sends two clicks: act on the first only
+            if self._click_taken or self._finished:
+                return
+            self._click_taken = True
+        self.button.disabled = True
         self.button.description = "Cancelling"
         self.log("Cancel clicked")
         if self._on_cancel is not None:
@@ -251,127 +249,57 @@ class ScanPanel:
 
     def cancelling(self) -> None:
         """Show that a cancel was requested (idempotent)."""
-        self.button.disabled = True
         with self._lock:
             if self._finished:
                 return
+            self.button.disabled = True
             self.button.description = "Cancelling"
             self.set_status("cancelling", "Cancelling - stopping after the symbols in flight…")
 
     # -- progress -----------------------------------------------------------------
-    def _set_bar(
-        self, stage: str, current: int, total: int, state: str, elapsed: float, style: str = ""
-    ) -> None:
-        """Show one stage; a stage that ended is frozen (closed) with its final style."""
-        bar = self.bars[stage]
-        if stage in self._closed:
-            return
-        key = (current, total, state)
-        if self._rendered.get(stage) == key and state == "running":
-            return
-        self._rendered[stage] = key
-        if state != "pending" and not self._stage_started[stage]:
-            self._stage_started[stage] = True
-            bar.reset(total=total)
-        shown_total = total if total > 0 else (1 if state == "done" else 0)
-        if bar.total != shown_total:
-            bar.total = shown_total
-        progress = bar.container.children[1]
-        progress.max = max(shown_total, 1)
-        bar.n = shown_total if state == "done" and total == 0 else current
-        bar.start_t = bar._time() - elapsed  # the tracker's stage clock, not the bar's
-        if state == "stopped":  # where it stopped, with no time left to show
-            bar.set_description(f"{STAGE_LABELS[stage]} (stopped)", refresh=False)
-            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]"
-        if state in ("done", "stopped"):
-            self._closed.add(stage)
-            bar.close()  # freezes the elapsed time and the rate
-            progress.bar_style = "success" if state == "done" else (style or "warning")
-        else:
-            bar.refresh()
-
-    def _counters_html(self, snapshot: ProgressSnapshot | None) -> str:
-        if snapshot is None:
-            done = total = from_cache = failed = retrying = 0
-            rate, eta, elapsed = 0.0, None, 0.0
-        else:
-            scanning = snapshot.stage("symbol_scanning")
-            done, total = scanning.current, scanning.total
-            counters = dict(snapshot.counters)
-            if self._extra_counters is not None:
-                counters.update(self._extra_counters())
-            from_cache = counters.get("from_cache", 0)
-            failed = counters.get("failed", 0)
-            retrying = counters.get("retrying", 0)
-            rate = scanning.rate
-            eta = scanning.eta if scanning.state == "running" else snapshot.eta
-            elapsed = snapshot.elapsed
-        parts = [
-            f"<b>{done:,}</b> of {total:,} done",
-            f"{from_cache:,} from cache",
-            f"{failed:,} failed",
-            f"{retrying:,} retrying",
-            f"{rate:,.0f} symbols/s" if rate else "– symbols/s",
-            f"ETA {_clock(eta)}",
-            f"elapsed {_clock(elapsed)}",
-        ]
-        return "<span style='font-size:12px'>" + " · ".join(parts) + "</span>"
-
-    def refresh(self, snapshot: ProgressSnapshot, state: str, *, table: bool = True) -> None:
-        """Show ``snapshot`` (the runner throttles the calls); refresh the live table when due."""
+    def refresh(self, snapshot: ProgressSnapshot, state: str) -> None:
+        """Show ``snapshot``: bars, counters (with the stale note) and status line (one tick)."""
+        state = str(state)
         with self._lock:
             if self._finished:
                 return
             for stage in snapshot.stages:
                 # a stage stopped before the scan ended gets its final colour in finish()
                 if stage.state != "stopped":
-                    self._set_bar(
-                        stage.name, stage.current, stage.total, stage.state, stage.elapsed
+                    self.bars[stage.name].show(
+                        stage.current,
+                        stage.total,
+                        stage.state,
+                        stage.elapsed,
+                        stage.rate,
+                        stage.eta,
                     )
-            overall = round(snapshot.fraction * 1000)
-            if overall != self.overall.n:
-                self.overall.n = overall
-                self.overall.start_t = self.overall._time() - snapshot.elapsed
-                self.overall.refresh()
-            self.counters.value = self._counters_html(snapshot)
-            state = str(state)
+            self.overall.show_overall(snapshot.fraction, snapshot.elapsed, snapshot.eta, state)
+            self.progress.counters = self._counters(snapshot, running=state == "running")
+            self.progress.render(live=True)
             if state == "cancelling":
-                self.button.disabled = True
-                self.set_status("cancelling", "Cancelling - stopping after the symbols in flight…")
+                self.cancelling()
             elif state == "running":
-                running = [s for s in snapshot.stages if s.state == "running"]
-                if running:
-                    stage = running[-1]
-                    text = (
-                        f"Running: {STAGE_LABELS[stage.name]} {stage.current:,} of {stage.total:,}"
-                    )
-                else:
-                    text = "Running…"
-                if self._blocking:
-                    text += " - Kernel > Interrupt stops it and keeps the results so far"
-                self.set_status("running", text)
-            if table:
-                self._refresh_table()
+                stages = [s for s in snapshot.stages if s.state == "running"]
+                text = f"Running: {STAGE_LABELS[stages[-1].name]}" if stages else "Running…"
+                self.set_status("running", text + (_BLOCKING_NOTE if self._blocking else ""))
 
-    def _refresh_table(self, force: bool = False) -> None:
-        if self._top_rows is None:
-            return
-        now = time.monotonic()
-        interval = max(self._table_interval, 8.0 * self._table_cost)  # <= ~12% of the time
-        if not force and now - self._table_at < interval:
-            return
-        started = time.monotonic()
-        top, count = self._top_rows(self._live_rows)
-        if count == self._table_count and not force:
-            self._table_at = now
-            return
-        self._table_count = count
-        if len(top):
-            columns = [c for c in LIVE_COLUMNS if c in top.columns]
-            caption = f"Top {len(top)} so far ({count:,} symbols scored)"
-            self.top_table.value = style_table(top, columns=columns, caption=caption).to_html()
-        self._table_cost = time.monotonic() - started
-        self._table_at = time.monotonic()
+    def _counters(self, snapshot: ProgressSnapshot, running: bool) -> str:
+        scanning = snapshot.stage("symbol_scanning")
+        counters = dict(snapshot.counters)
+        if self._extra_counters is not None:
+            counters.update(self._extra_counters())
+        eta = (scanning.eta if scanning.state == "running" else snapshot.eta) if running else None
+        return counters_html(
+            scanning.current, scanning.total, counters, scanning.rate, snapshot.elapsed, eta
+        )
+
+    def show_top(self, top: pd.DataFrame, counts: LiveCounts, exact: bool = True) -> None:
+        """Show the live table: the best rows so far and what they were chosen from."""
+        with self._lock:
+            if self._finished or not counts.done:
+                return
+            self.live.show(top.head(self._live_rows), counts, exact)
 
     # -- the end ------------------------------------------------------------------
     def finish(
@@ -381,70 +309,31 @@ class ScanPanel:
         result: Any = None,
         error: BaseException | None = None,
     ) -> None:
-        """Freeze the bars and show the outcome: results, cancelled partial results, or an error."""
+        """Freeze the bars and show the outcome: results, cancelled partial results, or an error.
+
+        ``state`` is the runner's final state, or ``"kernel_gone"`` when the scan
+        ended because its kernel is shutting down (its workers were stopped).
+        """
         state = str(state)
         with self._lock:
             if self._finished:
                 return
             self._finished = True
-            stopped_style = "danger" if state == "failed" else "warning"
-            for stage in snapshot.stages:
-                self._set_bar(
-                    stage.name,
-                    stage.current,
-                    stage.total,
-                    stage.state,
-                    stage.elapsed,
-                    style=stopped_style,
-                )
-                if stage.name not in self._closed:  # never started nor stopped
-                    self._closed.add(stage.name)
-                    self.bars[stage.name].close()
-                    self.bars[stage.name].container.children[1].bar_style = ""
-            self.overall.n = round(snapshot.fraction * 1000)
-            self.overall.start_t = self.overall._time() - snapshot.elapsed
-            self.overall.close()
-            overall_style = {"finished": "success", "failed": "danger"}.get(state, "warning")
-            self.overall.container.children[1].bar_style = overall_style
-            self.counters.value = self._counters_html(snapshot)
+            freeze_bars(self.bars, self.overall, snapshot, state)
+            self.progress.counters = self._counters(snapshot, running=False)
+            self.progress.render(live=False)
+            description, icon, style = _FINAL_BUTTON.get(state, _FINAL_BUTTON["finished"])
             self.button.disabled = True
-            self.button.description = {"cancelled": "Cancelled", "failed": "Failed"}.get(
-                state, "Done"
-            )
-            self.top_table.value = ""
-            self.top_table.layout.display = "none"
-            if error is not None:
-                self._show_error(error)
+            self.button.description, self.button.icon = description, icon
+            self.button.button_style = style
+            self.button.tooltip = f"The scan is {state}"
+            self.live.clear()
+            if state == "kernel_gone":
+                self.set_status("cancelled", _KERNEL_GONE)
+            elif error is not None:
+                self.error_box.value, self.error_box.layout.display = error_html(error), "block"
                 self.set_status("failed", f"Failed: {type(error).__name__}: {error}")
             elif result is not None:
                 self.set_status(state, result.status)
-                self._show_result(result)
-
-    def _show_error(self, error: BaseException) -> None:
-        suggestion = getattr(error, "suggestion", "")
-        kind = getattr(error, "error_type", None)
-        title = f"{type(error).__name__}" + (f" ({kind})" if kind is not None else "")
-        body = f"<b style='color:#b91c1c'>{html.escape(title)}</b>: {html.escape(str(error))}"
-        if suggestion:
-            body += f"<br><b>What to do:</b> {html.escape(str(suggestion))}"
-        body += "<br><small>The full traceback is in the log below.</small>"
-        self.error_box.value = body
-        self.error_box.layout.display = "block"
-
-    def _show_result(self, result: Any) -> None:
-        parts = []
-        table = result.table
-        if len(table):
-            shown = min(self._result_rows, len(table))
-            what = "ranked so far (partial: cancelled)" if result.cancelled else "ranked"
-            caption = f"Top {shown} of {len(table):,} {what}"
-            parts.append(style_table(table, top=self._result_rows, caption=caption).to_html())
-            if len(table) > shown:
-                parts.append(
-                    "<p><small>The full table is <code>runner.result.table</code>.</small></p>"
-                )
-        else:
-            parts.append("<p>No ranked symbols.</p>")
-        parts.append(errors_html(result.errors))
-        self.results.value = "".join(parts)
-        self.results.layout.display = "block"
+                self.results.value = result_html(result, self._result_rows)
+                self.results.layout.display = "block"

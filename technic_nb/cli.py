@@ -18,11 +18,15 @@ from typing import Any
 import pandas as pd
 
 from ._cancel import ScanCancellation
+from ._cli_checks import check_as_of, check_output, check_rows, error_text
 from ._config import ScanConfig
 from ._console import ConsoleProgress
 from ._engine import scan
 from ._errors import ErrorType, ScanError
+from ._panel_text import count
 from ._progress import MultiStageProgressTracker
+from ._result import ScanResult
+from .sources._http_config import redact
 
 __all__ = ["build_parser", "main"]
 
@@ -118,27 +122,52 @@ def _config_from_args(args: argparse.Namespace) -> ScanConfig:
 
 
 def _write_table(table: pd.DataFrame, path: str) -> None:
-    out = Path(path)
+    out = Path(path).expanduser()
     if out.suffix.lower() == ".parquet":
         table.to_parquet(out)
     else:
         table.to_csv(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+def _print_errors(errors: pd.DataFrame) -> None:
+    """One line on stderr about the failed symbols (redacted: it may quote a URL)."""
+    if len(errors):
+        first = redact(str(errors["message"].iloc[0]))
+        print(f"{count(len(errors), 'symbol')} failed; first: {first}", file=sys.stderr)
+
+
+def _fail(text: str) -> int:
+    """Print ``technic-nb: error: text`` (redacted) on stderr; the bad-input exit code 2."""
+    print(f"technic-nb: error: {redact(text)}", file=sys.stderr)
+    return 2
+
+
+def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
+    """The configuration, or the exit code 2 after saying what is wrong with the input.
+
+    Everything is checked before the scan starts: the output files can be
+    written, ``--top-n`` is a positive count, the configuration is valid and
+    ``--as-of`` falls inside the data.
+    """
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet"):
-        print(
-            f"technic-nb: error: --out {args.out!r} must end in .csv or .parquet", file=sys.stderr
-        )
-        return 2
+        return _fail(f"--out {args.out!r} must end in .csv or .parquet")
+    problem = (
+        check_rows(args.top_n)
+        or check_output(args.out, "--out")
+        or check_output(args.errors_out, "--errors-out")
+    )
+    if problem:
+        return _fail(problem)
     try:
         config = _config_from_args(args)
+        problem = check_as_of(config, args.as_of)
     except ScanError as exc:
-        print(f"technic-nb: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(error_text(exc))
+    return _fail(problem) if problem else config
 
+
+def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
+    """Scan with console bars; Ctrl-C cancels (a second one stops at once)."""
     token = ScanCancellation()
     interrupts = 0
 
@@ -151,12 +180,12 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     tracker = MultiStageProgressTracker()
-    view = ConsoleProgress(tracker, file=sys.stderr, disable=args.no_progress)
+    view = ConsoleProgress(tracker, file=sys.stderr, disable=no_progress)
     try:
         result = scan(config, cancellation_token=token, tracker=tracker)
     except ScanError as exc:
         view.close()
-        print(f"technic-nb: error: {exc}", file=sys.stderr)
+        print(f"technic-nb: error: {redact(error_text(exc))}", file=sys.stderr)
         return 2 if exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR) else 1
     except KeyboardInterrupt:
         view.close()
@@ -165,25 +194,43 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     view.close(result.status)
+    return result
 
+
+def _report(result: ScanResult, args: argparse.Namespace) -> int:
+    """Write the files asked for, print the top rows and the status; the exit code."""
     table = result.table
-    if args.out:
-        _write_table(table if args.all else table.head(args.top_n), args.out)
-    if args.errors_out:
-        result.errors.to_csv(args.errors_out, index=False)
+    try:
+        if args.out:
+            _write_table(table if args.all else table.head(args.top_n), args.out)
+        if args.errors_out:
+            result.errors.to_csv(Path(args.errors_out).expanduser(), index=False)
+    except OSError as exc:
+        print(f"technic-nb: error: could not write the results: {exc}", file=sys.stderr)
+        return 1
     shown = [c for c in DISPLAY_COLUMNS if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         if len(table):
             print(table[shown].head(args.top_n).to_string(float_format=lambda v: f"{v:,.2f}"))
         else:
             print("(no ranked symbols)")
-    if len(result.errors):
-        print(
-            f"{len(result.errors)} symbol(s) failed; first: {result.errors['message'].iloc[0]}",
-            file=sys.stderr,
-        )
+    _print_errors(result.errors)
     print(result.status)
     return 130 if result.cancelled else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    config = _checked_config(args)
+    if isinstance(config, int):
+        return config
+    if "://" in args.source:  # say where the bars come from, never with a key
+        print(f"technic-nb: source {redact(args.source)}", file=sys.stderr)
+    result = _run(config, args.no_progress)
+    if isinstance(result, int):
+        return result
+    return _report(result, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

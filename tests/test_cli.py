@@ -81,6 +81,7 @@ def test_scan_parquet_output_and_resume(tmp_path):
     [
         (["--lookback", "5"], "ScanConfig.lookback_days=5 is invalid"),
         (["--as-of", "yesterday"], "ScanConfig.as_of='yesterday' is invalid"),
+        (["--top-n", "0"], "--top-n 0 is invalid"),
         (["--source", "ftp:x"], "ScanConfig.source='ftp:x' is invalid"),
         (["--source", "csv:/no/such/folder"], "does not exist"),
         (["--out", "x.xlsx"], "must end in .csv or .parquet"),
@@ -175,3 +176,85 @@ def test_dask_scheduler_that_cannot_be_reached(tmp_path, capsys):
     assert code == 1
     assert err[-1].startswith("technic-nb: error: [system_error]")
     assert "tcp://127.0.0.1:9" in err[-1]
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The single ``technic-nb: error:`` line of a command that stopped before scanning."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr  # no progress bars: nothing was scanned
+    assert lines[0].startswith("technic-nb: error:")
+    assert proc.stdout == ""
+    return lines[0]
+
+
+@pytest.mark.parametrize("rows", ["-3", "0"])
+def test_top_n_must_be_positive(tmp_path, rows):
+    line = _one_error_line(run_cli("scan", "--cache-dir", str(tmp_path), "--top-n", rows))
+    assert f"--top-n {rows} is invalid" in line and "1 or more" in line
+
+
+@pytest.mark.parametrize("option", ["--out", "--errors-out"])
+def test_output_into_a_missing_folder_is_refused_before_the_scan(tmp_path, option):
+    target = tmp_path / "no" / "such" / "folder" / "top.csv"
+    line = _one_error_line(run_cli("scan", "--cache-dir", str(tmp_path), option, str(target)))
+    assert "does not exist" in line and "mkdir -p" in line
+    assert str(target.parent) in line
+    assert not target.parent.exists()
+
+
+def test_output_that_is_a_folder_is_refused(tmp_path):
+    folder = tmp_path / "out.csv"
+    folder.mkdir()
+    line = _one_error_line(run_cli("scan", "--cache-dir", str(tmp_path), "--out", str(folder)))
+    assert "is a folder" in line
+
+
+def test_date_error_suggests_the_option_not_itself(tmp_path):
+    line = _one_error_line(run_cli("scan", "--cache-dir", str(tmp_path), "--as-of", "yesterday"))
+    message, _, suggestion = line.partition(" - ")
+    assert "ScanConfig.as_of='yesterday' is invalid" in message
+    assert suggestion.startswith("check --as-of") and "e.g. --as-of 2025-06-30" in suggestion
+    assert "Pass as_of" not in line  # the API's suggestion restated the message
+
+
+@pytest.mark.parametrize(
+    ("as_of", "where"), [("2001-01-01", "before the data starts"), ("2031-01-01", "after")]
+)
+def test_as_of_outside_the_demo_data_says_its_range(tmp_path, as_of, where):
+    line = _one_error_line(run_cli("scan", "--cache-dir", str(tmp_path), "--as-of", as_of))
+    assert f"--as-of {as_of} is {where}" in line
+    found = re.search(r"has bars from (\S+) to (\S+) \(read from its benchmark DEMO\)", line)
+    assert found, line
+    first, last = found.groups()
+    assert first < last == "2025-12-31"
+    assert re.search(r"choose a date from \S+ \(the first with 200 bars", line)
+
+
+def test_as_of_outside_a_folder_of_real_data(real_data_dir, tmp_path):
+    line = _one_error_line(
+        run_cli(
+            "scan",
+            "--source",
+            f"csv:{real_data_dir}",
+            "--universe",
+            "AAPL,MSFT",
+            "--cache-dir",
+            str(tmp_path),
+            "--as-of",
+            "2024-06-28",
+        )
+    )
+    assert "after the data ends" in line and "to 2017-11-10 (read from its benchmark SPY)" in line
+
+
+def test_console_stage_bars_show_each_stage_own_time(tmp_path):
+    proc = run_cli("scan", "--source", "demo:120", "--cache-dir", str(tmp_path), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "\n", proc.stderr).replace("\r", "\n")
+    universe = [line for line in screen.splitlines() if line.strip().startswith("universe:")]
+    final = universe[-1]
+    assert "3/3" in final and "step/s" not in final and "s/step" not in final, final
+    seconds = float(re.search(r"\[(\d+\.\d+) s\]", final).group(1))
+    scan_seconds = float(re.search(r" in (\d+\.\d+)s:", proc.stdout).group(1))
+    assert seconds <= scan_seconds  # a stage's own time, not the time until the bars closed

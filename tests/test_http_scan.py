@@ -118,7 +118,12 @@ def test_every_transient_fault_at_30_percent_changes_no_cell(market, clean_small
     assert set(result.table.index) | set(result.filtered.index) == set(config.universe[:SMALL])
     pd.testing.assert_frame_equal(result.table, clean.table, check_exact=True)
     pd.testing.assert_frame_equal(result.filtered, clean.filtered, check_exact=True)
-    assert pages == clean_pages  # each page was taken intact exactly once
+    # Each page was taken intact, and taken again only rarely: a clean page is fetched a
+    # second time only when the client gave up on it as too slow (timeout 0.3 s, the
+    # whole answer 0.5 s), which a loaded machine can make happen to a page or two.
+    assert all(pages[symbol] >= count for symbol, count in clean_pages.items()), pages
+    surplus = sum(pages.values()) - sum(clean_pages.values())
+    assert surplus <= 0.05 * sum(clean_pages.values()), (surplus, pages)
 
 
 def test_error_table_lists_exactly_the_permanent_failures(market, clean_run, tmp_path):

@@ -12,7 +12,9 @@ from the cache and finishes.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -274,6 +276,98 @@ def test_cancel_click_in_kernel_stops_and_rerun_resumes(kernel, tmp_path: Path):
     assert any("image/png" in r for r in figure["results"])
 
 
+def _progressed(at_least: int):
+    """A predicate: a panel update whose counters line shows ``at_least`` symbols done."""
+
+    def check(msg: dict[str, Any]) -> bool:
+        if msg["msg_type"] != "comm_msg":
+            return False
+        value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
+        found = re.search(r"<b>([\d,]+)</b> of [\d,]+ symbols? done", value)
+        return found is not None and int(found.group(1).replace(",", "")) >= at_least
+
+    return check
+
+
+def _idle(msg_id: str):
+    return lambda m: (
+        m["parent_header"].get("msg_id") == msg_id
+        and m["msg_type"] == "status"
+        and m["content"]["execution_state"] == "idle"
+    )
+
+
+def test_interrupting_wait_raises_and_the_scan_goes_on(kernel, tmp_path: Path):
+    """Kernel > Interrupt during ``runner.wait()``: KeyboardInterrupt, the scan keeps running.
+
+    The interrupt reaches the whole process group; the workers ignore it (their
+    first task), so only the waiting cell sees it.
+    """
+    manager, client, recorder = kernel
+    cache = tmp_path / "cache"
+    execute(
+        client,
+        recorder,
+        "import json\n"
+        "from technic_nb import ScanConfig, ScanRunner\n"
+        f"config = ScanConfig(source='demo:{SYMBOLS * 5}', cache_dir={str(cache)!r}, n_jobs=2)\n"
+        "runner = ScanRunner(config)\n"
+        "runner.start()\n",
+    )
+    mark = len(recorder.messages())
+    msg_id = client.execute("r = runner.wait()")
+    recorder.wait_for(_progressed(100), timeout=180, start=mark)
+    manager.interrupt_kernel()
+    recorder.wait_for(_idle(msg_id), timeout=60, start=mark)
+    errors = [
+        m["content"]
+        for _, m in recorder.messages()[mark:]
+        if m["msg_type"] == "error" and m["parent_header"].get("msg_id") == msg_id
+    ]
+    assert [e["ename"] for e in errors] == ["KeyboardInterrupt"]
+    assert "still running in the background" in errors[0]["evalue"]
+    state = report(
+        client,
+        recorder,
+        "print(json.dumps({'state': str(runner.state), 'done': runner.progress.stage("
+        "'symbol_scanning').current}))",
+    )
+    assert state["state"] == "running", state
+    ended = report(
+        client,
+        recorder,
+        "runner.cancel()\nr = runner.wait(30)\n"
+        "print(json.dumps({'cancelled': r.cancelled, 'done': r.stats['done']}))",
+    )
+    assert ended["cancelled"] is True and ended["done"] >= state["done"]
+
+
+def test_killed_kernel_leaves_no_worker_behind(kernel, tmp_path: Path):
+    """SIGKILL the kernel mid-scan: its loky workers and resource trackers exit within 10 s."""
+    psutil = pytest.importorskip("psutil")
+    manager, client, recorder = kernel
+    cache = tmp_path / "cache"
+    mark = len(recorder.messages())
+    execute(
+        client,
+        recorder,
+        "from technic_nb import ScanConfig, ScanRunner\n"
+        f"config = ScanConfig(source='demo:{SYMBOLS * 5}', cache_dir={str(cache)!r}, n_jobs=2)\n"
+        "runner = ScanRunner(config)\n"
+        "runner.start()\n",
+    )
+    recorder.wait_for(_progressed(100), timeout=180, start=mark)
+    kernel_process = psutil.Process(manager.provisioner.pid)
+    descendants = kernel_process.children(recursive=True)
+    workers = [p for p in descendants if "loky" in " ".join(p.cmdline())]
+    assert len(workers) >= 2, [p.cmdline() for p in descendants]
+    os.kill(kernel_process.pid, signal.SIGKILL)
+    _, alive = psutil.wait_procs(descendants, timeout=10.0)
+    for process in alive:
+        process.kill()
+    assert not alive, [p.pid for p in alive]
+
+
 def test_kernel_interrupt_stops_blocking_run(kernel, tmp_path: Path):
     """Kernel > Interrupt during ``run()``: the cell ends normally with a partial result."""
     manager, client, recorder = kernel
@@ -289,14 +383,7 @@ def test_kernel_interrupt_stops_blocking_run(kernel, tmp_path: Path):
         "'latency': runner.cancel_latency, 'done': r.stats['done']}))\n"
     )
 
-    def progressed(msg: dict[str, Any]) -> bool:  # the counters line shows >= 100 done
-        if msg["msg_type"] != "comm_msg":
-            return False
-        value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
-        found = re.search(r"<b>([\d,]+)</b> of [\d,]+ done", value)
-        return found is not None and int(found.group(1).replace(",", "")) >= 100
-
-    recorder.wait_for(progressed, timeout=180, start=mark)
+    recorder.wait_for(_progressed(100), timeout=180, start=mark)
     manager.interrupt_kernel()
     recorder.wait_for(
         lambda m: (

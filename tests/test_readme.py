@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "us_equities_daily"
 README = REPO_ROOT / "README.md"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip:\s*(?P<reason>[^>]*?)\s*-->")
 #: Shell lines that are not CLI examples: installing, testing, benchmarking, servers.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _thread
 import io
+import re
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ from technic_nb import (
     ScanRunner,
 )
 from technic_nb._console import ConsoleProgress
+from technic_nb._panel_parts import STALE_AFTER, panel_css
+from technic_nb._panel_text import count, duration, rate, tidy_status
 from technic_nb._plots import plot_sector_scores, plot_symbol, style_table
 from technic_nb._runner import active_runners, in_jupyter
 from technic_nb._widgets import ScanPanel
@@ -208,7 +211,7 @@ def test_failed_fatal_api_error_is_raised_from_wait_and_result(cache_dir):
     assert panel.error_box.layout.display == "block"
     assert "Set a valid API key." in panel.error_box.value
     assert "Traceback" in panel.log_text
-    assert panel.overall.container.children[1].bar_style == "danger"
+    assert panel.overall.bar_style == "danger"
     assert active_runners() == []
 
 
@@ -234,6 +237,46 @@ def test_wait_timeout_raises_timeout_error(cache_dir):
     assert runner.state is RunnerState.RUNNING
     runner.cancel()
     assert runner.wait(TIMEOUT).cancelled
+
+
+def test_wait_zero_only_checks_and_a_negative_timeout_counts_as_zero(cache_dir):
+    source = GatedSource(100, free=0)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    runner.start()
+    assert source.blocked.wait(TIMEOUT)
+    for timeout in (0, -5):
+        with pytest.raises(TimeoutError, match="it goes on"):
+            runner.wait(timeout)
+    assert runner.state is RunnerState.RUNNING
+    runner.cancel()
+    result = runner.wait(TIMEOUT)
+    assert runner.wait(0) is result  # once ended, every call returns at once
+
+
+def test_interrupting_wait_raises_and_leaves_the_scan_running(cache_dir):
+    """Like ``Future.result()``: KeyboardInterrupt reaches the caller, the work goes on."""
+    source = GatedSource(200, free=0)
+    runner = quiet(config(cache_dir, source=source, universe="source"))
+    runner.start()
+    assert source.blocked.wait(TIMEOUT)
+    waiting = threading.Event()
+
+    def interrupter():
+        waiting.wait(TIMEOUT)
+        _thread.interrupt_main()  # what Kernel > Interrupt does to the waiting cell
+
+    thread = threading.Thread(target=interrupter)
+    thread.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="still running in the background"):
+            waiting.set()
+            runner.wait()
+    finally:
+        thread.join(TIMEOUT)
+    assert runner.state is RunnerState.RUNNING and not runner.token.is_cancelled()
+    assert any("Interrupted while waiting" in m for m in runner.messages)
+    source.gate.set()  # the scan was never disturbed: it finishes
+    assert not runner.wait(TIMEOUT).cancelled
 
 
 # -- one scan per cache folder ------------------------------------------------------------
@@ -344,37 +387,64 @@ def test_console_mode_writes_bars_and_status_to_stderr(cache_dir, capsys, monkey
 def test_panel_shows_progress_live_table_and_results(cache_dir):
     source = LatencySource(400, latency=0.02)  # 400 x 20 ms over 8 threads: about 1 s
     runner = quiet(config(cache_dir, source=source, universe="source", fetch_concurrency=8))
+    runner.view.refresh_interval = 0.05  # many ticks in a short scan
+    runner.view.live_interval = 0.0  # the live table at every tick
     panel = runner.panel
-    calls = []
     events = []
-    refresh = panel.refresh
-
-    def counting_refresh(*args, **kwargs):
-        calls.append(time.monotonic())
-        return refresh(*args, **kwargs)
-
-    panel.refresh = counting_refresh
     runner.tracker.add_listener(lambda *a: events.append(a))
     tables = []
-    panel.top_table.observe(lambda change: tables.append(change["new"]), "value")
+    panel.top_caption.observe(lambda change: tables.append(change["new"]), "value")
+    rendered = []
+    panel.top_table.observe(lambda change: rendered.append(change["new"]), "value")
+    # the live table never lags: each update takes in every outcome that had arrived
+    live = runner.view.live
+    arrived = []
+    add, catch_up = live.add, live.catch_up
+    lags = []
+
+    def counting_add(symbol, features):
+        arrived.append(symbol)
+        add(symbol, features)
+
+    def checked_catch_up():
+        before = len(arrived)
+        changed = catch_up()
+        lags.append(before - live.counts.done)
+        return changed
+
+    live.add, live.catch_up = counting_add, checked_catch_up
     started = time.monotonic()
     result = runner.run()
     elapsed = time.monotonic() - started
 
-    # throttled: a handful of refreshes for hundreds of events
+    # one update per tick, whatever the number of events
+    ticks = runner.view.costs.ticks
     assert len(events) > 800
-    assert len(calls) <= elapsed / runner.refresh_interval + 12
-    assert any("so far" in t and "symbols scored" in t for t in tables if t)
+    assert 1 <= ticks <= elapsed / runner.view.refresh_interval + 2
+    assert lags and max(lags) <= 0
+    live_tables = [t for t in tables if t]
+    assert live_tables and all("so far</b> of the" in t for t in live_tables)
+    assert (
+        "symbols done" in live_tables[-1]
+        and "trade plans come with the final table" in live_tables[-1]
+    )
     # finished look
-    assert [b.container.children[1].bar_style for b in panel.bars.values()] == ["success"] * 4
-    assert panel.overall.container.children[1].bar_style == "success"
-    assert panel.status_text == "✓ " + result.status
+    assert [b.bar_style for b in panel.bars.values()] == ["success"] * 4
+    assert panel.overall.bar_style == "success"
+    assert panel.status_text == "✓ " + tidy_status(result.status)
     assert panel.button.disabled
+    assert (panel.button.description, panel.button.button_style) == ("Done", "success")
     assert "Top 25 of" in panel.results.value and "No errors." in panel.results.value
-    assert "<b>400</b> of 400 done" in panel.counters.value
+    assert "overflow-x:auto" in panel.results.value  # wide tables scroll sideways
+    assert "<b>400</b> of 400 symbols done" in panel.progress.widget.value
+    assert "ETA" not in panel.progress.counters
+    assert panel.progress.widget.value.count("role='progressbar'") == 5
+    assert panel.progress.widget.value.count("tn-bar-success") == 5
+    assert panel.live_box.layout.display == "none"
     assert panel.error_box.layout.display == "none"
+    assert f"tn-note-{panel.uid}" not in panel.progress.widget.value  # final, not stale
     # the blocking form cannot take a click: the button says how to stop instead
-    assert "Kernel > Interrupt" in panel.button.tooltip
+    assert "Interrupt" in panel.widget.summary
 
 
 def test_cancel_button_click_disables_first_then_cancels(cache_dir):
@@ -387,29 +457,98 @@ def test_cancel_button_click_disables_first_then_cancels(cache_dir):
     assert not panel.button.disabled and panel.button.description == "Cancel"
     assert panel.cancel_button is panel.button
     panel.cancel_button.click()
+    panel.cancel_button.click()  # a double click: the second one is ignored
     assert panel.button.disabled
     assert runner.token.is_cancelled()
     assert runner.state in (RunnerState.CANCELLING, RunnerState.CANCELLED)
     result = runner.wait(TIMEOUT)
     assert result.cancelled
-    styles = {name: bar.container.children[1].bar_style for name, bar in panel.bars.items()}
+    styles = {name: bar.bar_style for name, bar in panel.bars.items()}
     assert styles["universe_loading"] == "success"
     assert styles["symbol_scanning"] == styles["data_fetching"] == "warning"
-    assert panel.overall.container.children[1].bar_style == "warning"
-    label = panel.bars["symbol_scanning"].container.children[0].value
-    assert "stopped" in label
+    assert panel.overall.bar_style == "warning"
+    label = panel.bars["symbol_scanning"].label
+    assert label == "scanning (stopped)"
+    info = panel.bars["symbol_scanning"].info
+    assert "20 of 300 symbols" in info and "ETA" not in info and "::" not in info
+    assert "ETA" not in panel.progress.counters and "ETA" not in panel.overall.info
+    assert "cancelled" in panel.overall.info
+    assert "scanning (stopped)</div>" in panel.progress.widget.value  # what the page shows
     assert panel.status_text.startswith("⚠ Cancelled after 20 of 300 symbols - run again to resume")
     assert "partial" in panel.results.value
-    assert panel.button.description == "Cancelled"
-    assert "Cancel clicked" in panel.log_text
+    assert (panel.button.description, panel.button.button_style) == ("Cancelled", "")
+    assert [line for line in panel.log_text.splitlines() if line.endswith(" Cancel clicked")]
+    assert len([line for line in panel.log_text.splitlines() if "Cancel clicked" in line]) == 2
+    assert sum("Cancel requested" in m for m in runner.messages) == 1
 
 
 def test_panel_click_handler_disables_before_calling_back():
     states = []
     panel = ScanPanel(None, on_cancel=lambda: states.append(panel.button.disabled))
     panel.button.click()
-    panel.button.click()  # ipywidgets still calls handlers; the runner's cancel is idempotent
-    assert states[0] is True
+    panel.button.click()  # ipywidgets calls the handler again: the panel acts once
+    assert states == [True]
+
+
+def test_panel_text_form_is_one_short_line(cache_dir):
+    panel = ScanPanel(config(cache_dir, source="demo:1500"))
+    text = panel.widget._repr_mimebundle_()["text/plain"]
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("technic_nb scan panel (demo:1500)") and "runner.wait()" in text
+    assert str(cache_dir) not in text  # nothing that changes from run to run
+    panel.set_blocking()
+    assert "Kernel > Interrupt" in repr(panel.widget)
+    assert "application/vnd.jupyter.widget-view+json" in panel.widget._repr_mimebundle_()
+
+
+def test_a_running_panel_carries_the_stale_note_a_final_one_does_not(cache_dir):
+    panel = ScanPanel(None)
+    uid = panel.uid
+    assert f"tn-note-{uid}" not in panel.progress.widget.value  # not running yet
+    tracker = tn.MultiStageProgressTracker()
+    tracker.start_stage("symbol_scanning", 10)
+    panel.refresh(tracker.snapshot(), "running")
+    first = panel.progress.widget.value
+    assert f"<div class='tn-note-{uid}'>" in first and f"tn-live-{uid}" in first
+    tracker.advance("symbol_scanning", 3)
+    panel.refresh(tracker.snapshot(), "running")
+    assert panel.progress.widget.value != first  # a new note: the stale timer restarts
+    tracker.stop("cancelled")
+    panel.finish(tracker.snapshot(), "cancelled")
+    assert f"tn-note-{uid}" not in panel.progress.widget.value  # final, not stale
+    css = panel_css(uid)
+    assert css in panel.header.value
+    assert f"animation:tn-stale 0s linear {STALE_AFTER:g}s forwards" in css
+    assert f".tn-live-{uid} .tn-rows{{animation:tn-faded" in css  # the bars fade
+    assert f".tn-panel-{uid}.jupyter-widgets-disconnected .tn-note-{uid}" in css
+
+
+def test_panel_carries_the_classes_its_style_sheet_uses():
+    panel = ScanPanel(None)
+    assert f"tn-cancel-{panel.uid}" in panel.button._dom_classes
+    assert f"tn-panel-{panel.uid}" in panel.widget._dom_classes
+    assert f"tn-bars-{panel.uid}" in panel.progress.widget._dom_classes
+    row = next(c for c in panel.widget.children if panel.button in getattr(c, "children", ()))
+    assert (
+        panel.widget.children.index(row) == panel.widget.children.index(panel.progress.widget) + 1
+    )
+
+
+def test_words_and_numbers():
+    assert count(1, "symbol") == "1 symbol" and count(0, "symbol") == "0 symbols"
+    assert count(20000, "symbol") == "20,000 symbols"
+    assert duration(0.075) == "0.07 s" and duration(12.34) == "12.3 s"
+    assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"
+    assert rate(2310.4) == "2,310 symbols/s" and rate(4.46) == "4.5 symbols/s"
+    assert rate(0.0) == "– symbols/s"
+    assert tidy_status(
+        "Scanned 20000 symbols in 1234.5s: 1 ranked, 0 filtered, 1 errors, 0 from cache | as of "
+        "2025-12-31"
+    ) == (
+        "Scanned 20,000 symbols in 1234.5s: 1 ranked, 0 filtered, 1 error, 0 from cache | as of "
+        "2025-12-31"
+    )
+    assert tidy_status("Cancelled after 1 of 1 symbols") == "Cancelled after 1 of 1 symbol"
 
 
 def test_panel_log_uses_output_widget_not_print(capsys):
@@ -531,3 +670,39 @@ def test_console_bars_redraw_throttled_but_end_exact():
     assert burst < 50  # 5,000 events in a burst: a few redraws, not 5,000
     assert console.bars["universe_loading"].n == 1
     assert console.overall.n == round(tracker.overall_fraction * 1000)
+
+
+def test_console_bars_show_each_stage_time_and_stopped_stages_without_time_left():
+    now = [0.0]
+    tracker = tn.MultiStageProgressTracker(clock=lambda: now[0])
+    sink = io.StringIO()
+    with ConsoleProgress(tracker, file=sink, disable=False):
+        tracker.start_stage("universe_loading", 3)
+        tracker.advance("universe_loading", 3)
+        now[0] = 0.075
+        tracker.finish_stage("universe_loading")
+        tracker.start_stage("symbol_scanning", 100)
+        now[0] = 5.0
+        tracker.advance("symbol_scanning", 40)
+        now[0] = 9.0  # long after the universe stage ended
+        tracker.stop("cancelled")
+    lines = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "\n", sink.getvalue()).replace("\r", "\n")
+    final = {}
+    for line in lines.splitlines():
+        if ":" in line:
+            final[line.split(":")[0].strip()] = line
+    assert re.search(r"3/3 \[0\.0[78] s\]$", final["universe"]), final["universe"]
+    scanning = final["scanning (stopped)"]
+    assert "40/100 [00:08]" in scanning and "<" not in scanning and "::" not in scanning
+    assert final["overall"].rstrip().endswith("stopped"), final["overall"]
+
+
+def test_a_replay_under_the_panel_shows_its_summary(cache_dir):
+    runner = tn.ReplayRunner(
+        config(cache_dir), ["2025-06-30", "2025-09-30"], display=False, console=False
+    )
+    panel = runner.panel
+    result = runner.run()
+    assert panel.status_text == "✓ " + tidy_status(result.status)
+    assert panel.results.layout.display == "block" and "overflow-x:auto" in panel.results.value
+    assert panel.button.description == "Done"
