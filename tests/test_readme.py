@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+import technic_nb as tn
+
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -155,10 +157,26 @@ def scheduler():
         yield cluster.scheduler_address
 
 
+@pytest.fixture(scope="module")
+def polygon_server():
+    """A local Polygon-style server over 20 demo symbols, in place of the real API."""
+    from technic_nb.testing import FakePolygonServer
+
+    demo = tn.DemoSource(n_symbols=20)
+    with FakePolygonServer(demo, api_key="readme-key") as server:
+        yield server, list(demo.universe()["symbol"])
+
+
 @pytest.mark.parametrize(("command", "skip"), cli_lines(), ids=lambda v: str(v)[:60])
 def test_a_cli_example_runs(command, skip, tmp_path, request):
     if skip is not None:
         pytest.skip(skip)
+    env = environment(tmp_path)
+    if "--source polygon " in command:  # the real API needs a key and the network
+        server, symbols = request.getfixturevalue("polygon_server")
+        command = command.replace("--source polygon ", f"--source polygon:{server.base_url} ")
+        env["POLYGON_API_KEY"] = "readme-key"
+        (tmp_path / "universe.csv").write_text("symbol\n" + "\n".join(symbols) + "\n")
     if "path/to/folder" in command:
         if not (SHARED_DATA / "universe.csv").is_file():
             pytest.skip(f"the example reads a data folder; {SHARED_DATA} is absent")
@@ -174,7 +192,7 @@ def test_a_cli_example_runs(command, skip, tmp_path, request):
     done = subprocess.run(
         [*head, *args[1:]],
         cwd=tmp_path,
-        env=environment(tmp_path),
+        env=env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
