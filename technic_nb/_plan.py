@@ -379,15 +379,16 @@ def status_line(
 
 def factor_error_table(collected: Collected) -> tuple[pd.DataFrame, list[str]]:
     """One row per failed (symbol, factor); a factor that failed for every symbol with a
-    row is one row (symbol ``*``) and a warning, not a row per symbol."""
+    row is one row (symbol ``*``) and a warning, not a row per symbol. Rows are sorted
+    by factor, then symbol, whatever order the symbols finished in."""
     by_factor: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for symbol, errors in collected.factor_errors.items():
+    for symbol, errors in sorted(collected.factor_errors.items()):
         for error in errors:
             name = str(error.get("details", {}).get("factor", "?"))
             by_factor.setdefault(name, []).append((symbol, error))
     records: list[tuple[str, dict[str, Any]]] = []
     notes: list[str] = []
-    for name, failures in by_factor.items():
+    for name, failures in sorted(by_factor.items()):
         if len(failures) == len(collected.rows) and len(failures) > 1:
             first = failures[0][1]
             summary = dict(first)
