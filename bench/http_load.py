@@ -212,6 +212,48 @@ def run_http_load(
     return out
 
 
+def run(bench: Any) -> dict[str, Any]:
+    """The full run's ``http_load`` section: :func:`run_http_load` at 8,000 symbols, as
+    figures (one measurement each: every scan is minutes long)."""
+    from .common import judge, section
+    from .stats import summarize
+
+    load = run_http_load()
+    out = section("HTTP under load: 8,000 symbols, 50 ms latency, 30% transient faults")
+    figures = out["figures"]
+    units = {
+        "wall_s": "s (one cold scan)",
+        "peak_rss_mb": "MB peak RSS, the scan's process",
+        "peak_rss_with_workers_mb": "MB peak RSS, the scan's process and its workers",
+        "requests": "HTTP requests answered",
+        "faults": "faults injected",
+        "fetch_retries": "retries",
+        "fetch_give_ups": "give-ups",
+        "failed": "symbols failed",
+    }
+    for name in ("clean", "faulty"):
+        for key, unit in units.items():
+            value = load[name].get(key)
+            if isinstance(value, int | float):
+                figures[f"{name}_{key}"] = summarize([value], unit)
+    figures["faulty_over_clean_wall"] = summarize(
+        [load["faulty"]["wall_s"] / load["clean"]["wall_s"]], "x (faulty / fault-free wall time)"
+    )
+    figures["identical_tables"] = judge(
+        summarize([1.0 if load["identical"] else 0.0], "1 = table, filtered and errors equal"),
+        "identical (cell for cell)",
+        bool(load["identical"]),
+        "asserted with pandas.testing.assert_frame_equal(check_exact=True)",
+    )
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(load["faulty"]["faults_by_kind"].items()))
+    out["notes"].append(
+        f"{load['symbols']} symbols at {load['latency_ms']:.0f} ms latency, fetch_concurrency "
+        f"{load['fetch_concurrency']}, n_jobs {load['n_jobs']}; the faulty run's server injected "
+        f"{kinds} ({load['faulty']['faults_on_later_pages']} on later pages of a paged answer)."
+    )
+    return out
+
+
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 8000
     print(json.dumps(run_http_load(count), indent=2))

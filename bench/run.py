@@ -1,6 +1,6 @@
 """Run the benchmark suite: ``python -m bench [--quick] [--out DIR]`` or ``python bench/run.py``.
 
-The full run (default) takes 25-30 minutes on 2 busy cores and writes
+The full run (default) takes about 40 minutes on 2 busy cores and writes
 ``bench/RESULTS.md`` and ``bench/results.json``.  ``--quick`` uses tiny sizes
 (a minute or two, for CI) and must be given ``--out`` or writes to
 ``bench/quick/`` so that it never replaces the full figures.

@@ -263,6 +263,25 @@ class CheckpointCache:
         self._replay.check_call_in_cache(*key)
         self._replay.call(*key, compute=lambda: seal(value))
 
+    def has_entries(self, layer: str) -> bool:
+        """Whether ``layer`` (``"bars"``, ``"features"``, ``"factor"`` or ``"replay"``)
+        holds any entry: one look at its folder, no key hashed.  A scan into an empty
+        cache skips its read-back pass with it."""
+        memo = {
+            "bars": self._bars,
+            "features": self._features,
+            "factor": self._factor,
+            "replay": self._replay,
+        }[layer]
+        folder = os.path.join(str(memo.store_backend.location), *memo.func_id.split("/"))
+        try:
+            with os.scandir(folder) as entries:
+                return any(entry.is_dir() for entry in entries)
+        except FileNotFoundError:
+            return False
+        except OSError:  # unreadable: the lookups themselves report it
+            return True
+
     # -- maintenance -----------------------------------------------------------------
     def forget_features(self, key: tuple[str, str, int, str]) -> bool:
         """Remove one features entry; True if it existed."""

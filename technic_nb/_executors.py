@@ -239,10 +239,11 @@ class FetchExecutor:
     """Network and in-memory sources: fetch in I/O threads here, compute in the workers.
 
     Before fetching, the workers read back every symbol already checkpointed
-    (one pass over the features cache).  Then a producer thread keeps
-    ``fetch_concurrency`` fetches going; a fetched symbol's bars are written to
-    the bars cache by the thread that fetched them, then handed to this thread
-    in chunks, which it runs through the workers while the next fetches run.
+    (one pass over the features cache, skipped when that cache is empty).  Then a
+    producer thread keeps ``fetch_concurrency`` fetches going; a fetched symbol's
+    bars are written to the bars cache by the thread that fetched them, then
+    handed to this thread in chunks, which it runs through the workers while the
+    next fetches run.
     At most :data:`FETCH_AHEAD` chunks are fetched ahead of the workers.
     """
 
@@ -264,7 +265,8 @@ class FetchExecutor:
     def run(self, symbols: list[str], emit: Emit) -> None:
         """Fetch and compute ``symbols``; ``emit`` each outcome."""
         keys = {s: self.plan.source.fingerprint(s, self.plan.window) for s in symbols}
-        todo = self._resume(symbols, keys, emit) if self.job.cache is not None else symbols
+        resumable = self.job.work.may_have_outcomes(self.job)
+        todo = self._resume(symbols, keys, emit) if resumable else symbols
         if not todo:
             return
         self._producer = threading.Thread(

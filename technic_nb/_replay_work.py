@@ -184,6 +184,9 @@ class ReplayWork(SymbolWork):
             block = record.block.merged(block)
         return ReplayRecord(BarsArrays.of(bars), None, block, errors, factor_rows)
 
+    def may_have_outcomes(self, job: SymbolJob) -> bool:
+        return job.cache is not None and job.cache.has_entries("replay")
+
     def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> ReplayOutcome | None:
         warnings: list[str] = []
         record = self._cached(bars_key, job, warnings)

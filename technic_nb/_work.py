@@ -295,6 +295,10 @@ class SymbolWork:
         """The cached outcome of ``symbol``, or None (nothing is computed)."""
         raise NotImplementedError
 
+    def may_have_outcomes(self, job: SymbolJob) -> bool:
+        """False when no symbol's outcome can be in the cache (``peek`` would find none)."""
+        return job.cache is not None
+
     def failed(self, symbol: str, error: ScanError) -> Any:
         """The outcome of a symbol whose bars could not be had (not cached)."""
         raise NotImplementedError
@@ -320,6 +324,9 @@ class ScanWork(SymbolWork):
         found = with_factors(outcome, bars_key, job, bars_used)
         assert found is not None
         return found
+
+    def may_have_outcomes(self, job: SymbolJob) -> bool:
+        return job.cache is not None and job.cache.has_entries("features")
 
     def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> SymbolOutcome | None:
         if job.cache is None:

@@ -188,6 +188,20 @@ def test_bars_and_features_are_separate_layers(cache, tmp_path) -> None:
     assert cache.forget_bars(bars_key) is False
 
 
+def test_has_entries_looks_at_one_layer_without_hashing_keys(cache) -> None:
+    bars_key = ("polygon:http://x", "AAA", "2024-01-01..2024-12-31|1d")
+    layers = ("bars", "features", "factor", "replay")
+    assert not any(cache.has_entries(layer) for layer in layers)
+    assert cache.peek_features(KEY, tuple, print) is None  # a miss leaves no entry
+    assert not cache.has_entries("features")
+    cache.bars(bars_key, Producer(("bars",)), tuple, print)
+    assert [cache.has_entries(layer) for layer in layers] == [True, False, False, False]
+    cache.features(KEY, Producer(("features",)), tuple, print)
+    assert cache.has_entries("features")
+    cache.forget_features(KEY)
+    assert not cache.has_entries("features")
+
+
 # -- eviction --------------------------------------------------------------------------------
 
 

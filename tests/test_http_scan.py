@@ -235,6 +235,26 @@ def test_resume_never_refetches_finished_symbols(market, clean_run, tmp_path):
     pd.testing.assert_frame_equal(final.table, clean_run.table)
 
 
+def test_only_a_cache_with_features_entries_is_read_back_first(market, monkeypatch, tmp_path):
+    from technic_nb._executors import FetchExecutor
+
+    passes: list[int] = []
+    read_back = FetchExecutor._resume
+
+    def counted(self, symbols, keys, emit):
+        passes.append(len(symbols))
+        return read_back(self, symbols, keys, emit)
+
+    monkeypatch.setattr(FetchExecutor, "_resume", counted)
+    with FakePolygonServer(market, api_key=KEY) as server:
+        config = config_for(polygon(server), tmp_path, universe=["EVVB", "LAE", "VANP"])
+        cold = tn.scan(config)  # an empty cache: nothing to read back, fetching starts at once
+        assert passes == [] and cold.stats["computed"] == 3
+        warm = tn.scan(config)
+        assert passes == [3] and warm.stats["from_cache"] == 3
+        assert sum(server.requests_by_symbol.values()) == 3
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_cancel_at_random_points_loses_nothing_fetched_or_finished(
     market, clean_run, tmp_path, seed

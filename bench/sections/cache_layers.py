@@ -115,7 +115,8 @@ def _per_call(
 
 
 def _entry_bytes(folder: Path) -> float:
-    """Mean bytes on disk of one entry (output.pkl + metadata.json) under ``folder``."""
+    """Mean bytes on disk of one entry under ``folder`` (output.pkl, and metadata.json
+    where a plain joblib store wrote one)."""
     sizes = []
     for output in folder.rglob("output.pkl"):
         meta = output.with_name("metadata.json")

@@ -136,7 +136,8 @@ def run(bench: Bench) -> dict[str, Any]:
         "overhead is (on1 + on2) / (off1 + off2) - 1 and the A/A figure off2 / off1 - 1 is "
         "the noise floor of the same rounds.  Every 'on' run writes into a fresh cache "
         "folder: one bars entry per symbol (network sources) and one features entry per "
-        "symbol, each a joblib.Memory entry (a folder, output.pkl and metadata.json)."
+        "symbol, each a joblib.Memory entry (a folder and its output.pkl; the store "
+        "writes no metadata.json)."
     )
     _http(bench, out, 0.08, s.ckpt_http80_symbols, "< 1%")
     _http(bench, out, s.latency, s.ckpt_http20_symbols, "< 5%")

@@ -137,7 +137,7 @@ def _demo(bench: Bench, cold: dict[str, Any], resume: dict[str, Any]) -> None:
         "none (in-memory source)",
         None,
         "a warm re-run reads one features entry per symbol (a joblib.Memory lookup: argument "
-        "hash, metadata.json read twice, output.pkl) in the workers and still ranks, filters "
+        "hash, output.pkl read and verified) in the workers and still ranks, filters "
         "and scores the whole table; cold compute (synthetic bars, generated in the workers) "
         "is only ~1 ms per symbol",
     )

@@ -11,12 +11,12 @@ excludes the wrapped steps it calls):
 * ``get_func_name``, ``func_info``: the function's name and folder;
 * ``check_func_code``: ``_check_previous_func_code`` (in memory after the first call);
 * ``contains_item``: is ``output.pkl`` there;
-* ``get_metadata``: ``metadata.json`` read (on a hit twice: to validate the
-  entry, and again by the ``MemorizedResult``);
+* ``get_metadata``: ``metadata.json`` read by joblib's own store (on a hit
+  twice); the checkpoint store (``LeanFileStore``) keeps none, so it is a no-op;
 * ``dump_item``: the entry's folder made, ``output.pkl`` written through a
   temporary file and a rename;
-* ``persist_input`` + ``store_metadata``: the call's arguments ``repr``-ed and
-  ``metadata.json`` written;
+* ``persist_input`` + ``store_metadata``: the call's arguments filtered and
+  ``repr``-ed again (``store_metadata`` itself is a no-op in ``LeanFileStore``);
 * ``load_item``: ``output.pkl`` read and unpickled (joblib's pickler);
 * ``seal`` / ``unseal``: ours (pickle with the C pickler + CRC-32, and back);
 * ``other``: the rest of joblib's and our glue, and the probes' own cost (see
