@@ -1,7 +1,8 @@
 """Retries with exponential backoff: ``backoff`` decorators that a cancel interrupts at once.
 
-Every fetch is decorated with :data:`retry_transient`, a
-``backoff.on_exception`` decorator: ``max_tries`` and ``max_time`` come from the
+Every fetch is decorated with ``@backoff.on_exception(cancellable_waits,
+Exception, **RETRY_OPTIONS)`` (:data:`retry_transient` is the same decorator
+for a function given at run time): ``max_tries`` and ``max_time`` come from the
 :class:`RetryPolicy` of the call in progress, ``giveup`` stops at once on a
 permanent failure, and handlers count attempts, retries and give-ups and log
 them.  ``backoff``'s own sleep cannot be interrupted, so the waiting is done in
@@ -35,6 +36,7 @@ from ._cancel import ScanCancellation, ScanCancelled
 from ._errors import ErrorType, ScanError
 
 __all__ = [
+    "RETRY_OPTIONS",
     "RetryCall",
     "RetryPolicy",
     "RetryStats",
@@ -239,8 +241,8 @@ class RetryCall:
     """One call under retry: what the backoff decorator reads while it runs.
 
     :func:`retrying` makes it the current call of this thread (a context
-    variable), so that :data:`retry_transient`, a plain decorator applied once,
-    takes its limits, counters and cancellation token from the call in progress.
+    variable), so that the fetches' backoff decorator, a plain decorator applied
+    once, takes its limits, counters and cancellation token from the call in progress.
     """
 
     policy: RetryPolicy
@@ -370,25 +372,28 @@ def _on_giveup(details: Details) -> None:
     )
 
 
-#: The retry decorator of every fetch: ``backoff.on_exception`` with the current
-#: :class:`RetryCall`'s limits (``max_tries``, ``max_time``), ``giveup`` for
-#: failures its classifier calls permanent, handlers that feed the counters and
-#: the log, and :func:`cancellable_waits` as the wait generator.  Call the
-#: decorated function inside :func:`retrying`.
-retry_transient = backoff.on_exception(
-    cancellable_waits,
-    Exception,
-    max_tries=lambda: current_call().policy.max_tries,
-    max_time=lambda: current_call().policy.max_time,
-    giveup=lambda exc: not current_call().is_transient(exc),
-    on_success=_on_success,
-    on_backoff=_on_backoff,
-    on_giveup=_on_giveup,
-    jitter=None,
-    logger=None,
-    raise_on_giveup=True,
-    call=current_call,
-)
+#: The keyword arguments of every fetch's ``backoff.on_exception`` decorator
+#: (``@backoff.on_exception(cancellable_waits, Exception, **RETRY_OPTIONS)``): the
+#: current :class:`RetryCall`'s limits (``max_tries``, ``max_time``), ``giveup``
+#: for failures its classifier calls permanent, handlers that feed the counters
+#: and the log; the jitter and the waiting are :func:`cancellable_waits`'s (it
+#: receives the call as ``call``).  Call the decorated function inside
+#: :func:`retrying`.
+RETRY_OPTIONS: dict[str, Any] = {
+    "max_tries": lambda: current_call().policy.max_tries,
+    "max_time": lambda: current_call().policy.max_time,
+    "giveup": lambda exc: not current_call().is_transient(exc),
+    "on_success": _on_success,
+    "on_backoff": _on_backoff,
+    "on_giveup": _on_giveup,
+    "jitter": None,
+    "logger": None,
+    "raise_on_giveup": True,
+    "call": current_call,
+}
+
+#: That decorator, for functions decorated at run time (:func:`call_with_retries`).
+retry_transient = backoff.on_exception(cancellable_waits, Exception, **RETRY_OPTIONS)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ Where a key may be given (argument, ``apiKey=`` in ``base_url``, environment)
 is in :mod:`technic_nb.sources._http_config`.
 
 Every request is made by :meth:`PolygonSource._attempt`, decorated with
-``backoff.on_exception`` (:data:`~technic_nb._retry.retry_transient`).  Each
+``backoff.on_exception`` (its options: :data:`~technic_nb._retry.RETRY_OPTIONS`).  Each
 answer is read in full within ``answer_timeout`` (a body trickled slower than
 that is abandoned) and each page is parsed and checked inside that attempt
 (:mod:`technic_nb.sources._http_pages`), so a page that does not parse or
@@ -45,11 +45,19 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import backoff
 import pandas as pd
 
 from .._cancel import ScanCancellation
 from .._errors import ErrorType, ScanError, data_error
-from .._retry import RetryPolicy, RetryStats, TransientFetchError, retry_transient, retrying
+from .._retry import (
+    RETRY_OPTIONS,
+    RetryPolicy,
+    RetryStats,
+    TransientFetchError,
+    cancellable_waits,
+    retrying,
+)
 from .._symbols import validate_symbol
 from ._base import DataSource, DateWindow
 from ._http_client import HttpClient, RequestFailed
@@ -269,7 +277,7 @@ class PolygonSource(DataSource):
         ):
             return self._attempt(call)
 
-    @retry_transient
+    @backoff.on_exception(cancellable_waits, Exception, **RETRY_OPTIONS)
     def _attempt(self, call: _PageCall) -> Page:
         """One HTTP request: the parsed, checked page of a 200 answer, or a classified exception.
 
