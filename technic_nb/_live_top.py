@@ -121,10 +121,17 @@ class LiveTop:
         """Bumped whenever the kept rows change."""
         return self._version
 
-    def catch_up(self) -> bool:
-        """Rate what arrived since the last call; True when the kept rows changed."""
+    def catch_up(self, up_to: int | None = None) -> bool:
+        """Rate what arrived since the last call, or only until :attr:`counts` ``.done``
+        reaches ``up_to`` (the rest waits for the next call); True when the kept rows
+        changed.  The panel passes the done count its counters show, so the live list
+        is never ahead of them."""
         with self._inbox_lock:
-            batch, self._inbox = self._inbox, []
+            if up_to is None:
+                batch, self._inbox = self._inbox, []
+            else:
+                room = max(0, up_to - self._counts.done)
+                batch, self._inbox = self._inbox[:room], self._inbox[room:]
         if not batch:
             return False
         with self._lock:

@@ -226,7 +226,8 @@ class RunnerView:
             return
         started = time.thread_time()
         with self._ui_lock:
-            panel.refresh(self.tracker.snapshot(), self._state())
+            snapshot = self.tracker.snapshot()
+            panel.refresh(snapshot, self._state())
             self.costs.ticks += 1
             self.costs.panel_seconds += time.thread_time() - started
             # the live table every ``live_interval`` seconds, counted in ticks (a clock
@@ -234,16 +235,17 @@ class RunnerView:
             self._ticks_to_live -= 1
             if self.live is not None and self._ticks_to_live <= 0:
                 self._ticks_to_live = round(self.live_interval / self.refresh_interval)
-                self._show_live(panel)
+                self._show_live(panel, snapshot.stage("symbol_scanning").current)
 
-    def _show_live(self, panel: ScanPanel) -> None:
-        """Score the outcomes that arrived since the last update and show the best rows."""
+    def _show_live(self, panel: ScanPanel, done: int) -> None:
+        """Score the outcomes that arrived since the last update, up to the ``done`` the
+        counters show (so the list is never ahead of them), and show the best rows."""
         live = self.live
         assert live is not None
         started = time.thread_time()
         before = live.counts.done
         backlog = live.pending
-        live.catch_up()
+        live.catch_up(up_to=done)
         counts = live.counts
         panel.show_top(live.table(), counts, live.exact)
         costs = self.costs

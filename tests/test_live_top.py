@@ -107,6 +107,19 @@ def test_every_row_is_rated_once(scan_rows, monkeypatch, fast):
     assert len(live._heap) == live.size
 
 
+def test_catch_up_to_the_counters_never_takes_more(scan_rows):
+    rows, config = scan_rows
+    live = LiveTop(config)
+    for symbol, features in list(rows.items())[:50]:
+        live.add(symbol, features)
+    live.catch_up(up_to=20)  # the counters said 20 done; 30 more have arrived since
+    assert live.counts.done == 20 and live.pending == 30
+    live.catch_up(up_to=10)  # never backwards
+    assert live.counts.done == 20 and live.pending == 30
+    live.catch_up(up_to=1_000)
+    assert live.counts.done == 50 and live.pending == 0
+
+
 def test_add_is_a_plain_append(scan_rows, monkeypatch):
     rows, config = scan_rows
     live = LiveTop(config)
