@@ -104,8 +104,8 @@ TRIAL = textwrap.dedent(
             return lambda: None
         catch_up = live.catch_up
 
-        def wrapped():
-            changed = catch_up()
+        def wrapped(*args, **kwargs):
+            changed = catch_up(*args, **kwargs)
             updates.append((time.monotonic(), live.counts.done))
             return changed
 
