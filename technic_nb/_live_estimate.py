@@ -25,23 +25,14 @@ import numpy as np
 import pandas as pd
 
 from ._config import ScanConfig
+from ._scoring import SUBSCORE_INPUTS
 from ._scoring_params import SUBSCORE_LIMIT, SUBSCORES
 
 __all__ = ["estimable", "estimate_ratings"]
 
+#: What the estimate reads: the subscores' inputs, then the filters' and trade plan's.
 _COLUMNS = (
-    "close",
-    "sma20",
-    "sma50",
-    "sma200",
-    "rsi",
-    "macd_hist",
-    "ret_1d_pct",
-    "ret_5d_pct",
-    "ret_21d_pct",
-    "ret_63d_pct",
-    "volume_spike",
-    "rvol20_pct",
+    *SUBSCORE_INPUTS,
     "atr_pct",
     "dist_high20_pct",
     "high20",

@@ -282,7 +282,8 @@ def _has_either(features: pd.DataFrame, a: str, b: str, what: str) -> None:
         raise ValueError(f"{what}: the features table needs a column {a} or {b}")
 
 
-_SUBSCORE_INPUTS = (
+#: The feature columns the six built-in subscores read.
+SUBSCORE_INPUTS = (
     "close",
     "sma20",
     "sma50",
@@ -409,7 +410,7 @@ def subscores(features: pd.DataFrame, params: ScoringParams = _DEFAULT_PARAMS) -
     :data:`SUBSCORES`, each in [-3, 3] (NaN when no condition is known).
     """
     _check_frame(features, "subscores")
-    _require(features, _SUBSCORE_INPUTS, "subscores")
+    _require(features, SUBSCORE_INPUTS, "subscores")
     _has_either(features, "dist_high20_pct", "high20", "subscores")
     _has_either(features, "dist_low20_pct", "low_recent", "subscores")
     trend = _trend_points(features)

@@ -26,12 +26,12 @@ from ._config import ScanConfig
 from ._errors import ErrorType, ScanError, config_error
 from ._symbols import validate_symbol
 from .sources._base import DataSource
+from .sources._files import UNIVERSE_HELP, universe_rows
 
 __all__ = ["Universe", "load_universe", "read_universe"]
 
 #: Examples named in one note at most.
 _SHOWN = 10
-_CSV_HELP = "Give a CSV file with the header symbol,name,sector."
 
 
 @dataclass
@@ -118,26 +118,9 @@ def _csv_frame(path: Path) -> pd.DataFrame:
             ErrorType.CONFIG_ERROR,
             f"universe file {str(path)!r} does not exist",
             details={"field": "universe", "path": str(path)},
-            suggestion=_CSV_HELP,
+            suggestion=UNIVERSE_HELP,
         )
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ScanError(
-            ErrorType.CONFIG_ERROR,
-            f"cannot read universe file {str(path)!r}: {exc}",
-            details={"field": "universe", "path": str(path)},
-            suggestion=_CSV_HELP,
-        ) from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    if "symbol" not in frame.columns:
-        raise ScanError(
-            ErrorType.CONFIG_ERROR,
-            f"universe file {str(path)!r} has no 'symbol' column (columns: {list(frame.columns)})",
-            details={"field": "universe", "path": str(path)},
-            suggestion=_CSV_HELP,
-        )
-    return frame
+    return universe_rows(path)
 
 
 def _text(value: object) -> str:

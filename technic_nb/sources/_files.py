@@ -156,16 +156,21 @@ def read_bars_file(path: Path, symbol: str) -> pd.DataFrame:
         ) from None
 
 
-def read_universe_csv(path: Path) -> pd.DataFrame:
-    """Read a ``symbol,name,sector`` universe file (name and sector optional)."""
+UNIVERSE_HELP = "Give a CSV file with the header symbol,name,sector."
+
+
+def universe_rows(path: Path) -> pd.DataFrame:
+    """A universe file's rows as text, blank lines included (as rows of empty text), with
+    lower-case column names; a ``config_error`` when it cannot be read or has no
+    ``symbol`` column."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ScanError(
             ErrorType.CONFIG_ERROR,
             f"cannot read universe file {str(path)!r}: {exc}",
             details={"field": "universe", "path": str(path)},
-            suggestion="Give a CSV file with the header symbol,name,sector.",
+            suggestion=UNIVERSE_HELP,
         ) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     if "symbol" not in frame.columns:
@@ -173,8 +178,14 @@ def read_universe_csv(path: Path) -> pd.DataFrame:
             ErrorType.CONFIG_ERROR,
             f"universe file {str(path)!r} has no 'symbol' column (columns: {list(frame.columns)})",
             details={"field": "universe", "path": str(path)},
-            suggestion="Give a CSV file with the header symbol,name,sector.",
+            suggestion=UNIVERSE_HELP,
         )
+    return frame
+
+
+def read_universe_csv(path: Path) -> pd.DataFrame:
+    """Read a ``symbol,name,sector`` universe file (name and sector optional)."""
+    frame = universe_rows(path)
     frame["symbol"] = frame["symbol"].str.strip()
     if "name" not in frame.columns:
         frame["name"] = frame["symbol"]
