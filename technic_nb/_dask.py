@@ -102,7 +102,7 @@ def _import_distributed() -> Any:
             ErrorType.CONFIG_ERROR,
             "backend='dask' needs the dask and distributed packages, which are not installed",
             details={"field": "backend", "value": "'dask'"},
-            suggestion='pip install "dask[distributed]" (here and on every worker)',
+            suggestion='pip install "technic_nb[dask]" (here and on every worker)',
         ) from None
     return distributed
 

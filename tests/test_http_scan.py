@@ -202,7 +202,7 @@ def test_a_429_pauses_every_fetch_thread_for_its_retry_after(market, tmp_path):
     assert result.errors.empty and len(result.table) + len(result.filtered) == 80
     (limited,) = [record for record in log if record.fault == "429"]
     after = [r.at - limited.answered for r in log if r.at > limited.answered]
-    in_flight = [gap for gap in after if gap < wait - 0.05]  # (answered is noted late)
+    in_flight = [gap for gap in after if gap < wait - 0.05]  # (requests already under way)
     assert len(in_flight) <= config.fetch_concurrency - 1  # sent before the gate closed
     assert not [gap for gap in in_flight if gap > 0.3]  # then silence for ~Retry-After
     assert len(after) > 30  # the scan went on afterwards

@@ -57,14 +57,28 @@ def test_scan_error_subclasses_exception():
     assert issubclass(technic_nb.ScanCancelled, technic_nb.ScanError)
 
 
-def test_ci_runs_the_readme_test_command():
+def _readme_commands() -> tuple[str, str]:
+    """The README's install and test commands (the two lines of its first shell block)."""
     readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("```bash\n", 1)[1].split("```", 1)[0]
+    install, test = (line.split("#")[0].strip() for line in block.strip().splitlines()[:2])
+    return install, test
+
+
+def test_ci_installs_with_the_readme_command_into_a_fresh_venv_and_runs_its_tests():
+    install, test = _readme_commands()
+    assert install == 'pip install -e ".[dev]"'
+    assert test == "python -m pytest"
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    assert "python -m pytest             # run the whole test suite" in readme
-    assert 'pip install -e ".[dev]"' in readme
-    commands = [line.strip() for line in ci.splitlines() if line.strip().startswith("python -m")]
-    assert commands[-1] == "python -m pytest"
-    assert 'pip install --disable-pip-version-check --quiet -e ".[dev]"' in ci
+    lines = [line.strip() for line in ci.splitlines() if line.strip() and line[0] != "#"]
+    venv = next(i for i, line in enumerate(lines) if "-m venv" in line)
+    assert "--clear" in lines[venv] and "--system-site-packages" not in ci
+    activate = next(
+        i for i, line in enumerate(lines) if line.startswith("source") and "activate" in line
+    )
+    installs = [i for i, line in enumerate(lines) if line.startswith(install)]
+    assert venv < activate < installs[0], "the install must run inside the fresh environment"
+    assert lines[-1] == test, "the README's test command is the last thing CI runs"
 
 
 def test_code_is_formatted_and_lint_free():

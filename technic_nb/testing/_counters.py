@@ -21,8 +21,9 @@ class RequestRecord:
         symbol: the ticker of a bars request (None for other paths).
         later_page: True for the second and later pages of a paged answer.
         fault: the fault kind injected into the answer (None: served normally).
-        answered: ``time.monotonic()`` once the answer (or the fault) was sent
-            (None before).
+        answered: ``time.monotonic()`` just before the last bytes of the answer (or
+            the fault) went out, so a client that has read an answer finds its
+            request answered in the log (None before).
     """
 
     at: float

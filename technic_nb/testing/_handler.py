@@ -39,6 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "FakePolygon/1.0"
     disable_nagle_algorithm = True
     server: _Server
+    #: Called once, just before the last bytes of the answer go out (the server notes
+    #: the request answered there, so a client never reads an answer that the request
+    #: log does not show as answered yet).
+    on_answered: Callable[[], None] | None = None
 
     def setup(self) -> None:
         self.timeout = self.server.owner.idle_timeout  # type: ignore[misc]  # per connection
@@ -58,6 +62,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.owner._handle(self)
 
     # -- answers ---------------------------------------------------------------
+
+    def _answered(self) -> None:
+        callback, self.on_answered = self.on_answered, None
+        if callback is not None:
+            callback()
 
     def _start(
         self,
@@ -92,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         length = declared_length if declared_length is not None else len(data)
         self._start(status, length, headers, content_type, close)
+        self._answered()
         self.wfile.write(data)
 
     def send_trickle(
@@ -105,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         pause = seconds / TRICKLE_PIECES
         try:
             for start in range(0, len(body), step):
+                if start + step >= len(body):
+                    self._answered()
                 self.wfile.write(body[start : start + step])
                 self.wfile.flush()
                 if start + step < len(body) and wait(pause):
@@ -114,6 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def reset_connection(self) -> None:
         """Close the connection at once with a TCP reset, without any answer."""
+        self._answered()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

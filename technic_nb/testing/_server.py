@@ -263,10 +263,11 @@ class FakePolygonServer:
         symbol = parts[3].upper() if len(parts) == 9 else None
         address = (handler.client_address[0], handler.client_address[1])
         record = self._counters.request(symbol, address, "cursor" in query)
+        handler.on_answered = lambda: self._counters.answered(record)
         try:
             self._respond(handler, record, split.path, parts, query)
         finally:
-            self._counters.answered(record)
+            handler._answered()  # an answer that raised before its last bytes
 
     def _respond(
         self,
