@@ -57,10 +57,12 @@ class ScanConfig:
     names the field, the value and what is allowed.
 
     Attributes:
-        universe: which symbols to scan: ``"demo"`` (the demo market's symbols),
-            ``"source"`` (every symbol the source lists, e.g. a folder's
-            ``universe.csv`` or its files), a list of symbols, or the path of a
-            CSV file with columns ``symbol,name,sector``.
+        universe: which symbols to scan.  None (the default) follows the source:
+            every symbol it lists (the demo market's symbols, a folder's
+            ``universe.csv`` or its files); a source that lists none needs a
+            list.  Or ``"source"`` (the same, said explicitly), ``"demo"`` (the
+            demo market's symbols: only with a demo source), a list of symbols,
+            or the path of a CSV file with columns ``symbol,name,sector``.
         source: where bars come from: a :class:`~technic_nb.sources.DataSource`
             or a spec: ``"demo"``, ``"demo:N"`` (N synthetic symbols),
             ``"csv:DIR"`` (a folder of ``SYMBOL.csv[.gz]`` / ``.parquet`` files),
@@ -112,7 +114,7 @@ class ScanConfig:
             default client (``distributed.get_client()``).
     """
 
-    universe: str | Sequence[str] | Path = "demo"
+    universe: str | Sequence[str] | Path | None = None
     source: DataSource | str = "demo"
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     as_of: dt.date | str | None = None
@@ -308,8 +310,13 @@ class ScanConfig:
         return dataclasses.replace(base, **changes) if changes else base
 
 
-def _check_universe(value: Any) -> str | tuple[str, ...] | Path:
-    allowed = "'demo', 'source', a list of symbols, or the path of a CSV with symbol,name,sector"
+def _check_universe(value: Any) -> str | tuple[str, ...] | Path | None:
+    allowed = (
+        "None (the source's symbols), 'source', 'demo', a list of symbols, or the path of a "
+        "CSV with symbol,name,sector"
+    )
+    if value is None:
+        return None
     if isinstance(value, Path):
         return value.expanduser()
     if isinstance(value, str):

@@ -81,7 +81,7 @@ def read_universe(config: ScanConfig, source: DataSource) -> Universe:
 
 
 def _universe_frame(
-    spec: str | Sequence[str] | Path, source: DataSource
+    spec: str | Sequence[str] | Path | None, source: DataSource
 ) -> tuple[pd.DataFrame, tuple[str, int]]:
     """The raw entries of ``spec`` (``symbol`` as given, ``name``, ``sector``) and how
     to name an entry's place: ``("line", 2)`` means CSV line = index + 2."""
@@ -96,14 +96,17 @@ def _universe_frame(
                 f"(source is {source!r})",
             )
         return source.universe(), ("row", 1)
-    if spec in ("source", "all"):
+    if spec is None or spec in ("source", "all"):
         listing = getattr(source, "universe_file", None)
         if isinstance(listing, Path):  # a folder's universe.csv: its blank lines are reported
             return _csv_frame(listing), ("line", 2)
         frame = source.universe()
         if frame is None:
             raise config_error(
-                "universe", spec, f"a list of symbols or a CSV path: {source!r} lists no universe"
+                "universe",
+                spec,
+                f"a list of symbols or a CSV path: the source {source!r} lists no symbols "
+                "of its own",
             )
         return frame, ("row", 1)
     if isinstance(spec, Path):

@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="run a scan and print the ranked table")
     p.add_argument(
         "--universe",
-        default="demo",
-        help="'demo', 'source', a CSV file (symbol,name,sector) or comma-separated symbols",
+        default=None,
+        help="comma-separated symbols, a CSV file (symbol,name,sector), 'demo' or 'source' "
+        "(default: every symbol the source lists)",
     )
     p.add_argument(
         "--source",
@@ -92,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_from_args(args: argparse.Namespace) -> ScanConfig:
     universe: Any = args.universe
-    if "," in universe or (
-        universe.lower() not in ("demo", "source", "all")
+    if universe is not None and (
+        "," in universe
+        or universe.lower() not in ("demo", "source", "all")
         and not universe.lower().endswith(".csv")
         and "/" not in universe
     ):

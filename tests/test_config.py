@@ -21,11 +21,11 @@ def config_error(**kwargs) -> ScanError:
 @pytest.mark.parametrize(
     ("field", "value", "allowed"),
     [
-        ("universe", "", "'demo', 'source', a list of symbols"),
-        ("universe", "nasdaq100", "'demo', 'source', a list of symbols"),
+        ("universe", "", "'source', 'demo', a list of symbols"),
+        ("universe", "nasdaq100", "'source', 'demo', a list of symbols"),
         ("universe", [], "a non-empty list of symbols"),
         ("universe", ["AAPL", 3], "a list of symbol strings"),
-        ("universe", 42, "'demo', 'source'"),
+        ("universe", 42, "'source', 'demo'"),
         ("source", 42, "a DataSource or a spec"),
         ("source", " ", "a DataSource or a spec"),
         ("lookback_days", 10, "an integer from 30 to 20000"),
@@ -69,7 +69,7 @@ def test_invalid_value_names_field_value_and_allowed(field, value, allowed):
 
 def test_defaults_are_valid_and_long_enough_for_sma200_and_52w_high():
     config = ScanConfig()
-    assert config.universe == "demo" and config.source == "demo"
+    assert config.universe is None and config.source == "demo"
     assert config.lookback_days >= 252 >= 200
     assert config.backend == "loky" and config.n_jobs == -1
 

@@ -191,8 +191,9 @@ def test_scoring_weights_change_ranking_without_recomputing(cache_dir):
 
 
 def test_universe_demo_with_other_source_is_config_error(tmp_path, cache_dir):
+    source = InMemorySource({"AAA": pd.DataFrame()})
     with pytest.raises(ScanError) as info:
-        tn.scan(small_config(cache_dir, source=InMemorySource({"AAA": pd.DataFrame()})))
+        tn.scan(small_config(cache_dir, source=source, universe="demo"))
     assert info.value.error_type is ErrorType.CONFIG_ERROR
     assert "ScanConfig.universe='demo'" in info.value.message
 

@@ -150,3 +150,51 @@ def test_blank_lines_of_a_folders_universe_file_are_reported(tmp_path):
     assert any("2 blank entries" in w and "lines 3, 5" in w for w in result.warnings), (
         result.warnings
     )
+
+
+# -- the universe follows the source ----------------------------------------------------
+
+
+def _folder(tmp_path, symbols, demo) -> str:
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    for symbol in symbols:
+        demo.fetch(symbol).to_csv(folder / f"{symbol}.csv")
+    return f"csv:{folder}"
+
+
+def test_without_a_universe_a_folder_source_scans_every_symbol_it_lists(demo, names, tmp_path):
+    source = _folder(tmp_path, names[:7], demo)
+    plain = ScanConfig(source=source, cache_dir=tmp_path / "c", n_jobs=1, backend="sequential")
+    assert plain.universe is None
+    result = tn.scan(plain)
+    assert result.stats["symbols"] == 7
+    assert set(result.table.index) | set(result.filtered.index) == set(names[:7])
+
+
+def test_without_a_universe_the_demo_market_scans_its_own_symbols(tmp_path):
+    result = tn.scan(
+        ScanConfig(source="demo:30", cache_dir=tmp_path, n_jobs=1, backend="sequential")
+    )
+    assert result.stats["symbols"] == 30
+
+
+def test_a_source_that_lists_nothing_asks_for_a_list(tmp_path):
+    class Unlisted(InMemorySource):
+        def universe(self):  # a source with no listing of its own
+            return None
+
+    demo = DemoSource(n_symbols=3)
+    symbol = demo.universe()["symbol"][0]
+    source = Unlisted({symbol: demo.fetch(symbol)})
+    with pytest.raises(tn.ScanError) as info:
+        tn.scan(ScanConfig(source=source, cache_dir=tmp_path, n_jobs=1, backend="sequential"))
+    assert info.value.error_type is tn.ErrorType.CONFIG_ERROR
+    assert "lists no symbols of its own" in info.value.message
+
+
+def test_an_explicit_demo_universe_with_a_folder_source_stays_an_error(demo, names, tmp_path):
+    source = _folder(tmp_path, names[:2], demo)
+    with pytest.raises(tn.ScanError) as info:
+        tn.scan(ScanConfig(source=source, universe="demo", cache_dir=tmp_path / "c"))
+    assert "ScanConfig.universe='demo'" in info.value.message
