@@ -40,11 +40,20 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
     ``date`` (strictly ascending, unique) and float64 columns
     ``open, high, low, close, volume``.  ``raw`` may carry the dates in a
     ``date`` column or in its index.  ``raw`` is never modified.
+
+    Bars read from a file carry ``raw.attrs["file"]`` (its name) and
+    ``raw.attrs["first_line"]`` (the line of the first data row; ``"lines"``, the
+    line of every row, when blank lines make them skip), so that a row's error
+    names the file and the line.
     """
     if not isinstance(raw, pd.DataFrame):
         raise data_error(symbol, f"expected a DataFrame of bars, got {type(raw).__name__}")
-    if _is_canonical(raw):
-        return raw  # already in shape (pandas copy-on-write keeps the caller's frame safe)
+    if _is_canonical(raw):  # already in shape (copy-on-write keeps the caller's frame safe)
+        if not raw.attrs:
+            return raw
+        bars = raw.copy(deep=False)
+        bars.attrs = {}  # where the rows came from: not part of the bars
+        return bars
     names = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in BAR_COLUMNS if c not in names]
     if missing:
@@ -56,7 +65,9 @@ def normalize_bars(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
         )
     if raw.empty:
         raise data_error(symbol, "no bars", "Check the symbol and the date window.")
-    index = _parse_dates(raw[names["date"]] if "date" in names else raw.index, symbol)
+    index = _parse_dates(
+        raw[names["date"]] if "date" in names else raw.index, symbol, _RowPlace(raw.attrs)
+    )
     columns = [_numeric(raw[names[c]], c, index, symbol) for c in BAR_COLUMNS]
     values = np.column_stack(columns)
     stamps = index.asi8
@@ -94,7 +105,25 @@ def _is_canonical(frame: pd.DataFrame) -> bool:
     return bool((np.diff(stamps) > 0).all() and not _has_time_of_day(index))
 
 
-def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:
+class _RowPlace:
+    """How an error names a data row: ``AAPL.csv line 7``, or ``row 6`` without a file."""
+
+    def __init__(self, attrs: dict[Any, Any]) -> None:
+        self.file = attrs.get("file")
+        self.first_line = attrs.get("first_line")
+        self.lines = attrs.get("lines")  # line numbers of the rows, when not consecutive
+
+    def __call__(self, position: int) -> str:
+        if self.file is not None and self.lines is not None and position < len(self.lines):
+            return f"{self.file} line {self.lines[position]}"
+        if self.file is not None and self.first_line is not None:
+            return f"{self.file} line {position + int(self.first_line)}"
+        if self.file is not None:
+            return f"{self.file} row {position + 1}"
+        return f"row {position + 1}"
+
+
+def _parse_dates(dates: object, symbol: str, place: _RowPlace) -> pd.DatetimeIndex:
     if isinstance(dates, pd.DatetimeIndex):
         index = dates
     elif (
@@ -109,12 +138,8 @@ def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:
         except (ValueError, TypeError):
             try:
                 index = pd.DatetimeIndex(pd.to_datetime(dates, format="ISO8601"))
-            except (ValueError, TypeError) as exc:
-                raise data_error(
-                    symbol,
-                    f"unparseable date in the date column ({exc})",
-                    "Use ISO dates (YYYY-MM-DD).",
-                ) from None
+            except (ValueError, TypeError):
+                raise _unparseable_date(dates, symbol, place) from None
     if index.hasnans:
         raise data_error(symbol, "a row has no date", "Remove rows without a date.")
     if index.tz is not None:
@@ -122,6 +147,24 @@ def _parse_dates(dates: object, symbol: str) -> pd.DatetimeIndex:
     if _has_time_of_day(index):
         index = index.normalize()
     return index.rename("date")
+
+
+def _unparseable_date(dates: Any, symbol: str, place: _RowPlace) -> ScanError:
+    """The data error of the first date that does not parse: its place and value, one line."""
+    values = pd.Series(np.asarray(dates, dtype=object))
+    parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    bad = np.flatnonzero((parsed.isna() & values.notna()).to_numpy())
+    position = int(bad[0]) if len(bad) else 0
+    value = values.iloc[position] if len(values) else None
+    where = place(position)
+    return data_error(
+        symbol,
+        f"unparseable date {value!r} at {where}",
+        "Use ISO dates (YYYY-MM-DD) in the date column.",
+        row=position,
+        value=str(value),
+        where=where,
+    )
 
 
 def _numeric(column: pd.Series, name: str, index: pd.DatetimeIndex, symbol: str) -> np.ndarray:

@@ -121,7 +121,28 @@ def test_non_numeric_value():
 def test_unparseable_date():
     frame = good_frame()
     frame.loc[2, "date"] = "yesterday"
-    assert "unparseable date" in fetch_error(frame).message
+    error = fetch_error(frame)
+    assert error.message == "XYZ: unparseable date 'yesterday' at row 3"
+    assert error.details["value"] == "yesterday"
+
+
+@pytest.mark.parametrize("blank_lines", [False, True])
+def test_an_unparseable_date_in_a_file_names_the_file_line_and_value_in_one_line(
+    tmp_path, blank_lines
+):
+    frame = good_frame()
+    frame.loc[4, "date"] = "2024-13-45"
+    text = frame.to_csv(index=False)
+    if blank_lines:  # read_csv skips them: the line is still the file's own
+        lines = text.splitlines()
+        text = "\n".join([*lines[:2], "", *lines[2:4], "", *lines[4:]]) + "\n"
+    (tmp_path / "XYZ.csv").write_text(text)
+    with pytest.raises(ScanError) as info:
+        DirectorySource(tmp_path).fetch("XYZ")
+    line = 8 if blank_lines else 6
+    assert info.value.message == f"XYZ: unparseable date '2024-13-45' at XYZ.csv line {line}"
+    assert "\n" not in str(info.value.to_dict())
+    assert text.splitlines()[line - 1].startswith("2024-13-45,")
 
 
 def test_empty_frame():

@@ -132,11 +132,17 @@ def read_bars_file(path: Path, symbol: str) -> pd.DataFrame:
     """Read one bars file, turning any parse failure into a data error naming the file."""
     try:
         if path.name.endswith(".parquet"):
-            return pd.read_parquet(path)
-        data = path.read_bytes()
-        if path.name.endswith(".gz"):
-            data = gzip.decompress(data)  # much faster than pandas' streaming gzip reader
-        return pd.read_csv(io.BytesIO(data), engine="c")
+            frame = pd.read_parquet(path)
+        else:
+            data = path.read_bytes()
+            if path.name.endswith(".gz"):
+                data = gzip.decompress(data)  # much faster than pandas' streaming gzip reader
+            frame = pd.read_csv(io.BytesIO(data), engine="c")
+            frame.attrs["first_line"] = 2  # the line below the header
+            if b"\n\n" in data or b"\n\r\n" in data:  # read_csv skips blank lines
+                frame.attrs["lines"] = _data_lines(data)
+        frame.attrs["file"] = path.name
+        return frame
     except (
         ValueError,
         OSError,
@@ -154,6 +160,12 @@ def read_bars_file(path: Path, symbol: str) -> pd.DataFrame:
             "date,open,high,low,close,volume.",
             path=str(path),
         ) from None
+
+
+def _data_lines(data: bytes) -> list[int]:
+    """The line number of each data row of a CSV with blank lines (header: line 1)."""
+    numbers = [n for n, line in enumerate(data.splitlines(), start=1) if line.strip()]
+    return numbers[1:]
 
 
 UNIVERSE_HELP = "Give a CSV file with the header symbol,name,sector."
