@@ -318,6 +318,7 @@ class FetchExecutor:
 
         def on_result(result: TaskResult) -> None:
             todo.extend(result.unfinished)
+            self.warnings.extend(result.notes)
             for outcome in result.outcomes:
                 self.hooks.stage_advanced("data_fetching", 1, outcome.symbol)
                 emit(outcome)

@@ -47,11 +47,10 @@ class FactorSet:
 
 @dataclass(frozen=True)
 class FactorValues:
-    """The factor columns of one symbol, its factor errors, and cache notes."""
+    """The factor columns of one symbol and its factor errors."""
 
     values: dict[str, Any] = field(default_factory=dict)
     errors: tuple[dict[str, Any], ...] = ()
-    warnings: tuple[str, ...] = ()
     computed: int = 0
 
 
@@ -71,16 +70,19 @@ def factor_values(
     factors: FactorSet,
     cache: Any,
     window: Callable[[], pd.DataFrame | None],
+    notes: list[str],
     peek_only: bool = False,
 ) -> FactorValues | None:
     """Every factor of ``factors`` for one symbol: cached, or computed on ``window()``.
 
     ``window()`` gives the bars the scan used (None when they are not at hand).
     With ``peek_only`` nothing is computed: None when a factor is not cached.
+    A cache entry found unreadable (removed, to be recomputed) is told in ``notes``,
+    whatever is returned.
     """
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
-    warnings: list[str] = []
+    warnings = notes
     computed = 0
     frame: pd.DataFrame | None = None
     for item, code_key in factors.items:
@@ -102,4 +104,4 @@ def factor_values(
             values.update(data)
         else:
             errors.append(data)
-    return FactorValues(values, tuple(errors), tuple(warnings), computed)
+    return FactorValues(values, tuple(errors), computed)

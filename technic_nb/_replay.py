@@ -157,6 +157,7 @@ class _Replay:
                     executor.run(symbols, self._accept)
                 finally:
                     executor.close()
+                    self.collected.warnings.extend(getattr(executor, "warnings", []))
         except ScanCancelled:
             return True
         except KeyboardInterrupt:

@@ -187,14 +187,15 @@ class ReplayWork(SymbolWork):
     def may_have_outcomes(self, job: SymbolJob) -> bool:
         return job.cache is not None and job.cache.has_entries("replay")
 
-    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> ReplayOutcome | None:
-        warnings: list[str] = []
-        record = self._cached(bars_key, job, warnings)
+    def peek(
+        self, symbol: str, bars_key: str, job: SymbolJob, notes: list[str]
+    ) -> ReplayOutcome | None:
+        record = self._cached(bars_key, job, notes)
         if record is None:
             return None
         if record.error is None and self._missing(record, job):
             return None
-        return self._outcome(symbol, record, True, 0, warnings, job)
+        return self._outcome(symbol, record, True, 0, [], job)
 
     def failed(
         self, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()

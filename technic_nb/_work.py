@@ -97,11 +97,14 @@ class SymbolOutcome:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """What one worker task returns: the outcomes it finished, and the symbols it did not
-    start because the scan was cancelled."""
+    """What one worker task returns: the outcomes it finished, the symbols it did not
+    finish (cancelled, or not in the cache when it only read back), and notes for
+    ``result.warnings`` that belong to no outcome (an unreadable entry of a symbol
+    that is computed again)."""
 
     outcomes: tuple[Any, ...]  # SymbolOutcome for a scan
     unfinished: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 class Unfinished(Exception):
@@ -255,14 +258,15 @@ def with_factors(
     bars_key: str,
     job: SymbolJob,
     window: Callable[[], pd.DataFrame | None],
+    notes: list[str],
     peek_only: bool = False,
 ) -> SymbolOutcome | None:
     """``outcome`` with the job's factor columns and errors (None: a factor is not cached
-    and ``peek_only``)."""
+    and ``peek_only``); unreadable factor entries are told in ``notes``."""
     if not job.factors or outcome.features is None:
         return outcome
     found = factor_values(
-        outcome.symbol, bars_key, job.lookback, job.factors, job.cache, window, peek_only
+        outcome.symbol, bars_key, job.lookback, job.factors, job.cache, window, notes, peek_only
     )
     if found is None:
         return None
@@ -270,7 +274,6 @@ def with_factors(
         outcome,
         features={**outcome.features, **found.values},
         factor_errors=found.errors,
-        warnings=outcome.warnings + found.warnings,
         from_cache=outcome.from_cache and found.computed == 0,
         factors_computed=found.computed,
     )
@@ -291,8 +294,12 @@ class SymbolWork:
         """The outcome of ``symbol``: read back from the cache, or computed from ``load()``."""
         raise NotImplementedError
 
-    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> Any | None:
-        """The cached outcome of ``symbol``, or None (nothing is computed)."""
+    def peek(self, symbol: str, bars_key: str, job: SymbolJob, notes: list[str]) -> Any | None:
+        """The cached outcome of ``symbol``, or None (nothing is computed).
+
+        A cache entry found unreadable on the way (removed, so the symbol is computed
+        again) is told in ``notes``, whether or not an outcome is returned.
+        """
         raise NotImplementedError
 
     def may_have_outcomes(self, job: SymbolJob) -> bool:
@@ -321,21 +328,25 @@ class ScanWork(SymbolWork):
         def bars_used() -> pd.DataFrame:
             return window.frame() if window is not None else trim_bars(load(), job)
 
-        found = with_factors(outcome, bars_key, job, bars_used)
+        notes: list[str] = []
+        found = with_factors(outcome, bars_key, job, bars_used, notes)
         assert found is not None
+        if notes:
+            found = dataclasses.replace(found, warnings=found.warnings + tuple(notes))
         return found
 
     def may_have_outcomes(self, job: SymbolJob) -> bool:
         return job.cache is not None and job.cache.has_entries("features")
 
-    def peek(self, symbol: str, bars_key: str, job: SymbolJob) -> SymbolOutcome | None:
+    def peek(
+        self, symbol: str, bars_key: str, job: SymbolJob, notes: list[str]
+    ) -> SymbolOutcome | None:
         if job.cache is None:
             return None
-        warnings: list[str] = []
-        value = job.cache.peek_features(job.features_key(bars_key), tuple, warnings.append)
+        value = job.cache.peek_features(job.features_key(bars_key), tuple, notes.append)
         if value is None:
             return None
-        outcome = SymbolOutcome.from_cached(symbol, value, True, tuple(warnings))
+        outcome = SymbolOutcome.from_cached(symbol, value, True)
         window = value[2] if len(value) > 2 and isinstance(value[2], BarsArrays) else None
         # factors missing from the cache are computed here when the entry holds its bars
         return with_factors(
@@ -343,6 +354,7 @@ class ScanWork(SymbolWork):
             bars_key,
             job,
             lambda: window.frame() if window is not None else None,
+            notes,
             peek_only=window is None,
         )
 
@@ -394,13 +406,14 @@ def peek_outcomes(items: list[tuple[str, str]], job: SymbolJob) -> TaskResult:
     are returned as unfinished."""
     found: list[Any] = []
     missing: list[str] = []
+    notes: list[str] = []
     for symbol, bars_key in items:
-        outcome = job.work.peek(symbol, bars_key, job)
+        outcome = job.work.peek(symbol, bars_key, job, notes)
         if outcome is None:
             missing.append(symbol)
         else:
             found.append(outcome)
-    return TaskResult(tuple(found), tuple(missing))
+    return TaskResult(tuple(found), tuple(missing), tuple(notes))
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,11 @@ def _config_from_args(args: argparse.Namespace) -> ScanConfig:
     universe: Any = args.universe
     if universe is not None and (
         "," in universe
-        or universe.lower() not in ("demo", "source", "all")
-        and not universe.lower().endswith(".csv")
-        and "/" not in universe
+        or (
+            universe.lower() not in ("demo", "source", "all")
+            and not universe.lower().endswith(".csv")
+            and "/" not in universe
+        )
     ):
         universe = [s for s in universe.split(",") if s.strip()]
     options: dict[str, Any] = {"universe": universe, "source": args.source}

@@ -508,3 +508,45 @@ def test_the_cli_prints_the_redacted_url(market, tmp_path, capsys):
     assert "Scanned 3 symbols" in out and "failed; first: ZZZZ9" in err
     assert KEY not in out + err
     assert KEY.encode() not in cache_bytes(tmp_path / "c")
+
+
+@pytest.mark.parametrize("factors", [False, True], ids=["features", "with a factor"])
+def test_damaged_entries_of_a_network_scan_reach_result_warnings(market, tmp_path, factors):
+    """Every source path reports a damaged checkpoint entry in ``result.warnings`` (a
+    network scan reads its entries back in the workers before it fetches)."""
+    changes = {"factors": [tn.factors.adx(10)]} if factors else {}
+    with FakePolygonServer(market, api_key=KEY) as server:
+        config = config_for(polygon(server), tmp_path, **changes)
+        config = config.replace(universe=config.universe[:12])
+        first = tn.scan(config)
+        assert first.warnings == [] or all("unreadable" not in w for w in first.warnings)
+        function = "factor_entry" if factors else "features_entry"
+        entries = sorted(tmp_path.glob(f"**/technic_nb/_cached/{function}/*/output.pkl"))
+        assert len(entries) == 12
+        for path in entries[:2]:
+            data = bytearray(path.read_bytes())
+            data[-10] ^= 0x40  # a flipped bit
+            path.write_bytes(bytes(data))
+        again = tn.scan(config)
+    damaged = [w for w in again.warnings if "unreadable" in w]
+    assert len(damaged) == 2, again.warnings
+    assert all("removed and recomputed" in w for w in damaged)
+    pd.testing.assert_frame_equal(again.table, first.table)
+
+
+def test_damaged_entries_of_a_network_replay_reach_result_warnings(market, tmp_path):
+    with FakePolygonServer(market, api_key=KEY) as server:
+        config = config_for(polygon(server), tmp_path, as_of=None)
+        config = config.replace(universe=config.universe[:6])
+        dates = ["2025-10-31", "2025-11-28"]
+        first = tn.replay(config, dates=dates)
+        entries = sorted(tmp_path.glob("**/technic_nb/_cached/replay_entry/*/output.pkl"))
+        assert len(entries) == 6
+        for path in entries[:2]:
+            data = bytearray(path.read_bytes())
+            data[-10] ^= 0x40
+            path.write_bytes(bytes(data))
+        again = tn.replay(config, dates=dates)
+    damaged = [w for w in again.warnings if "unreadable" in w]
+    assert len(damaged) == 2, again.warnings
+    pd.testing.assert_frame_equal(again.table(dates[-1]), first.table(dates[-1]))
