@@ -231,10 +231,27 @@ def main(argv: list[str] | None = None) -> int:
         return config
     if "://" in args.source:  # say where the bars come from, never with a key
         print(f"technic-nb: source {redact(args.source)}", file=sys.stderr)
-    result = _run(config, args.no_progress)
+    try:
+        result = _run(config, args.no_progress)
+    finally:
+        _stop_workers(config)
     if isinstance(result, int):
         return result
     return _report(result, args)
+
+
+def _stop_workers(config: ScanConfig) -> None:
+    """End the loky worker processes of the scan before the command returns.
+
+    A notebook keeps its workers warm for the next scan; a command runs one scan,
+    so it waits for its workers to exit instead of leaving them to notice that
+    their parent is gone.
+    """
+    if config.backend != "loky":
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

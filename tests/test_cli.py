@@ -258,3 +258,32 @@ def test_console_stage_bars_show_each_stage_own_time(tmp_path):
     seconds = float(re.search(r"\[(\d+\.\d+) s\]", final).group(1))
     scan_seconds = float(re.search(r" in (\d+\.\d+)s:", proc.stdout).group(1))
     assert seconds <= scan_seconds  # a stage's own time, not the time until the bars closed
+
+
+_COUNT_WORKERS_AFTER_MAIN = """
+import sys, psutil
+from technic_nb.cli import main
+code = main(sys.argv[1:])
+me = psutil.Process()
+workers = [
+    p for p in me.children(recursive=True)
+    if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(p.cmdline())
+]
+print("workers", len(workers), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_cli_scan_ends_with_its_worker_processes_gone(tmp_path):
+    """``main`` returns only once the scan's loky workers have exited (a notebook keeps
+    them warm for the next scan; a command has no next scan)."""
+    pytest.importorskip("psutil")
+    args = ["scan", "--source", "demo:400", "--cache-dir", str(tmp_path), "--jobs", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _COUNT_WORKERS_AFTER_MAIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "workers 0", proc.stderr
