@@ -21,29 +21,38 @@ verified on every load: an entry that cannot be loaded or does not verify
 value of another type) is reported through ``on_warning``, removed, and
 recomputed.  It never crashes a scan and never changes a number silently.
 
-joblib writes each file under a temporary name and renames it into place, so a
+Each entry is written under a temporary name and renamed into place, so a
 crash or a kill never leaves half a file; nothing is locked: two scans writing
-the same entry write equal values.  The cache never grows without bound when a
+the same entry write equal values.  An entry that cannot be written (a full
+disk, a quota) is not a failure of the scan: the value is used, the partial
+file removed, and the entry noted (:class:`UnsavedEntry`); the scan's
+``result.warnings`` then says in one line how many entries were not saved, why,
+and what to do (:func:`summarize_notes`).  The cache never grows without bound when a
 size or age limit is given (:meth:`CheckpointCache.prune`, which calls
 ``Memory.reduce_size``: least recently used entries go first).
 
-Layout: ``cache_dir/checkpoints/joblib/technic_nb/_cached/<function>/<hash>/``
-with joblib's ``output.pkl`` and ``metadata.json``.
+Layout: ``cache_dir/checkpoints/joblib/technic_nb/_cached/<function>/<hash>/output.pkl``
+(no ``metadata.json``: see :class:`LeanFileStore`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import pickle
 import shutil
+import threading
+import uuid
 import zlib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import joblib
 from joblib import Memory, register_store_backend
 from joblib._store_backends import FileSystemStoreBackend
 
@@ -54,10 +63,12 @@ __all__ = [
     "CHECKPOINT_FOLDER",
     "CheckpointCache",
     "CorruptEntry",
+    "UnsavedEntry",
     "cache_size",
     "clear_cache",
     "prepare_folder",
     "seal",
+    "summarize_notes",
     "unseal",
 ]
 
@@ -84,6 +95,28 @@ class LeanFileStore(FileSystemStoreBackend):
     where that API keeps it).  Entries stay readable by a plain ``Memory``.
     """
 
+    def dump_item(self, call_id: Any, item: Any, verbose: int = 1) -> None:
+        """Write one entry; a failure raises ``OSError`` and leaves no partial file.
+
+        joblib's own store turns every write failure into a ``CacheWarning`` on
+        stderr and goes on, so a full disk would pass unnoticed (and leave the
+        partial temporary file behind).  Here the caller learns of it and says so.
+        """
+        folder = os.path.join(self.location, *call_id)
+        target = os.path.join(folder, "output.pkl")
+        temporary = f"{target}.{uuid.uuid4().hex}-{os.getpid()}-{threading.get_ident()}"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(temporary, "wb") as file:
+                joblib.dump(item, file, compress=self.compress)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only when it is empty: never an entry written before
+            raise
+
     def store_metadata(self, call_id: Any, metadata: Any) -> None:
         return None
 
@@ -98,6 +131,50 @@ register_store_backend(STORE_BACKEND, LeanFileStore)
 
 class CorruptEntry(ValueError):
     """A cached value that does not verify (checksum, length, format or type)."""
+
+
+class UnsavedEntry(str):
+    """The note of one checkpoint entry that could not be written (the scan went on).
+
+    A text like every other note of ``on_warning``, with the ``reason`` (``no space
+    left on device``) kept apart: :func:`summarize_notes` folds all of a run's into
+    one warning.
+    """
+
+    reason: str
+
+    def __new__(cls, text: str, reason: str) -> UnsavedEntry:
+        note = super().__new__(cls, text)
+        note.reason = reason
+        return note
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UnsavedEntry, (str(self), self.reason))
+
+
+def summarize_notes(notes: Iterable[str], location: str | os.PathLike[str] | None) -> list[str]:
+    """``notes`` without repeats, the :class:`UnsavedEntry` notes folded into one warning
+    (how many entries, why, what to do), placed where the first of them was."""
+    unsaved = Counter(note.reason for note in notes if isinstance(note, UnsavedEntry))
+    if not unsaved:
+        return list(dict.fromkeys(notes))
+    total = sum(unsaved.values())
+    why = "; ".join(
+        f"{reason}: {n:,}" if len(unsaved) > 1 else reason for reason, n in unsaved.items()
+    )
+    where = f" in {str(location)!r}" if location is not None else ""
+    summary = (
+        f"checkpoints: {total:,} cache entr{'ies were' if total != 1 else 'y was'} not saved "
+        f"({why}){where}; the scan went on, and those symbols will be computed again next "
+        "time. Free space there, set cache_bytes_limit= to keep the cache smaller, or pass "
+        "cache_dir= a folder with room."
+    )
+    out: list[str] = []
+    for note in notes:
+        text = summary if isinstance(note, UnsavedEntry) else note
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def seal(value: Any) -> tuple[str, int, int, bytes]:
@@ -256,12 +333,20 @@ class CheckpointCache:
         """The cached replay record of ``key`` (bars key, params, lookback, version), or None."""
         return _peek(self._replay, key, expected, on_warning)
 
-    def store_replay(self, key: tuple[str, str, int, str], value: Any) -> None:
-        """Write the replay record of ``key``, replacing the one stored (a forced call)."""
-        # joblib records the function's code on a lookup, not on a forced call: look up
-        # first, so that a new process does not take this entry for a changed function's
-        self._replay.check_call_in_cache(*key)
-        self._replay.call(*key, compute=lambda: seal(value))
+    def store_replay(self, key: tuple[str, str, int, str], value: Any, on_warning: Warn) -> None:
+        """Write the replay record of ``key``, replacing the one stored (a forced call).
+
+        A write that fails (a full disk) is told to ``on_warning`` as an
+        :class:`UnsavedEntry`; the replay goes on.
+        """
+        try:
+            # joblib records the function's code on a lookup, not on a forced call: look
+            # up first, so that a new process does not take this entry for a changed
+            # function's
+            self._replay.check_call_in_cache(*key)
+            self._replay.call(*key, compute=lambda: seal(value))
+        except OSError as exc:
+            _report_unsaved(key, exc, on_warning)
 
     def has_entries(self, layer: str) -> bool:
         """Whether ``layer`` (``"bars"``, ``"features"``, ``"factor"`` or ``"replay"``)
@@ -358,10 +443,8 @@ def _load_or_compute(
         reference = memo.call_and_shelve(*key, **{argument: run})
     except _ProducerFailed as failed:
         raise failed.error from None
-    except OSError as exc:  # the cache folder went away or cannot be read
-        if not produced:
-            raise _cache_folder_error(memo, exc) from None
-        return produced[0], False
+    except OSError as exc:  # the entry could not be written, or the folder not read
+        return _without_the_entry(memo, key, exc, produced, run, on_warning), False
     if produced:
         return produced[0], False
     try:
@@ -374,7 +457,37 @@ def _load_or_compute(
         memo.call(*key, **{argument: run})
     except _ProducerFailed as failed:
         raise failed.error from None
+    except OSError as exc:
+        return _without_the_entry(memo, key, exc, produced, run, on_warning), False
     return produced[0], False
+
+
+def _without_the_entry(
+    memo: Any,
+    key: tuple[Any, ...],
+    exc: OSError,
+    produced: list[T],
+    run: Callable[[], Any],
+    on_warning: Warn,
+) -> T:
+    """The value of an entry the cache could not write (noted), or the cache folder's error.
+
+    A full disk may refuse joblib's record of the function's code before the value is
+    made: then it is made here, uncached.
+    """
+    if not produced and exc.errno not in _NO_ROOM:
+        raise _cache_folder_error(memo, exc) from None
+    if not produced:
+        try:
+            run()
+        except _ProducerFailed as failed:
+            raise failed.error from None
+    _report_unsaved(key, exc, on_warning)
+    return produced[0]
+
+
+#: ``errno`` values of a file system without room for an entry.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class _ProducerFailed(Exception):
@@ -420,6 +533,14 @@ def _report_unreadable(key: tuple[Any, ...], exc: BaseException, on_warning: War
     )
     logger.warning("%s", message)
     on_warning(message)
+
+
+def _report_unsaved(key: tuple[Any, ...], exc: OSError, on_warning: Warn) -> None:
+    reason = (exc.strerror or type(exc).__name__).lower()
+    logger.debug("checkpoint entry of %s not saved: %s", _describe(key), reason)
+    on_warning(
+        UnsavedEntry(f"the checkpoint entry of {_describe(key)} was not saved ({reason})", reason)
+    )
 
 
 def _cache_folder_error(memo: Any, exc: OSError) -> ScanError:

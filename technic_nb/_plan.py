@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from joblib import Memory
 
-from ._cache import CheckpointCache, prepare_folder
+from ._cache import CheckpointCache, prepare_folder, summarize_notes
 from ._cancel import ScanCancellation
 from ._columns import builtin_columns
 from ._config import ScanConfig
@@ -317,7 +317,10 @@ def finalize(
         cancelled=cancelled,
         filtered=filtered,
         regime=regime,
-        warnings=list(dict.fromkeys([*plan.warnings, *collected.warnings])),
+        warnings=summarize_notes(
+            [*plan.warnings, *collected.warnings],
+            plan.job.cache.location if plan.job.cache is not None else None,
+        ),
         config=config,
     )
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import _evaluation as ev
+from ._cache import summarize_notes
 from ._cancel import ScanCancellation
 from ._config import ScanConfig
 from ._errors import ScanError
@@ -400,7 +401,8 @@ def build_replay_result(
     token: ScanCancellation,
 ) -> ReplayResult:
     """The :class:`ReplayResult` of the outcomes gathered."""
-    warnings = list(dict.fromkeys([*plan.warnings, *collected.warnings]))
+    location = plan.job.cache.location if plan.job.cache is not None else None
+    warnings = summarize_notes([*plan.warnings, *collected.warnings], location)
     features = _feature_frame(outcomes)
     errors = _error_rows(outcomes, plan.invalid)
     benchmark = None if cancelled else _benchmark(plan, token, warnings)

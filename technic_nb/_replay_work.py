@@ -127,12 +127,12 @@ class ReplayWork(SymbolWork):
                 if exc.recoverable or exc.fatal:
                     return self.failed(symbol, exc, tuple(warnings))
                 failed = ReplayRecord(None, exc.to_dict())
-                self._store(bars_key, job, failed)
+                self._store(bars_key, job, failed, warnings)
                 return self._outcome(symbol, failed, False, 0, warnings, job)
             except Exception as exc:  # a bug: the symbol fails, the replay goes on
                 return self.failed(symbol, _unexpected(symbol, exc), tuple(warnings))
         updated = self._compute(symbol, bars, record, missing, job)
-        self._store(bars_key, job, updated)
+        self._store(bars_key, job, updated, warnings)
         return self._outcome(symbol, updated, False, len(missing), warnings, job)
 
     def _missing(self, record: ReplayRecord | None, job: SymbolJob) -> list[dt.date]:
@@ -206,8 +206,9 @@ class ReplayWork(SymbolWork):
         self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
     ) -> ReplayOutcome:
         record = ReplayRecord(None, error.to_dict())
-        self._store(bars_key, job, record)
-        return self._outcome(symbol, record, False, 0, [], job)
+        warnings: list[str] = []
+        self._store(bars_key, job, record, warnings)
+        return self._outcome(symbol, record, False, 0, warnings, job)
 
     # -- the cache ----------------------------------------------------------------------
     def _cached(self, bars_key: str, job: SymbolJob, warnings: list[str]) -> ReplayRecord | None:
@@ -216,9 +217,11 @@ class ReplayWork(SymbolWork):
         value = job.cache.peek_replay(self.key(bars_key, job), ReplayRecord, warnings.append)
         return value if isinstance(value, ReplayRecord) else None
 
-    def _store(self, bars_key: str, job: SymbolJob, record: ReplayRecord) -> None:
+    def _store(
+        self, bars_key: str, job: SymbolJob, record: ReplayRecord, warnings: list[str]
+    ) -> None:
         if job.cache is not None:
-            job.cache.store_replay(self.key(bars_key, job), record)
+            job.cache.store_replay(self.key(bars_key, job), record, warnings.append)
 
     def _outcome(
         self,

@@ -268,6 +268,8 @@ class RunnerView:
             ticker.stop()
         for note in notes:
             self.log(note)
+        for warning in result.warnings if result is not None else ():
+            self.log(f"warning: {warning}", "stderr")
         if error is not None and self._panel is not None and _kernel_exiting():
             self.log(f"The kernel is shutting down: the scan stopped ({type(error).__name__})")
             state = "kernel_gone"  # not a failure of the scan: say what happened

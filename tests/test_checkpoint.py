@@ -17,10 +17,12 @@ import technic_nb as tn
 from technic_nb._cache import (
     CheckpointCache,
     CorruptEntry,
+    UnsavedEntry,
     cache_size,
     clear_cache,
     prepare_folder,
     seal,
+    summarize_notes,
     unseal,
 )
 
@@ -317,3 +319,131 @@ def test_clear_cache_helper_removes_the_folder(tmp_path) -> None:
     (tmp_path / "checkpoints" / "x").mkdir(parents=True)
     clear_cache(tmp_path)
     assert not (tmp_path / "checkpoints").exists()
+
+
+# -- a full disk ----------------------------------------------------------------------
+
+
+def _no_room_after(monkeypatch, writes: int) -> list[int]:
+    """Make every checkpoint write after the first ``writes`` fail as a full disk does
+    (in this process: the scans below run their workers in it)."""
+    import errno
+
+    from technic_nb import _cache
+
+    calls = [0]
+    real = _cache.joblib.dump
+
+    def dump(value, file, **kwargs):
+        calls[0] += 1
+        if calls[0] > writes:
+            file.write(b"partial")  # a write cut short, as ENOSPC leaves it
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(value, file, **kwargs)
+
+    monkeypatch.setattr(_cache.joblib, "dump", dump)
+    return calls
+
+
+def _unsaved_warning(warnings: list[str]) -> str:
+    (found,) = [w for w in warnings if w.startswith("checkpoints:")]
+    return found
+
+
+def test_a_full_disk_is_one_warning_and_the_scan_goes_on(tmp_path, monkeypatch, capfd) -> None:
+    config = tn.ScanConfig(source="demo:60", cache_dir=tmp_path, n_jobs=1, backend="sequential")
+    reference = tn.scan(config.replace(use_cache=False))
+    _no_room_after(monkeypatch, writes=25)
+    full = tn.scan(config)
+    pd.testing.assert_frame_equal(full.table, reference.table)
+    warning = _unsaved_warning(full.warnings)
+    assert warning.startswith("checkpoints: 35 cache entries were not saved (no space left")
+    assert str(tmp_path) in warning
+    assert "cache_bytes_limit" in warning and "cache_dir" in warning
+    assert "CacheWarning" not in capfd.readouterr().err
+    # no partial file and no empty entry folder is left behind
+    location = tmp_path / "checkpoints"
+    assert not [p for p in location.rglob("output.pkl.*")]
+    assert len(entry_files(location)) == 25
+    entries = [d for d in location.glob("**/technic_nb/_cached/*/*") if d.is_dir()]
+    assert len(entries) == 25 and all(any(d.iterdir()) for d in entries)
+    # the rerun takes the saved symbols from the cache, and says again what it could not save
+    again = tn.scan(config)
+    assert again.stats["from_cache"] == 25
+    assert _unsaved_warning(again.warnings).startswith("checkpoints: 35 cache entries")
+    pd.testing.assert_frame_equal(again.table, reference.table)
+
+
+def test_a_full_disk_before_the_first_entry_still_scans(tmp_path, monkeypatch) -> None:
+    config = tn.ScanConfig(source="demo:20", cache_dir=tmp_path, n_jobs=1, backend="sequential")
+    _no_room_after(monkeypatch, writes=0)
+    result = tn.scan(config)
+    assert result.stats["computed"] == 20 and len(result.table) + len(result.filtered) == 20
+    assert _unsaved_warning(result.warnings).startswith("checkpoints: 20 cache entries")
+
+
+def test_a_full_disk_during_a_replay_is_one_warning(tmp_path, monkeypatch) -> None:
+    config = tn.ScanConfig(source="demo:30", cache_dir=tmp_path, n_jobs=1, backend="sequential")
+    _no_room_after(monkeypatch, writes=10)
+    result = tn.replay(config, ["2025-06-30", "2025-09-30"])
+    assert _unsaved_warning(result.warnings).startswith("checkpoints: 20 cache entries")
+    assert len(result.table("2025-09-30")) > 0
+
+
+def test_unsaved_notes_fold_into_one_warning_in_place() -> None:
+    notes = [
+        "universe: 1 blank entry skipped (line 3)",
+        UnsavedEntry("the checkpoint entry of A was not saved (no space left)", "no space left"),
+        "other",
+        UnsavedEntry("the checkpoint entry of B was not saved (no space left)", "no space left"),
+        "other",
+    ]
+    summary = summarize_notes(notes, "/c")
+    assert summary[0] == notes[0] and summary[2] == "other" and len(summary) == 3
+    assert summary[1].startswith("checkpoints: 2 cache entries were not saved (no space left)")
+    assert pickle.loads(pickle.dumps(notes[1])).reason == "no space left"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MB tmpfs (needs the right to mount: root, as in CI)."""
+    import subprocess
+
+    where = tmp_path / "tiny"
+    where.mkdir()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mount.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_real_full_disk_with_loky_workers(tiny_disk, tmp_path, capfd) -> None:
+    config = tn.ScanConfig(source="demo:600", cache_dir=tiny_disk, n_jobs=2)
+    reference = tn.scan(config.replace(cache_dir=tmp_path / "roomy"))
+    full = tn.scan(config)
+    pd.testing.assert_frame_equal(full.table, reference.table)
+    warning = _unsaved_warning(full.warnings)
+    assert "(no space left on device)" in warning, warning
+    assert "race condition" not in capfd.readouterr().err
+    saved = len(entry_files(tiny_disk / "checkpoints"))
+    assert 0 < saved < 600
+    assert warning.startswith(f"checkpoints: {600 - saved:,} cache entries were not saved")
+    assert not list((tiny_disk / "checkpoints").rglob("output.pkl.*"))
+    again = tn.scan(config)
+    assert again.stats["from_cache"] == saved
+
+
+def test_a_full_disk_warning_reaches_the_runners_log(tmp_path, monkeypatch) -> None:
+    config = tn.ScanConfig(source="demo:30", cache_dir=tmp_path, n_jobs=1, backend="sequential")
+    _no_room_after(monkeypatch, writes=5)
+    runner = tn.ScanRunner(config, display=False, console=False)
+    result = runner.run()
+    warning = _unsaved_warning(result.warnings)
+    assert f"warning: {warning}" in runner.messages
