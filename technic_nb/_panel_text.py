@@ -205,12 +205,14 @@ def live_caption(shown: int, done: int, rated: int, filtered: int, failed: int, 
     return text + "."
 
 
-def header_html(config: Any) -> str:
-    """The panel's first line: the source and the cache folder."""
+def header_html(config: Any, kind: str = "scan") -> str:
+    """The panel's first line: what runs (``scan`` or ``replay``), the source and the
+    cache folder."""
+    title = f"<b>technic_nb {html.escape(kind)}</b>"
     if config is None:
-        return "<b>technic_nb scan</b>"
+        return title
     return (
-        f"<b>technic_nb scan</b> · source <code>{html.escape(config.source_label)}</code>"
+        f"{title} · source <code>{html.escape(config.source_label)}</code>"
         f" · cache <code>{html.escape(str(config.resolved_cache_dir))}</code>"
     )
 

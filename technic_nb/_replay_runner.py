@@ -42,6 +42,8 @@ class ReplayRunner(ScanRunner):
     with the same configuration and dates resumes from the cache.
     """
 
+    kind = "replay"
+
     def __init__(
         self,
         config: ScanConfig | None = None,

@@ -391,6 +391,8 @@ class ScanRunner:
     refresh_interval: float = 0.5
     #: Seconds between two updates of the live "top so far" table.
     live_interval: float = 0.5
+    #: What runs (the panel's title and texts).
+    kind: str = "scan"
 
     def __init__(
         self,
@@ -418,6 +420,7 @@ class ScanRunner:
             extra_counters=lambda: self._retries.counters(),
             refresh_interval=self.refresh_interval,
             live_interval=self.live_interval,
+            kind=self.kind,
         )
         self._retries = _RetryCounter(config)
         self._record = _RunRecord()

@@ -104,6 +104,7 @@ class RunnerView:
         extra_counters: ``fn() -> {"retrying": n}`` for the counters line.
         refresh_interval: seconds between two panel updates (one tick).
         live_interval: seconds between two updates of the live table.
+        kind: what runs, ``"scan"`` or ``"replay"`` (the panel's title).
     """
 
     def __init__(
@@ -118,8 +119,10 @@ class RunnerView:
         extra_counters: Callable[[], Mapping[str, int]],
         refresh_interval: float,
         live_interval: float = 1.0,
+        kind: str = "scan",
     ) -> None:
         self.config = config
+        self.kind = kind
         self.tracker = tracker
         self.display = display
         self.console = console
@@ -150,6 +153,7 @@ class RunnerView:
 
                 panel = ScanPanel(
                     self.config,
+                    kind=self.kind,
                     on_cancel=self._on_cancel,
                     extra_counters=self._extra_counters,
                     blocking=self._blocking,

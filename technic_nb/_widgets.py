@@ -2,7 +2,7 @@
 
 Imported only when a panel is shown.  The panel is a view: the runner's view
 (:class:`~technic_nb._runner_view.RunnerView`) calls :meth:`ScanPanel.refresh`
-with the latest progress twice a second from one tick thread,
+with the latest progress a few times a second from one tick thread,
 :meth:`ScanPanel.show_top` with the live table, :meth:`ScanPanel.log` for
 messages and :meth:`ScanPanel.finish` at the end.  Every change goes through
 widget traits, and a trait is only sent when its value changed: a tick sends
@@ -11,13 +11,13 @@ and the live table's caption (and its rows when they changed), whatever the
 scan's speed.  Nothing here prints.
 
 Layout, top to bottom: a header (source and cache folder, and the panel's
-style sheet), the four stage bars, the weighted overall bar and the counters
-line (done, from cache, failed, retrying, throughput, elapsed, ETA while
-running) in one block with the stale note
-(:func:`~technic_nb._panel_parts.panel_css`), the Cancel button with the
-status line, an error box (hidden until a failure), the live "top so far"
-table, the final results (ranked table and errors; wide tables scroll
-sideways) and the log.
+style sheet), the four stage bars and the weighted overall bar (tqdm's
+notebook bars, :mod:`technic_nb._panel_bars`) with the counters line below
+them (done, from cache, failed, retrying, throughput, elapsed, ETA while
+running) and its stale note (:func:`~technic_nb._panel_parts.panel_css`), the
+Cancel button with the status line, an error box (hidden until a failure), the
+live "top so far" table, the final results (ranked table and errors; wide
+tables scroll sideways) and the log.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import pandas as pd
 
 from ._console import STAGE_LABELS
 from ._live_top import LiveCounts
-from ._panel_parts import LiveBox, ProgressView, StageBar, freeze_bars, panel_css
+from ._panel_parts import LiveBox, ProgressBlock, panel_css
 from ._panel_text import (
     LIVE_COLUMNS,
     counters_html,
@@ -43,11 +43,11 @@ from ._panel_text import (
     result_html,
     status_html,
 )
-from ._progress import STAGES, ProgressSnapshot
+from ._progress import ProgressSnapshot
 
 __all__ = ["LIVE_COLUMNS", "ScanPanel"]
 
-_BLOCKING_TIP = "The scan runs in this cell: use Kernel > Interrupt to stop it"
+_BLOCKING_TIP = "The {kind} runs in this cell: use Kernel > Interrupt to stop it"
 _BLOCKING_NOTE = " - Kernel > Interrupt stops it and keeps the results so far"
 #: The button at the end: description, icon, style.
 _FINAL_BUTTON = {
@@ -57,10 +57,9 @@ _FINAL_BUTTON = {
     "kernel_gone": ("Stopped", "ban", ""),
 }
 _KERNEL_GONE = (
-    "Stopped: the kernel shut down or restarted during the scan - run the cell again "
+    "Stopped: the kernel shut down or restarted during the {kind} - run the cell again "
     "to resume (every finished symbol is in the cache)"
 )
-_SYMBOL_STAGES = ("data_fetching", "symbol_scanning")
 
 
 class _PanelBox(widgets.VBox):
@@ -79,7 +78,7 @@ class _PanelBox(widgets.VBox):
         return data
 
 
-def _summary(config: Any, blocking: bool) -> str:
+def _summary(config: Any, blocking: bool, kind: str) -> str:
     if config is None:
         name = "demo"
     elif isinstance(config.source, str):
@@ -91,7 +90,8 @@ def _summary(config: Any, blocking: bool) -> str:
         if blocking
         else "runs in the background; runner.wait() returns its result"
     )
-    return f"technic_nb scan panel ({name}): progress, Cancel and the top so far; the scan {how}"
+    shows = "progress, Cancel and the top so far" if kind == "scan" else "progress and Cancel"
+    return f"technic_nb {kind} panel ({name}): {shows}; the {kind} {how}"
 
 
 class ScanPanel:
@@ -99,6 +99,7 @@ class ScanPanel:
 
     Args:
         config: the scan's :class:`~technic_nb.ScanConfig` (for the header).
+        kind: what runs: ``"scan"`` or ``"replay"`` (the panel's title and texts).
         on_cancel: called (on the kernel's main thread) when Cancel is clicked,
             once, after the button was disabled.
         extra_counters: ``fn() -> {"retrying": n, ...}`` read on every refresh.
@@ -113,6 +114,7 @@ class ScanPanel:
         self,
         config: Any = None,
         *,
+        kind: str = "scan",
         on_cancel: Callable[[], Any] | None = None,
         extra_counters: Callable[[], Mapping[str, int]] | None = None,
         live_rows: int = 10,
@@ -127,14 +129,11 @@ class ScanPanel:
         self._finished = False
         self._blocking = False
         self._click_taken = False
+        self.kind = kind
         self.uid = uuid.uuid4().hex[:10]
-        self.header = widgets.HTML(value=header_html(config) + panel_css(self.uid))
-        self.bars = {
-            stage: StageBar(STAGE_LABELS[stage], "symbols" if stage in _SYMBOL_STAGES else None)
-            for stage in STAGES
-        }
-        self.overall = StageBar("overall", None)
-        self.progress = ProgressView(self.uid, self.bars, self.overall)
+        self.header = widgets.HTML(value=header_html(config, kind) + panel_css(self.uid))
+        self.progress = ProgressBlock(self.uid)
+        self.stage_bars = self.progress.bars
         self._build_controls(blocking)
         self._build_outputs()
         self.widget = _PanelBox(
@@ -151,7 +150,7 @@ class ScanPanel:
             _dom_classes=(f"tn-panel-{self.uid}",),
         )
         self._config = config
-        self.widget.summary = _summary(config, blocking=False)
+        self.widget.summary = _summary(config, False, kind)
         if blocking:
             self.set_blocking()
 
@@ -160,7 +159,9 @@ class ScanPanel:
             description="Cancel",
             icon="stop",
             button_style="warning",
-            tooltip=_BLOCKING_TIP if blocking else "Stop the scan; finished symbols are kept",
+            tooltip=_BLOCKING_TIP.format(kind=self.kind)
+            if blocking
+            else f"Stop the {self.kind}; finished symbols are kept",
             disabled=blocking,
             layout=widgets.Layout(width="8em", flex="0 0 auto"),
             _dom_classes=(f"tn-cancel-{self.uid}",),
@@ -230,9 +231,9 @@ class ScanPanel:
     def set_blocking(self) -> None:
         """The scan runs in the cell itself: the kernel cannot take a click until it ends."""
         self._blocking = True
-        self.widget.summary = _summary(self._config, blocking=True)
+        self.widget.summary = _summary(self._config, True, self.kind)
         self.button.disabled = True
-        self.button.tooltip = _BLOCKING_TIP
+        self.button.tooltip = _BLOCKING_TIP.format(kind=self.kind)
         self.set_status("running", "Running in this cell" + _BLOCKING_NOTE)
 
     # -- cancel -----------------------------------------------------------------
@@ -263,18 +264,7 @@ class ScanPanel:
         with self._lock:
             if self._finished:
                 return
-            for stage in snapshot.stages:
-                # a stage stopped before the scan ended gets its final colour in finish()
-                if stage.state != "stopped":
-                    self.bars[stage.name].show(
-                        stage.current,
-                        stage.total,
-                        stage.state,
-                        stage.elapsed,
-                        stage.rate,
-                        stage.eta,
-                    )
-            self.overall.show_overall(snapshot.fraction, snapshot.elapsed, snapshot.eta, state)
+            self.stage_bars.show(snapshot)
             self.progress.counters = self._counters(snapshot, running=state == "running")
             self.progress.render(live=True)
             if state == "cancelling":
@@ -319,17 +309,17 @@ class ScanPanel:
             if self._finished:
                 return
             self._finished = True
-            freeze_bars(self.bars, self.overall, snapshot, state)
+            self.stage_bars.finish(snapshot, state)
             self.progress.counters = self._counters(snapshot, running=False)
             self.progress.render(live=False)
             description, icon, style = _FINAL_BUTTON.get(state, _FINAL_BUTTON["finished"])
             self.button.disabled = True
             self.button.description, self.button.icon = description, icon
             self.button.button_style = style
-            self.button.tooltip = f"The scan is {state}"
+            self.button.tooltip = f"The {self.kind} is {state}"
             self.live.clear()
             if state == "kernel_gone":
-                self.set_status("cancelled", _KERNEL_GONE)
+                self.set_status("cancelled", _KERNEL_GONE.format(kind=self.kind))
             elif error is not None:
                 self.error_box.value, self.error_box.layout.display = error_html(error), "block"
                 self.set_status("failed", f"Failed: {type(error).__name__}: {error}")

@@ -211,7 +211,13 @@ def test_failed_fatal_api_error_is_raised_from_wait_and_result(cache_dir):
     assert panel.error_box.layout.display == "block"
     assert "Set a valid API key." in panel.error_box.value
     assert "Traceback" in panel.log_text
-    assert panel.overall.bar_style == "danger"
+    shown = panel.stage_bars.shown()
+    assert shown["overall"].bar_style == "danger" and shown["overall"].figures.endswith(", failed")
+    assert shown["universe_loading"].bar_style == "success"  # it was done
+    # the scan failed while fetching: that bar stopped short; finalizing never started
+    assert shown["data_fetching"].description.startswith("fetching (stopped)")
+    assert shown["data_fetching"].bar_style == "danger"
+    assert shown["finalization"].figures == " not started"
     assert active_runners() == []
 
 
@@ -431,21 +437,22 @@ def test_panel_shows_progress_live_table_and_results(cache_dir):
         "symbols done" in live_tables[-1]
         and "trade plans come with the final table" in live_tables[-1]
     )
-    # finished look
-    assert [b.bar_style for b in panel.bars.values()] == ["success"] * 4
-    assert panel.overall.bar_style == "success"
+    # finished look: every tqdm bar closed full and green
+    shown = panel.stage_bars.shown()
+    assert [v.bar_style for v in shown.values()] == ["success"] * 5
+    assert all(v.value == v.max for v in shown.values())
+    assert shown["symbol_scanning"].text.startswith("scanning: 100%| 400/400 [")
+    assert shown["overall"].text.startswith("overall: 100%| [")
     assert panel.status_text == "✓ " + tidy_status(result.status)
     assert panel.button.disabled
     assert (panel.button.description, panel.button.button_style) == ("Done", "success")
     assert "Top 25 of" in panel.results.value and "No errors." in panel.results.value
     assert "overflow-x:auto" in panel.results.value  # wide tables scroll sideways
-    assert "<b>400</b> of 400 symbols done" in panel.progress.widget.value
+    assert "<b>400</b> of 400 symbols done" in panel.progress.line.value
     assert "ETA" not in panel.progress.counters
-    assert panel.progress.widget.value.count("role='progressbar'") == 5
-    assert panel.progress.widget.value.count("tn-bar-success") == 5
     assert panel.live_box.layout.display == "none"
     assert panel.error_box.layout.display == "none"
-    assert f"tn-note-{panel.uid}" not in panel.progress.widget.value  # final, not stale
+    assert f"tn-note-{panel.uid}" not in panel.progress.line.value  # final, not stale
     # the blocking form cannot take a click: the button says how to stop instead
     assert "Interrupt" in panel.widget.summary
 
@@ -466,17 +473,18 @@ def test_cancel_button_click_disables_first_then_cancels(cache_dir):
     assert runner.state in (RunnerState.CANCELLING, RunnerState.CANCELLED)
     result = runner.wait(TIMEOUT)
     assert result.cancelled
-    styles = {name: bar.bar_style for name, bar in panel.bars.items()}
+    shown = panel.stage_bars.shown()
+    styles = {name: view.bar_style for name, view in shown.items()}
+    # tqdm's close: a complete bar green, one that stopped short red
     assert styles["universe_loading"] == "success"
-    assert styles["symbol_scanning"] == styles["data_fetching"] == "warning"
-    assert panel.overall.bar_style == "warning"
-    label = panel.bars["symbol_scanning"].label
-    assert label == "scanning (stopped)"
-    info = panel.bars["symbol_scanning"].info
-    assert "20 of 300 symbols" in info and "ETA" not in info and "::" not in info
-    assert "ETA" not in panel.progress.counters and "ETA" not in panel.overall.info
-    assert "cancelled" in panel.overall.info
-    assert "scanning (stopped)</div>" in panel.progress.widget.value  # what the page shows
+    assert styles["symbol_scanning"] == styles["data_fetching"] == styles["overall"] == "danger"
+    scanning = shown["symbol_scanning"]
+    assert scanning.description.startswith("scanning (stopped):")
+    assert scanning.figures.startswith(" 20/300 [") and "<" not in scanning.figures
+    assert (scanning.value, scanning.max) == (20, 300)
+    assert shown["finalization"].figures == " not started"
+    assert "ETA" not in panel.progress.counters and "<" not in shown["overall"].figures
+    assert shown["overall"].figures.endswith(", cancelled")
     assert panel.status_text.startswith("⚠ Cancelled after 20 of 300 symbols - run again to resume")
     assert "partial" in panel.results.value
     assert (panel.button.description, panel.button.button_style) == ("Cancelled", "")
@@ -507,22 +515,21 @@ def test_panel_text_form_is_one_short_line(cache_dir):
 def test_a_running_panel_carries_the_stale_note_a_final_one_does_not(cache_dir):
     panel = ScanPanel(None)
     uid = panel.uid
-    assert f"tn-note-{uid}" not in panel.progress.widget.value  # not running yet
+    assert f"tn-note-{uid}" not in panel.progress.line.value  # not running yet
     tracker = tn.MultiStageProgressTracker()
     tracker.start_stage("symbol_scanning", 10)
     panel.refresh(tracker.snapshot(), "running")
-    first = panel.progress.widget.value
+    first = panel.progress.line.value
     assert f"<div class='tn-note-{uid}'>" in first and f"tn-live-{uid}" in first
     tracker.advance("symbol_scanning", 3)
     panel.refresh(tracker.snapshot(), "running")
-    assert panel.progress.widget.value != first  # a new note: the stale timer restarts
+    assert panel.progress.line.value != first  # a new note: the stale timer restarts
     tracker.stop("cancelled")
     panel.finish(tracker.snapshot(), "cancelled")
-    assert f"tn-note-{uid}" not in panel.progress.widget.value  # final, not stale
+    assert f"tn-note-{uid}" not in panel.progress.line.value  # final, not stale
     css = panel_css(uid)
     assert css in panel.header.value
     assert f"animation:tn-stale 0s linear {STALE_AFTER:g}s forwards" in css
-    assert f".tn-live-{uid} .tn-rows{{animation:tn-faded" in css  # the bars fade
     assert f".tn-panel-{uid}.jupyter-widgets-disconnected .tn-note-{uid}" in css
 
 
@@ -531,10 +538,33 @@ def test_panel_carries_the_classes_its_style_sheet_uses():
     assert f"tn-cancel-{panel.uid}" in panel.button._dom_classes
     assert f"tn-panel-{panel.uid}" in panel.widget._dom_classes
     assert f"tn-bars-{panel.uid}" in panel.progress.widget._dom_classes
+    assert f"tn-counters-{panel.uid}" in panel.progress.line._dom_classes
+    # the counters line (with the stale note) is the last part of the progress block,
+    # and the Cancel button's row comes right after it
+    assert panel.progress.widget.children[-1] is panel.progress.line
     row = next(c for c in panel.widget.children if panel.button in getattr(c, "children", ()))
     assert (
         panel.widget.children.index(row) == panel.widget.children.index(panel.progress.widget) + 1
     )
+
+
+def test_the_stage_bars_are_tqdm_notebook_bars():
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    panel = ScanPanel(None)
+    bars = panel.stage_bars
+    assert list(bars.bars) == list(tn.STAGES)
+    assert all(isinstance(bar, notebook_tqdm) for bar in [*bars.bars.values(), bars.overall])
+    containers = [bar.container for bar in [*bars.bars.values(), bars.overall]]
+    assert list(bars.widget.children) == containers  # tqdm's own widgets, in the panel
+    assert not any(bar.displayed for bar in [*bars.bars.values(), bars.overall])
+
+
+def test_a_replay_panel_says_replay(cache_dir):
+    panel = ScanPanel(config(cache_dir, source="demo:20"), kind="replay")
+    assert panel.header.value.startswith("<b>technic_nb replay</b>")
+    assert repr(panel.widget).startswith("technic_nb replay panel (demo:20)")
+    assert "scan" not in repr(panel.widget)
 
 
 def test_words_and_numbers():
