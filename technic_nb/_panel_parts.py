@@ -66,7 +66,8 @@ _STALE_NOTE = (
 
 
 def panel_css(uid: str) -> str:
-    """The panel's own style sheet (written once, in its header): the stale look.
+    """The panel's own style sheet (written once, in its header): the columns of the
+    stage bars, and the stale look.
 
     While a scan runs, every update of the counters line (at least one a second:
     its elapsed time changes) writes a new stale note, whose delayed animation
@@ -78,6 +79,9 @@ def panel_css(uid: str) -> str:
     return (
         "<style>"
         "@keyframes tn-stale{to{visibility:visible}}"
+        # tqdm's bars in columns: the description, the bar, the figures
+        f".tn-bars-{uid} .tn-stage-bar>:first-child{{flex:0 0 12em;justify-content:flex-start}}"
+        f".tn-bars-{uid} .tn-stage-bar>:last-child{{flex:0 0 22em}}"
         f".tn-bars-{uid},.tn-counters-{uid}{{overflow:visible!important;z-index:5}}"
         f".tn-counters-{uid} .widget-html-content{{overflow:visible}}"
         f".tn-note-{uid}{{position:absolute;left:0;right:0;top:100%;z-index:5;"

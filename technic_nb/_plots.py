@@ -152,7 +152,10 @@ def style_table(
     shown = table.loc[:, columns]
     if top is not None:
         shown = shown.head(top)
-    styler = shown.style.format(_formats(columns), na_rep=_NA)
+    from pandas.io.formats.style import Styler  # needs jinja2
+
+    # no id on cells that carry no style of their own: a third of the HTML
+    styler = Styler(shown, cell_ids=False).format(_formats(columns), na_rep=_NA)
     styler = styler.set_table_styles(_TABLE_CSS)
     if "signal" in columns:
         styler = styler.map(signal_css, subset=["signal"])
@@ -165,9 +168,12 @@ def style_table(
             vmax=100.0,
             height=70,
         )
-    for name in ("name", "sector", "last_date"):
-        if name in columns:
-            styler = styler.set_properties(subset=[name], **{"text-align": "left"})
+    text = [name for name in ("name", "sector", "last_date") if name in columns]
+    if text:  # one rule per column, not one per cell
+        styler = styler.set_table_styles(
+            {name: [{"selector": "td", "props": [("text-align", "left")]}] for name in text},
+            overwrite=False,
+        )
     if caption:
         styler = styler.set_caption(caption)
     return styler

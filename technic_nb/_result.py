@@ -146,7 +146,7 @@ class ScanResult:
         return plot_sector_scores(self.table, **kwargs)
 
     def _repr_html_(self) -> str:
-        """Status line, the styled top 20 and the error summary (notebook display)."""
+        """Status line, the styled top 10 and the error summary (notebook display)."""
         import html
 
         from ._plots import errors_html, style_table
@@ -154,9 +154,9 @@ class ScanResult:
         colour = "#92400e" if self.cancelled else "#065f46"
         parts = [f"<p style='color:{colour};font-weight:600'>{html.escape(self.status)}</p>"]
         if len(self.table):
-            shown = min(20, len(self.table))
-            caption = f"Top {shown} of {len(self.table)} ranked"
-            parts.append(style_table(self.table, top=20, caption=caption).to_html())
+            shown = min(10, len(self.table))
+            caption = f"Top {shown} of {len(self.table)} ranked (every row: result.table)"
+            parts.append(style_table(self.table, top=shown, caption=caption).to_html())
         else:
             parts.append("<p>No ranked symbols.</p>")
         parts.append(errors_html(self.errors, max_rows=10))

@@ -216,14 +216,14 @@ def test_quickstart_scan_renders_widgets_and_cancels(lab):
             for index in range(start_index + 1):
                 _run_cell(page, base, token, wait=index < start_index)
             scan_cell = cells.nth(start_index)
-            bars = scan_cell.get_by_role("progressbar")
+            bars = scan_cell.locator(PROGRESS_BARS)
             bars.first.wait_for(timeout=60_000)
             cancel = scan_cell.get_by_role("button", name="Cancel")
             cancel.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "quickstart-running.png"), full_page=True)
             output_text = scan_cell.locator(".jp-Cell-outputArea").inner_text()
             assert "HBox(" not in output_text and "VBox(" not in output_text, output_text
-            assert bars.count() >= 5  # four stages and the overall bar
+            assert bars.count() == 5  # four stages and the overall bar: tqdm's widgets
             assert cancel.is_enabled()
 
             cancel.click()
@@ -245,6 +245,30 @@ def test_quickstart_scan_renders_widgets_and_cancels(lab):
 # -- the panel notebook ------------------------------------------------------------------
 
 PANEL_NOTEBOOK = "panel_check.ipynb"
+#: ipywidgets' horizontal progress bar: what tqdm's notebook bars render as.
+PROGRESS_BARS = ".widget-hprogress"
+
+
+def _read_bars(cell) -> list[dict]:
+    """Each tqdm bar of a panel as the page shows it: its label, its figures, how full its
+    ipywidgets progress bar is drawn (percent) and its colour class."""
+    return cell.evaluate(
+        """el => Array.from(el.querySelectorAll('.widget-hprogress')).map(p => {
+            const row = p.parentElement;
+            const texts = Array.from(row.querySelectorAll('.widget-html-content'));
+            const bar = p.querySelector('.progress-bar');
+            const style = ['success', 'info', 'warning', 'danger'].find(
+                s => bar.classList.contains('progress-bar-' + s)) || '';
+            return {
+                label: texts[0].innerText.replace(/\u2007/g, ' ').trim(),
+                figures: texts[texts.length - 1].innerText.replace(/\u2007/g, ' ').trim(),
+                width: parseFloat(bar.style.width),
+                style: style,
+            };
+        })"""
+    )
+
+
 BIG = 8000  # symbols of the scans that are cancelled or stalled (several seconds)
 
 
@@ -450,7 +474,7 @@ def test_panel_live_list_cancel_finish_and_stale(lab):
             # a running scan: the live list against the counters, then a double click
             running = cells.nth(1)
             _run_cell(page, base, token, cell=running)
-            running.get_by_role("progressbar").first.wait_for(timeout=60_000)
+            running.locator(PROGRESS_BARS).first.wait_for(timeout=60_000)
             assert "VBox(" not in running.inner_text()
             _check_live_list(page, running)
             running.screenshot(path=str(ARTIFACTS / "panel-running.png"))
@@ -463,6 +487,11 @@ def test_panel_live_list_cancel_finish_and_stale(lab):
             text = running.inner_text()
             assert len([line for line in text.splitlines() if line.endswith("Cancel clicked")]) == 1
             assert "ETA" not in text and "(stopped)" in text and "::" not in text
+            bars = _read_bars(running)
+            assert [b["style"] for b in bars] == ["success", "danger", "danger", "danger", "danger"]
+            scanning = bars[2]
+            assert scanning["label"].startswith("scanning (stopped):")
+            assert 0 < scanning["width"] < 100
             running.screenshot(path=str(ARTIFACTS / "panel-cancelled.png"))
             # a scan that finishes
             finished = cells.nth(2)
@@ -474,6 +503,10 @@ def test_panel_live_list_cancel_finish_and_stale(lab):
                 timeout=120_000,
             )
             _check_finished_panel(finished)
+            bars = _read_bars(finished)
+            assert [b["style"] for b in bars] == ["success"] * 5
+            assert [b["width"] for b in bars] == [100.0] * 5
+            assert bars[2]["label"] == "scanning: 100%" and "300/300" in bars[2]["figures"]
             finished.screenshot(path=str(ARTIFACTS / "panel-finished.png"))
             # a scan whose kernel stops answering, then is restarted
             last = cells.nth(3)

@@ -225,3 +225,15 @@ def test_the_checker_wants_an_extra_named_where_its_import_is_guarded():
 def test_the_checker_knows_a_module_that_nothing_installs():
     (problem,) = _check("import surely_not_a_module_here\n", area="tests")
     assert "not installed" in problem
+
+
+#: Packages that a library imports only when one of its features is used: pandas' Styler
+#: (the styled tables, a result's notebook display) needs jinja2, and its parquet reader
+#: and writer need pyarrow.  No import statement names them, so they are listed here.
+LAZY = {"jinja2": "pandas' Styler", "pyarrow": "pandas' parquet files"}
+
+
+@pytest.mark.parametrize("distribution", sorted(LAZY))
+def test_packages_that_libraries_import_lazily_are_core_dependencies(distribution):
+    core, _ = _declared()
+    assert _norm(distribution) in core, f"{distribution} ({LAZY[distribution]}) is not declared"

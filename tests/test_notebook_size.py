@@ -41,3 +41,11 @@ def test_a_panel_leaves_one_short_line(path: Path):
             if text.startswith(("VBox(", "HBox(")):  # an old panel, or another widget
                 pytest.fail(f"{path.name}: a widget's text form is a dump: {text[:80]}")
             assert len(text) < 300 and "\n" not in text.strip(), text
+
+
+def test_the_quickstart_stays_small():
+    """The first notebook a user opens loads at once: under 150 KB with its outputs."""
+    quickstart = next(p for p in NOTEBOOKS if p.name == "01_quickstart.ipynb")
+    assert quickstart.stat().st_size < 150_000, (
+        f"{quickstart.name}: {quickstart.stat().st_size:,} B"
+    )

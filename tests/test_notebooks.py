@@ -97,7 +97,7 @@ def test_quickstart_starts_the_scan_in_exactly_one_cell():
 @pytest.mark.parametrize(
     ("name", "figures"),
     [
-        ("01_quickstart.ipynb", 2),
+        ("01_quickstart.ipynb", 1),
         ("03_custom_scoring.ipynb", 1),
         ("05_point_in_time.ipynb", 1),
         ("07_does_it_work.ipynb", 3),

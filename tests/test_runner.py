@@ -669,7 +669,7 @@ def test_sector_plot_and_styled_tables(demo_result):
 
     page = demo_result._repr_html_()
     assert demo_result.status in page.replace("&#x27;", "'")
-    assert "Top 20 of" in page and "No errors." in page
+    assert "Top 10 of" in page and "No errors." in page
 
 
 def test_result_bars_are_the_bars_the_scan_used(demo_result):
