@@ -35,13 +35,20 @@ PARENT = textwrap.dedent(
     from joblib import Parallel, delayed
     from technic_nb._orphans import watched, watching, worker_options
 
-    def task(i):
-        time.sleep(0.05)  # long enough for both workers to get tasks
+    def task(i, folder):
+        # a rendezvous: each task waits until two workers have one, so both get tasks
+        # (a worker waiting here cannot take the next task; the other one must)
+        open(os.path.join(folder, str(os.getpid())), "w").close()
+        deadline = time.monotonic() + 60
+        while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
         return os.getpid(), watching(), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
     mode = sys.argv[1]
     options = worker_options("loky") if mode == "initializer" else {}
-    tasks = (delayed(task)(i) for i in range(8))
+    folder = os.path.join(os.getcwd(), "pids")
+    os.makedirs(folder, exist_ok=True)
+    tasks = (delayed(task)(i, folder) for i in range(8))
     if mode == "task":
         tasks = (watched(t) for t in tasks)
     results = Parallel(n_jobs=2, backend="loky", **options)(tasks)
@@ -73,10 +80,12 @@ def _kill(proc: subprocess.Popen) -> None:
 @pytest.mark.parametrize("mode", ["initializer", "task"])
 def test_workers_and_trackers_exit_when_the_parent_is_killed(tmp_path, mode):
     proc, workers, descendants = _start_parent(tmp_path, mode)
-    assert len({pid for pid, _, _ in workers}) == 2
-    assert all(watch and no_sigint for _, watch, no_sigint in workers)
-    assert len(descendants) >= 3  # two workers and at least one resource tracker
-    _kill(proc)
+    try:
+        assert len({pid for pid, _, _ in workers}) == 2
+        assert all(watch and no_sigint for _, watch, no_sigint in workers)
+        assert len(descendants) >= 3  # two workers and at least one resource tracker
+    finally:
+        _kill(proc)
     _, alive = psutil.wait_procs(descendants, timeout=GRACE)
     for process in alive:  # leave nothing behind, whatever happens
         process.kill()

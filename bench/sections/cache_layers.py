@@ -42,7 +42,7 @@ def _write(layer: str) -> Op:
             return cache.features(key, produce, item.expected, warn.append)
         if layer == "factor":
             return cache.factor(key, produce, item.expected, warn.append)
-        return cache.store_replay(key, item.value)
+        return cache.store_replay(key, item.value, warn.append)
 
     return write
 
