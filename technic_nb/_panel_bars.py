@@ -32,16 +32,19 @@ __all__ = ["STAGE_LABELS", "StageBars"]
 _SYMBOL_STAGES = ("data_fetching", "symbol_scanning")
 
 #: Formats (tqdm's fields): a stage counted in symbols shows its rate, one counted in
-#: steps its time; a stage that stopped no time left; a stage not started says so.
+#: steps its time; a stage that stopped no time left; a stage not started says so.  The
+#: description on the left of the bar is the stage's name alone, so it never changes
+#: while the stage runs: each tick sends a bar two updates (its value and its figures),
+#: not three.
 _SYMBOL_FORMAT = (
-    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    "{desc}|{bar}| {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
 )
-_STEP_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]"
-_STOPPED_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]"
+_STEP_FORMAT = "{desc}|{bar}| {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}]"
+_STOPPED_FORMAT = "{desc}|{bar}| {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}]"
 _PENDING_FORMAT = "{desc}|{bar}| waiting"
 _NOT_STARTED_FORMAT = "{desc}|{bar}| not started"
-_OVERALL_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
-_OVERALL_END_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}]{postfix}"
+_OVERALL_FORMAT = "{desc}|{bar}| {percentage:3.0f}% [{elapsed}<{remaining}]"
+_OVERALL_END_FORMAT = "{desc}|{bar}| {percentage:3.0f}% [{elapsed}]{postfix}"
 #: Steps of the overall bar (its ``total``): the weighted fraction in thousandths.
 OVERALL_STEPS = 1000
 

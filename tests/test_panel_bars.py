@@ -58,7 +58,7 @@ def test_bars_follow_the_snapshot_and_keep_each_stage_clock():
     bars.show(tracker.snapshot())
     shown = bars.shown()
     assert shown["universe_loading"].bar_style == "success"
-    assert shown["symbol_scanning"].text.startswith("scanning:  25%| 50/200 [")
+    assert shown["symbol_scanning"].text.startswith("scanning|  25% 50/200 [")
     assert "symbols/s" in shown["symbol_scanning"].figures
     assert shown["data_fetching"].figures == " waiting"
     tracker.set_total("symbol_scanning", 400)  # a total that changes while it runs
@@ -66,7 +66,7 @@ def test_bars_follow_the_snapshot_and_keep_each_stage_clock():
     bars.show(tracker.snapshot())
     scanning = bars.shown()["symbol_scanning"]
     assert (scanning.value, scanning.max) == (100, 400)
-    assert scanning.text.startswith("scanning:  25%| 100/400 [")
+    assert scanning.text.startswith("scanning|  25% 100/400 [")
 
 
 # -- in a real kernel ----------------------------------------------------------------------
@@ -112,9 +112,9 @@ def test_the_panels_bars_after_a_finished_a_cancelled_and_a_failed_scan(kernel, 
     bars = finished["bars"]
     assert [bars[s][1] for s in [*STAGES, "overall"]] == ["success"] * 5
     assert all(value == top for _, _, value, top in bars.values())
-    assert bars["symbol_scanning"][0].startswith("scanning: 100%| 300/300 [")
-    assert bars["data_fetching"][0].startswith("fetching: 100%| 300/300 [")
-    assert bars["overall"][0].startswith("overall: 100%| [")
+    assert bars["symbol_scanning"][0].startswith("scanning| 100% 300/300 [")
+    assert bars["data_fetching"][0].startswith("fetching| 100% 300/300 [")
+    assert bars["overall"][0].startswith("overall| 100% [")
 
     # a scan cancelled while it scans
     cancelled = report(
@@ -138,7 +138,7 @@ def test_the_panels_bars_after_a_finished_a_cancelled_and_a_failed_scan(kernel, 
     for stage in ("data_fetching", "symbol_scanning"):
         text, style, value, top = bars[stage]
         assert style == "danger" and 200 <= value < top == 6000
-        assert "(stopped):" in text and "<" not in text.split("|", 1)[1]  # no time left
+        assert "(stopped)|" in text and "<" not in text.split("|", 1)[1]  # no time left
     assert bars["finalization"][0] == "finalizing| not started"
     assert bars["overall"][1] == "danger" and bars["overall"][0].endswith(", cancelled")
 

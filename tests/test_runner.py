@@ -441,8 +441,8 @@ def test_panel_shows_progress_live_table_and_results(cache_dir):
     shown = panel.stage_bars.shown()
     assert [v.bar_style for v in shown.values()] == ["success"] * 5
     assert all(v.value == v.max for v in shown.values())
-    assert shown["symbol_scanning"].text.startswith("scanning: 100%| 400/400 [")
-    assert shown["overall"].text.startswith("overall: 100%| [")
+    assert shown["symbol_scanning"].text.startswith("scanning| 100% 400/400 [")
+    assert shown["overall"].text.startswith("overall| 100% [")
     assert panel.status_text == "✓ " + tidy_status(result.status)
     assert panel.button.disabled
     assert (panel.button.description, panel.button.button_style) == ("Done", "success")
@@ -479,8 +479,8 @@ def test_cancel_button_click_disables_first_then_cancels(cache_dir):
     assert styles["universe_loading"] == "success"
     assert styles["symbol_scanning"] == styles["data_fetching"] == styles["overall"] == "danger"
     scanning = shown["symbol_scanning"]
-    assert scanning.description.startswith("scanning (stopped):")
-    assert scanning.figures.startswith(" 20/300 [") and "<" not in scanning.figures
+    assert scanning.description == "scanning (stopped)"
+    assert scanning.figures.startswith("   7% 20/300 [") and "<" not in scanning.figures
     assert (scanning.value, scanning.max) == (20, 300)
     assert shown["finalization"].figures == " not started"
     assert "ETA" not in panel.progress.counters and "<" not in shown["overall"].figures
