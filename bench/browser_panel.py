@@ -131,8 +131,8 @@ TRIAL = textwrap.dedent(
         # live: and the live table); a variant ending in _1s ticks once a second
         global _TOP
         from IPython.display import display
-        from technic_nb._live_top import LiveCounts, LiveTop
-        from technic_nb._widgets import ScanPanel
+        from technic_nb.notebook.live import LiveCounts, LiveTop
+        from technic_nb.notebook.panel import ScanPanel
         if _TOP is None:
             rows = {}
             tn.scan(tn.ScanConfig(source="demo:300", cache_dir=tempfile.mkdtemp()),

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 import technic_nb as tn
-from technic_nb._plan import resolve_window
+from technic_nb.engine.plan import resolve_window
 from technic_nb.sources import DemoSource, DirectorySource, PolygonSource
 
 from .http_server import API_KEY, ServerProcess
@@ -322,7 +322,7 @@ class Bench:
     @functools.cached_property
     def compute_seconds_per_symbol(self) -> float:
         """CPU seconds of the indicators and validation for one 5-year symbol (median)."""
-        from technic_nb._work import SymbolJob, compute_outcome
+        from technic_nb.engine.work import SymbolJob, compute_outcome
 
         bars = self.http_sample_bars()
         job = SymbolJob(self.window(self.sizes.lookback), self.sizes.lookback, tn.IndicatorParams())

@@ -63,7 +63,7 @@ class FaultyServer:
     ``server.counts()`` (what it answered since the last ``reset()``)."""
 
     def __init__(self, n_symbols: int, years: float, options: dict[str, Any]) -> None:
-        from technic_nb._plan import window_ending
+        from technic_nb.engine.plan import window_ending
 
         window = window_ending(AS_OF, LOOKBACK)
         self.args = (n_symbols, years, options, (window.start, window.end))

@@ -11,27 +11,27 @@ needs no network and no API key::
 
 from __future__ import annotations
 
-from . import factors
-from ._cache import cache_size
-from ._cancel import ScanCancellation, ScanCancelled
-from ._config import ScanConfig, default_cache_dir
-from ._engine import clear_scan_cache as clear_cache
-from ._engine import prune_cache, run_scan, scan
-from ._errors import ErrorType, ScanError
-from ._factors import Factor, factor
-from ._indicators import IndicatorParams
-from ._progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
-from ._regime import MarketRegime
-from ._replay import replay
-from ._replay_result import ReplayResult, diff
-from ._replay_runner import ReplayRunner
-from ._result import ScanResult
-from ._retry import RetryPolicy
-from ._runner import RunnerState, ScanRunner
-from ._scoring import ScoringParams, ScoringWeights
-from ._screen import Screen
-from ._user_scores import UserSubscore, by_rank, by_thresholds
-from .sources import (
+from technic_nb import factors
+from technic_nb.core.cancel import ScanCancellation, ScanCancelled
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.indicators import IndicatorParams
+from technic_nb.core.regime import MarketRegime
+from technic_nb.core.scoring.rating import ScoringParams, ScoringWeights
+from technic_nb.core.scoring.user import UserSubscore, by_rank, by_thresholds
+from technic_nb.engine.cache.checkpoints import cache_size
+from technic_nb.engine.config import ScanConfig, default_cache_dir
+from technic_nb.engine.hooks import ScanHooks
+from technic_nb.engine.progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
+from technic_nb.engine.result import ScanResult
+from technic_nb.engine.scan import clear_scan_cache as clear_cache
+from technic_nb.engine.scan import prune_cache, run_scan, scan
+from technic_nb.notebook.replay_runner import ReplayRunner
+from technic_nb.notebook.runner import RunnerState, ScanRunner
+from technic_nb.research.replay.result import ReplayResult, diff
+from technic_nb.research.replay.run import replay
+from technic_nb.rules.factors.define import Factor, factor
+from technic_nb.rules.screens.screen import Screen
+from technic_nb.sources import (
     DataSource,
     DateWindow,
     DemoSource,
@@ -39,6 +39,7 @@ from .sources import (
     InMemorySource,
     PolygonSource,
 )
+from technic_nb.sources.retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,7 @@ __all__ = [
     "ScanCancelled",
     "ScanConfig",
     "ScanError",
+    "ScanHooks",
     "ScanResult",
     "ScanRunner",
     "ScoringParams",

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from technic_nb import DirectorySource, ErrorType, InMemorySource, ScanError
-from technic_nb._bars import check_bar_values, normalize_bars
-from technic_nb._symbols import validate_symbol
+from technic_nb.core.bars import check_bar_values, normalize_bars
+from technic_nb.core.symbols import validate_symbol
 
 
 def good_frame(n: int = 30) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import technic_nb as tn
-from technic_nb._cache import (
+from technic_nb.engine.cache.checkpoints import (
     CheckpointCache,
     CorruptEntry,
     UnsavedEntry,
@@ -32,7 +32,7 @@ KEY = ("memory:test|AAA|2024-01-01..2024-12-31|1d", "rsi=14", 300, "3")
 def entry_files(location: Path, function: str = "features_entry") -> list[Path]:
     """The output files of one cached function under a Memory location (a text location
     gets joblib's ``joblib/`` sub-folder, a Path does not)."""
-    return sorted(location.glob(f"**/technic_nb/_cached/{function}/*/output.pkl"))
+    return sorted(location.glob(f"**/technic_nb/engine/cache/cached/{function}/*/output.pkl"))
 
 
 @pytest.fixture
@@ -329,7 +329,7 @@ def _no_room_after(monkeypatch, writes: int) -> list[int]:
     (in this process: the scans below run their workers in it)."""
     import errno
 
-    from technic_nb import _cache
+    from technic_nb.engine.cache import checkpoints as _cache
 
     calls = [0]
     real = _cache.joblib.dump
@@ -365,7 +365,7 @@ def test_a_full_disk_is_one_warning_and_the_scan_goes_on(tmp_path, monkeypatch, 
     location = tmp_path / "checkpoints"
     assert not [p for p in location.rglob("output.pkl.*")]
     assert len(entry_files(location)) == 25
-    entries = [d for d in location.glob("**/technic_nb/_cached/*/*") if d.is_dir()]
+    entries = [d for d in location.glob("**/technic_nb/engine/cache/cached/*/*") if d.is_dir()]
     assert len(entries) == 25 and all(any(d.iterdir()) for d in entries)
     # the rerun takes the saved symbols from the cache, and says again what it could not save
     again = tn.scan(config)

@@ -233,7 +233,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
 
 
 def test_cache_the_workers_cannot_reach_warns_and_keeps_results(client, tmp_path, monkeypatch):
-    from technic_nb import _dask
+    from technic_nb.engine import dask as _dask
 
     monkeypatch.setattr(_dask, "_read_probe", lambda folder, name: False)
     config = dask_config(tmp_path, client, source="demo:30")

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb._bars import BAR_COLUMNS, check_bar_values
-from technic_nb._errors import ErrorType, ScanError
-from technic_nb._symbols import SYMBOL_PATTERN
-from technic_nb.sources._base import DateWindow
-from technic_nb.sources._demo import DEMO_SECTORS, DemoSource
+from technic_nb.core.bars import BAR_COLUMNS, check_bar_values
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.symbols import SYMBOL_PATTERN
+from technic_nb.sources.base import DateWindow
+from technic_nb.sources.demo import DEMO_SECTORS, DemoSource
 
 N_MARKET = 300
 

@@ -265,7 +265,7 @@ class FetchedDemoSource(DemoSource):
 
 
 def test_fetching_runs_ahead_of_the_workers_only_within_its_budget(cache_dir):
-    from technic_nb._executors import FETCH_AHEAD, REMOTE_CHUNK
+    from technic_nb.engine.executors import FETCH_AHEAD, REMOTE_CHUNK
 
     budget = FETCH_AHEAD * REMOTE_CHUNK
     counts = {"data_fetching": 0, "symbol_scanning": 0}

@@ -1,4 +1,4 @@
-"""Tests of technic_nb._evaluation (replay statistics) and technic_nb._evaluation_plots."""
+"""Tests of the replay statistics (technic_nb.research.evaluation) and their plots."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from technic_nb._evaluation import (
+from technic_nb.research.evaluation import (
     OUTCOMES,
     STATUSES,
     TRADE_COLUMNS,
@@ -859,7 +859,7 @@ def rendered(fig) -> None:
 
 
 def test_plot_ic(agg, ic_data) -> None:
-    from technic_nb._evaluation_plots import plot_ic
+    from technic_nb.research.evaluation.plots import plot_ic
 
     panel, returns = ic_data
     ic = information_coefficient(panel, returns, factors=["tech_rating"])
@@ -876,7 +876,7 @@ def test_plot_ic(agg, ic_data) -> None:
 
 
 def test_plot_quantiles_and_spread(agg) -> None:
-    from technic_nb._evaluation_plots import plot_cumulative_spread, plot_quantile_returns
+    from technic_nb.research.evaluation.plots import plot_cumulative_spread, plot_quantile_returns
 
     panel, returns = quantile_panel([1.0, -0.5, 2.0, 0.25])
     report = quantile_returns(panel, returns, spacing_bars=21)
@@ -892,7 +892,7 @@ def test_plot_quantiles_and_spread(agg) -> None:
 
 
 def test_plot_r_distribution(agg) -> None:
-    from technic_nb._evaluation_plots import plot_r_distribution
+    from technic_nb.research.evaluation.plots import plot_r_distribution
 
     trades = pd.DataFrame({"r_multiple": [-1.0, -1.5, 2.0, 0.5, np.nan, 2.0]})
     fig = plot_r_distribution(trades, bins=10)

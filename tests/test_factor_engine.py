@@ -12,7 +12,7 @@ import pytest
 
 import technic_nb as tn
 from technic_nb import DemoSource, ScanConfig
-from technic_nb._timeframes import weekly_bars
+from technic_nb.core.timeframes import weekly_bars
 
 
 class Calls:

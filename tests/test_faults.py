@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import urllib3
 
-from technic_nb._retry import RetryPolicy
-from technic_nb.sources._base import DateWindow
-from technic_nb.sources._demo import DemoSource
-from technic_nb.sources._http import PolygonSource
+from technic_nb.sources.base import DateWindow
+from technic_nb.sources.demo import DemoSource
+from technic_nb.sources.polygon.source import PolygonSource
+from technic_nb.sources.retry import RetryPolicy
 from technic_nb.testing import (
     FAULT_KINDS,
     NOT_ENTITLED,

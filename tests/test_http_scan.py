@@ -10,7 +10,7 @@ import pytest
 
 import technic_nb as tn
 from technic_nb import DemoSource, PolygonSource, RetryPolicy, ScanCancellation, ScanConfig
-from technic_nb.sources._http_guard import ENTITLEMENT_PROBE
+from technic_nb.sources.polygon.guard import ENTITLEMENT_PROBE
 from technic_nb.testing import (
     NOT_ENTITLED,
     TRANSIENT_FAULT_KINDS,
@@ -236,7 +236,7 @@ def test_resume_never_refetches_finished_symbols(market, clean_run, tmp_path):
 
 
 def test_only_a_cache_with_features_entries_is_read_back_first(market, monkeypatch, tmp_path):
-    from technic_nb._executors import FetchExecutor
+    from technic_nb.engine.executors import FetchExecutor
 
     passes: list[int] = []
     read_back = FetchExecutor._resume
@@ -317,10 +317,10 @@ def test_sigkill_of_an_http_scan_then_rerun_refetches_nothing(
     import subprocess
     import sys
 
-    from technic_nb._cache import CheckpointCache
-    from technic_nb._plan import resolve_window
-    from technic_nb._work import SymbolJob
-    from technic_nb.sources._base import BarsPayload
+    from technic_nb.engine.cache.checkpoints import CheckpointCache
+    from technic_nb.engine.plan import resolve_window
+    from technic_nb.engine.work import SymbolJob
+    from technic_nb.sources.base import BarsPayload
 
     script = tmp_path / "scan.py"
     script.write_text(f"KEY, AS_OF = {KEY!r}, {AS_OF!r}\n" + SCAN_SCRIPT)
@@ -521,7 +521,9 @@ def test_damaged_entries_of_a_network_scan_reach_result_warnings(market, tmp_pat
         first = tn.scan(config)
         assert first.warnings == [] or all("unreadable" not in w for w in first.warnings)
         function = "factor_entry" if factors else "features_entry"
-        entries = sorted(tmp_path.glob(f"**/technic_nb/_cached/{function}/*/output.pkl"))
+        entries = sorted(
+            tmp_path.glob(f"**/technic_nb/engine/cache/cached/{function}/*/output.pkl")
+        )
         assert len(entries) == 12
         for path in entries[:2]:
             data = bytearray(path.read_bytes())
@@ -540,7 +542,9 @@ def test_damaged_entries_of_a_network_replay_reach_result_warnings(market, tmp_p
         config = config.replace(universe=config.universe[:6])
         dates = ["2025-10-31", "2025-11-28"]
         first = tn.replay(config, dates=dates)
-        entries = sorted(tmp_path.glob("**/technic_nb/_cached/replay_entry/*/output.pkl"))
+        entries = sorted(
+            tmp_path.glob("**/technic_nb/engine/cache/cached/replay_entry/*/output.pkl")
+        )
         assert len(entries) == 6
         for path in entries[:2]:
             data = bytearray(path.read_bytes())

@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from technic_nb._cancel import ScanCancellation, ScanCancelled
-from technic_nb._errors import ErrorType, ScanError
-from technic_nb._retry import RetryPolicy, TransientFetchError
-from technic_nb.sources._base import DateWindow
-from technic_nb.sources._demo import DemoSource
-from technic_nb.sources._http import (
+from technic_nb.core.cancel import ScanCancellation, ScanCancelled
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.sources.base import DateWindow
+from technic_nb.sources.demo import DemoSource
+from technic_nb.sources.polygon.guard import ENTITLEMENT_PROBE
+from technic_nb.sources.polygon.source import (
     PolygonRows,
     PolygonSource,
     _parse_page,
@@ -33,7 +33,7 @@ from technic_nb.sources._http import (
     parse_retry_after,
     redact,
 )
-from technic_nb.sources._http_guard import ENTITLEMENT_PROBE
+from technic_nb.sources.retry import RetryPolicy, TransientFetchError
 from technic_nb.testing import NOT_ENTITLED, FakePolygonServer, Fault, fault_plan
 
 KEY = "sk-live-7Hq2-PLEASE-DO-NOT-LEAK"

@@ -1,4 +1,4 @@
-"""Tests of technic_nb._indicators.
+"""Tests of technic_nb.core.indicators.
 
 Real-data checks compare every column of ``indicator_series`` with a reference
 computed here directly from TA-Lib, numpy and pandas, on daily bars of real
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import talib
 
-from technic_nb._indicators import (
+from technic_nb.core.indicators import (
     FORMULA_VERSION,
     IndicatorParams,
     feature_names,

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 import technic_nb as tn
-import technic_nb._live_top as live_top
-from technic_nb._live_top import LiveTop, exact_live_ratings
-from technic_nb._panel_text import LIVE_COLUMNS, live_caption, live_table_html
-from technic_nb._plan import score_rows
+import technic_nb.notebook.live as live_top
+from technic_nb.engine.plan import score_rows
+from technic_nb.notebook.live import LiveTop, exact_live_ratings
+from technic_nb.notebook.text import LIVE_COLUMNS, live_caption, live_table_html
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +175,8 @@ def test_the_numpy_rating_is_the_scoring_one(scan_rows):
 
     import numpy as np
 
-    from technic_nb._live_estimate import estimate_ratings
-    from technic_nb._scoring import subscores, tech_rating
+    from technic_nb.core.scoring.rating import subscores, tech_rating
+    from technic_nb.notebook.live_estimate import estimate_ratings
 
     rows, config = scan_rows
     noisy = []

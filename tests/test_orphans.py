@@ -22,7 +22,7 @@ import pytest
 
 psutil = pytest.importorskip("psutil")
 
-from technic_nb._orphans import WatchedCall, exit_with_parent, init_worker, watched, watching  # noqa: E402
+from technic_nb.engine.orphans import WatchedCall, exit_with_parent, init_worker, watched, watching  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ PARENT = textwrap.dedent(
     """
     import json, os, signal, sys, threading, time
     from joblib import Parallel, delayed
-    from technic_nb._orphans import watched, watching, worker_options
+    from technic_nb.engine.orphans import watched, watching, worker_options
 
     def task(i, folder):
         # a rendezvous: each task waits until two workers have one, so both get tasks

@@ -1,4 +1,4 @@
-"""Isolated price and volume outliers (technic_nb._outliers) and their data errors."""
+"""Isolated price and volume outliers (technic_nb.core.outliers) and their data errors."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from technic_nb import DemoSource, ErrorType, ScanError
-from technic_nb._bars import BAR_COLUMNS, check_bar_values
-from technic_nb._outliers import find_isolated_outliers, find_outliers_in_values
+from technic_nb.core.bars import BAR_COLUMNS, check_bar_values
+from technic_nb.core.outliers import find_isolated_outliers, find_outliers_in_values
 
 N = 60
 T = 30  # the bar the hand-made tests spoil

@@ -186,9 +186,7 @@ def test_a_cli_example_runs(command, skip, tmp_path, request):
         command = re.sub(r"tcp://\S+", address, command)
     args = shlex.split(command)
     program = shutil.which("technic-nb")  # the console script pip installed
-    head = (
-        [program] if program else [sys.executable, "-c", "from technic_nb.cli import main; main()"]
-    )
+    head = [program] if program else [sys.executable, "-m", "technic_nb.cli"]
     done = subprocess.run(
         [*head, *args[1:]],
         cwd=tmp_path,

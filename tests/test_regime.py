@@ -1,4 +1,4 @@
-"""Tests of technic_nb._regime.market_regime on synthetic benchmark closes."""
+"""Tests of technic_nb.core.regime.market_regime on synthetic benchmark closes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb._errors import ErrorType, ScanError
-from technic_nb._regime import MarketRegime, market_regime
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.regime import MarketRegime, market_regime
 
 
 def closes_from_returns(log_returns: np.ndarray, start: float = 100.0) -> pd.Series:

@@ -102,7 +102,7 @@ def test_adding_dates_computes_only_the_new_ones(tmp_path):
     tn.replay(config, DEMO_DATES[:12])
     counts: list[int] = []
 
-    class Count(tn._hooks.ScanHooks):
+    class Count(tn.ScanHooks):
         def symbol_done(self, outcome):
             counts.append(outcome.computed)
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from technic_nb._cancel import ScanCancellation, ScanCancelled
-from technic_nb._errors import ErrorType, ScanError
-from technic_nb._retry import (
+from technic_nb.core.cancel import ScanCancellation, ScanCancelled
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.sources.retry import (
     RetryPolicy,
     RetryStats,
     TransientFetchError,

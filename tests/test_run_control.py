@@ -133,7 +133,9 @@ def _entries(cache: Path, function: str) -> list[Path]:
     """The joblib.Memory entry folders of one cached function."""
     return sorted(
         p.parent
-        for p in cache.glob(f"checkpoints/joblib/technic_nb/_cached/{function}/*/output.pkl")
+        for p in cache.glob(
+            f"checkpoints/joblib/technic_nb/engine/cache/cached/{function}/*/output.pkl"
+        )
     )
 
 

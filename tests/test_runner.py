@@ -34,12 +34,12 @@ from technic_nb import (
     ScanError,
     ScanRunner,
 )
-from technic_nb._console import ConsoleProgress
-from technic_nb._panel_parts import STALE_AFTER, panel_css
-from technic_nb._panel_text import count, duration, rate, tidy_status
-from technic_nb._plots import plot_sector_scores, plot_symbol, style_table
-from technic_nb._runner import active_runners, in_jupyter
-from technic_nb._widgets import ScanPanel
+from technic_nb.display.charts import plot_sector_scores, plot_symbol, style_table
+from technic_nb.notebook.console import ConsoleProgress
+from technic_nb.notebook.panel import ScanPanel
+from technic_nb.notebook.parts import STALE_AFTER, panel_css
+from technic_nb.notebook.runner import active_runners, in_jupyter
+from technic_nb.notebook.text import count, duration, rate, tidy_status
 
 TIMEOUT = 60.0
 
@@ -673,7 +673,7 @@ def test_sector_plot_and_styled_tables(demo_result):
 
 
 def test_result_bars_are_the_bars_the_scan_used(demo_result):
-    from technic_nb._indicators import latest_features
+    from technic_nb.core.indicators import latest_features
 
     symbol = demo_result.table.index[0]
     bars = demo_result.bars(symbol)

@@ -1,4 +1,4 @@
-"""Tests of technic_nb._scoring: subscores, TechRating, signals, plans, ranking, filters."""
+"""Tests of the scoring: subscores, TechRating, signals, plans, ranking, filters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb._scoring import (
+from technic_nb.core.scoring.rating import (
     PLAN_COLUMNS,
     SIGNALS,
     SUBSCORES,
@@ -680,7 +680,7 @@ def test_short_plan_mirrors_with_supports() -> None:
 
 def test_the_plan_read_from_hand_made_bars() -> None:
     """A 60-day climb to 130, a pull-back to 110, a year's high of 150 long ago."""
-    from technic_nb._indicators import latest_features
+    from technic_nb.core.indicators import latest_features
 
     dates = pd.bdate_range("2023-01-02", periods=300)
     close = np.concatenate(

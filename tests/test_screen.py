@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb._errors import ScanError
-from technic_nb._screen import Screen, as_screen
+from technic_nb.core.errors import ScanError
+from technic_nb.rules.screens.screen import Screen, as_screen
 
 NAN = float("nan")
 

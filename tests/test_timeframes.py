@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from technic_nb._timeframes import weekly_bars
+from technic_nb.core.timeframes import weekly_bars
 
 COLUMNS = ["open", "high", "low", "close", "volume"]
 

@@ -10,8 +10,8 @@ import pytest
 
 import technic_nb as tn
 from technic_nb import DemoSource, InMemorySource, ScanConfig
-from technic_nb._plan import status_line
-from technic_nb._universe import read_universe
+from technic_nb.engine.plan import status_line
+from technic_nb.engine.universe import read_universe
 
 
 @pytest.fixture(scope="module")

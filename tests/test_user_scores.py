@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb._errors import ScanError
-from technic_nb._user_scores import (
+from technic_nb.core.errors import ScanError
+from technic_nb.core.scoring.user import (
     RankMapper,
     ThresholdMapper,
     UserSubscore,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from technic_nb._cache import CheckpointCache
+from technic_nb.engine.cache.checkpoints import CheckpointCache
 
 from ..common import Bench, log, median, section
 from ..stats import summarize

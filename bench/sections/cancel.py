@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import technic_nb as tn
-from technic_nb._executors import CANCEL_GRACE, POLL_SECONDS
+from technic_nb.engine.executors import CANCEL_GRACE, POLL_SECONDS
 
 from ..common import Bench, judge, log, section
 from ..stats import percentile, summarize

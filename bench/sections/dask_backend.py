@@ -8,7 +8,7 @@ from typing import Any
 
 from joblib import Parallel, delayed, parallel_config
 
-from technic_nb._executors import LOCAL_BATCH, SHIP_BATCH, symbols_per_task
+from technic_nb.engine.executors import LOCAL_BATCH, SHIP_BATCH, symbols_per_task
 
 from ..common import Bench, judge, log, section
 from ..stats import summarize, timed
@@ -75,7 +75,7 @@ def _cold_scans(bench: Bench, client: Any, out: dict[str, Any]) -> None:
 
 
 def _per_task(bench: Bench, client: Any) -> dict[str, list[float]]:
-    from technic_nb._dask import _backend_class
+    from technic_nb.engine.dask import _backend_class
 
     n_tasks = bench.sizes.dask_tasks
 

@@ -36,8 +36,8 @@ from typing import Any
 import joblib.hashing
 import joblib.memory
 
-import technic_nb._cache as tn_cache
-from technic_nb._cache import CheckpointCache, seal
+import technic_nb.engine.cache.checkpoints as tn_cache
+from technic_nb.engine.cache.checkpoints import CheckpointCache, seal
 
 from ..common import Bench, log, median, section
 from ..stats import per_call_seconds, summarize

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import technic_nb as tn
-from technic_nb._console import ConsoleProgress
-from technic_nb._progress import MultiStageProgressTracker
-from technic_nb._retry import RetryPolicy, call_with_retries
+from technic_nb.engine.progress import MultiStageProgressTracker
+from technic_nb.notebook.console import ConsoleProgress
+from technic_nb.sources.retry import RetryPolicy, call_with_retries
 
 from ..common import Bench, judge, log, median, section
 from ..stats import per_call_seconds, summarize

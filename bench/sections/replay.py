@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 import technic_nb as tn
-from technic_nb._hooks import ScanHooks
+from technic_nb.engine.hooks import ScanHooks
 
 from ..common import Bench, judge, log, median, section
 from ..stats import summarize, timed

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 import technic_nb as tn
-from technic_nb._config import DEFAULT_LOOKBACK_DAYS
-from technic_nb._factor_work import compute_one
+from technic_nb.engine.config import DEFAULT_LOOKBACK_DAYS
+from technic_nb.engine.factor_work import compute_one
 from technic_nb.sources import DemoSource, DirectorySource
 
 from ..common import Bench, interleaved_pairs, judge, log, median, section

@@ -1,12 +1,12 @@
 """Realistic values of each cache layer, built the way the engine builds them.
 
-* bars: the :class:`~technic_nb.sources._http_pages.PolygonRows` one HTTP answer
+* bars: the :class:`~technic_nb.sources.polygon.pages.PolygonRows` one HTTP answer
   of the benchmark's 5-year window parses to (~60 KB), or the same bars as
-  :class:`~technic_nb.sources._base.BarsArrays` when no server runs;
+  :class:`~technic_nb.sources.base.BarsArrays` when no server runs;
 * features: ``compute_outcome`` of a symbol: the indicator row with its window
   of bars (300 bars at the engine's default lookback);
 * factor: one user factor's value (``tn.factors.bollinger()``);
-* replay: a :class:`~technic_nb._replay_work.ReplayRecord` of ~140 month-ends.
+* replay: a :class:`~technic_nb.research.replay.work.ReplayRecord` of ~140 month-ends.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 import pandas as pd
 
 import technic_nb as tn
-from technic_nb._cache import seal
-from technic_nb._config import DEFAULT_LOOKBACK_DAYS
-from technic_nb._factor_work import compute_one
-from technic_nb._replay_work import ReplayRecord, ReplayWork
-from technic_nb._work import SymbolJob, compute_outcome, trim_bars
+from technic_nb.engine.cache.checkpoints import seal
+from technic_nb.engine.config import DEFAULT_LOOKBACK_DAYS
+from technic_nb.engine.factor_work import compute_one
+from technic_nb.engine.work import SymbolJob, compute_outcome, trim_bars
+from technic_nb.research.replay.work import ReplayRecord, ReplayWork
 from technic_nb.sources import DemoSource, DirectorySource
-from technic_nb.sources._base import BarsArrays, BarsPayload, DataSource
+from technic_nb.sources.base import BarsArrays, BarsPayload, DataSource
 
 from ..common import Bench
 

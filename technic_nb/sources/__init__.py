@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-from .._errors import ErrorType, ScanError
-from ._base import DataSource, DateWindow
-from ._demo import DemoSource
-from ._files import DirectorySource
-from ._http import PolygonSource
-from ._memory import InMemorySource
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.sources.base import DataSource, DateWindow
+from technic_nb.sources.demo import DemoSource
+from technic_nb.sources.files import DirectorySource
+from technic_nb.sources.memory import InMemorySource
+from technic_nb.sources.polygon.source import PolygonSource
 
 __all__ = [
     "DataSource",
@@ -69,7 +69,7 @@ def resolve_source(spec: DataSource | str) -> DataSource:
 
 
 def _bad_spec(spec: object) -> ScanError:
-    from ._http_config import redact
+    from technic_nb.sources.polygon.config import redact
 
     shown = redact(repr(spec))  # a spec may hold a key (polygon:URL?apiKey=...)
     return ScanError(

@@ -2,12 +2,12 @@
 
 :class:`FakePolygonServer` is a local, fault-injecting server speaking the
 Polygon aggregates API, for tests, benchmarks and notebooks that exercise
-:class:`~technic_nb.sources._http.PolygonSource` without a network or an API key.
+:class:`~technic_nb.sources.polygon.source.PolygonSource` without a network or an API key.
 Its fault kinds are listed in :mod:`technic_nb.testing._faults`.
 """
 
-from ._counters import RequestRecord
-from ._faults import (
+from technic_nb.testing._counters import RequestRecord
+from technic_nb.testing._faults import (
     FAULT_KINDS,
     NOT_ENTITLED,
     RATE_FAULT_KINDS,
@@ -16,7 +16,7 @@ from ._faults import (
     Fault,
     fault_plan,
 )
-from ._server import FakePolygonServer
+from technic_nb.testing._server import FakePolygonServer
 
 __all__ = [
     "FAULT_KINDS",

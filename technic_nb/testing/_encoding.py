@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from .._errors import ErrorType, ScanError
-from ..sources._base import DataSource, DateWindow
-from ._faults import error_body
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.sources.base import DataSource, DateWindow
+from technic_nb.testing._faults import error_body
 
 __all__ = ["BarsBook"]
 

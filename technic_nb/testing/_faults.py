@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._handler import _Handler
+    from technic_nb.testing._handler import _Handler
 
 __all__ = [
     "FAULT_KINDS",

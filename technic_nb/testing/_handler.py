@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._faults import REASONS
+from technic_nb.testing._faults import REASONS
 
 __all__ = ["_Handler", "_Server"]
 

@@ -1,7 +1,7 @@
 """A local HTTP server that speaks the Polygon aggregates API and injects faults.
 
 :class:`FakePolygonServer` serves the bars of any
-:class:`~technic_nb.sources._base.DataSource` (the demo market, in-memory
+:class:`~technic_nb.sources.base.DataSource` (the demo market, in-memory
 frames, files) in the format of ``GET /v2/aggs/ticker/{symbol}/range/1/day/{from}/{to}``,
 on ``127.0.0.1`` with an ephemeral port.  It is a real socket server (HTTP/1.1
 with keep-alive), so the client's connection pool, timeouts and error handling
@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..sources._base import DataSource
-from ._counters import RequestRecord, ServerCounters
-from ._encoding import BarsBook
-from ._faults import (
+from technic_nb.sources.base import DataSource
+from technic_nb.testing._counters import RequestRecord, ServerCounters
+from technic_nb.testing._encoding import BarsBook
+from technic_nb.testing._faults import (
     BODY_FAULT_KINDS,
     NOT_ENTITLED,
     RATE_FAULT_KINDS,
@@ -42,7 +42,7 @@ from ._faults import (
     apply_fault,
     error_body,
 )
-from ._handler import _Handler, _Server
+from technic_nb.testing._handler import _Handler, _Server
 
 __all__ = ["FakePolygonServer"]
 

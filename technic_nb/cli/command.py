@@ -1,0 +1,258 @@
+"""The ``technic-nb`` terminal command.
+
+``technic-nb scan`` runs a scan with console progress bars on stderr and prints
+the top of the ranked table on stdout.  Exit codes: 0 success, 2 bad input
+(configuration, universe, data folder), 1 other failures, 130 cancelled by
+Ctrl-C (partial results are still written with ``--out``; run the same command
+again to resume from the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from technic_nb.cli.checks import check_as_of, check_output, check_rows, error_text
+from technic_nb.core.cancel import ScanCancellation
+from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.engine.config import ScanConfig
+from technic_nb.engine.progress import MultiStageProgressTracker
+from technic_nb.engine.result import ScanResult
+from technic_nb.engine.scan import scan
+from technic_nb.notebook.console import ConsoleProgress
+from technic_nb.notebook.text import count
+from technic_nb.sources.polygon.config import redact
+
+__all__ = ["build_parser", "main"]
+
+DISPLAY_COLUMNS = [
+    "rank",
+    "sector",
+    "signal",
+    "tech_rating",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+    "rsi",
+    "atr_pct",
+    "ret_21d_pct",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``technic-nb``."""
+    parser = argparse.ArgumentParser(
+        prog="technic-nb", description="Technical stock-market scans with ranked TechRatings."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("scan", help="run a scan and print the ranked table")
+    p.add_argument(
+        "--universe",
+        default=None,
+        help="comma-separated symbols, a CSV file (symbol,name,sector), 'demo' or 'source' "
+        "(default: every symbol the source lists)",
+    )
+    p.add_argument(
+        "--source",
+        default="demo",
+        help="'demo', 'demo:N', 'csv:DIR' or 'polygon[:BASE_URL]' (default: demo)",
+    )
+    p.add_argument(
+        "--lookback", type=int, default=None, help="trading bars of history (default 300)"
+    )
+    p.add_argument("--as-of", default=None, help="scan as of this date (YYYY-MM-DD)")
+    p.add_argument(
+        "--top-n", type=int, default=20, help="rows printed (and kept with --out unless --all)"
+    )
+    p.add_argument("--all", action="store_true", help="write every ranked row with --out")
+    p.add_argument("--sectors", default=None, help="comma-separated sector filter")
+    p.add_argument("--max-symbols", type=int, default=None, help="scan at most this many symbols")
+    p.add_argument("--min-price", type=float, default=None)
+    p.add_argument("--min-dollar-volume", type=float, default=None)
+    p.add_argument("--cache-dir", default=None, help="checkpoint folder")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write checkpoints")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (-1: all cores)")
+    p.add_argument("--backend", default=None, help="joblib backend (loky, threading, dask, ...)")
+    p.add_argument(
+        "--dask-client",
+        default=None,
+        help="Dask scheduler address such as tcp://127.0.0.1:8786 (implies --backend dask)",
+    )
+    p.add_argument("--out", default=None, help="write the table to FILE (.csv or .parquet)")
+    p.add_argument("--errors-out", default=None, help="write the error table to FILE (.csv)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> ScanConfig:
+    universe: Any = args.universe
+    if universe is not None and (
+        "," in universe
+        or (
+            universe.lower() not in ("demo", "source", "all")
+            and not universe.lower().endswith(".csv")
+            and "/" not in universe
+        )
+    ):
+        universe = [s for s in universe.split(",") if s.strip()]
+    options: dict[str, Any] = {"universe": universe, "source": args.source}
+    for name, value in (
+        ("lookback_days", args.lookback),
+        ("as_of", args.as_of),
+        ("max_symbols", args.max_symbols),
+        ("min_price", args.min_price),
+        ("min_dollar_volume", args.min_dollar_volume),
+        ("cache_dir", args.cache_dir),
+        ("n_jobs", args.jobs),
+        ("backend", args.backend),
+    ):
+        if value is not None:
+            options[name] = value
+    if args.sectors:
+        options["sectors"] = [s for s in args.sectors.split(",") if s.strip()]
+    if args.no_cache:
+        options["use_cache"] = False
+    if args.dask_client:
+        options["dask_client"] = args.dask_client
+        options.setdefault("backend", "dask")
+    return ScanConfig(**options)
+
+
+def _write_table(table: pd.DataFrame, path: str) -> None:
+    out = Path(path).expanduser()
+    if out.suffix.lower() == ".parquet":
+        table.to_parquet(out)
+    else:
+        table.to_csv(out)
+
+
+def _print_errors(errors: pd.DataFrame) -> None:
+    """One line on stderr about the failed symbols (redacted: it may quote a URL)."""
+    if len(errors):
+        first = redact(str(errors["message"].iloc[0]))
+        print(f"{count(len(errors), 'symbol')} failed; first: {first}", file=sys.stderr)
+
+
+def _fail(text: str) -> int:
+    """Print ``technic-nb: error: text`` (redacted) on stderr; the bad-input exit code 2."""
+    print(f"technic-nb: error: {redact(text)}", file=sys.stderr)
+    return 2
+
+
+def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
+    """The configuration, or the exit code 2 after saying what is wrong with the input.
+
+    Everything is checked before the scan starts: the output files can be
+    written, ``--top-n`` is a positive count, the configuration is valid and
+    ``--as-of`` falls inside the data.
+    """
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".parquet"):
+        return _fail(f"--out {args.out!r} must end in .csv or .parquet")
+    problem = (
+        check_rows(args.top_n)
+        or check_output(args.out, "--out")
+        or check_output(args.errors_out, "--errors-out")
+    )
+    if problem:
+        return _fail(problem)
+    try:
+        config = _config_from_args(args)
+        problem = check_as_of(config, args.as_of)
+    except ScanError as exc:
+        return _fail(error_text(exc))
+    return _fail(problem) if problem else config
+
+
+def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
+    """Scan with console bars; Ctrl-C cancels (a second one stops at once)."""
+    token = ScanCancellation()
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:
+            raise KeyboardInterrupt
+        token.cancel("interrupted")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    tracker = MultiStageProgressTracker()
+    view = ConsoleProgress(tracker, file=sys.stderr, disable=no_progress)
+    try:
+        result = scan(config, cancellation_token=token, tracker=tracker)
+    except ScanError as exc:
+        view.close()
+        print(f"technic-nb: error: {redact(error_text(exc))}", file=sys.stderr)
+        return 2 if exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR) else 1
+    except KeyboardInterrupt:
+        view.close()
+        print("technic-nb: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    view.close(result.status)
+    return result
+
+
+def _report(result: ScanResult, args: argparse.Namespace) -> int:
+    """Write the files asked for, print the top rows and the status; the exit code."""
+    table = result.table
+    try:
+        if args.out:
+            _write_table(table if args.all else table.head(args.top_n), args.out)
+        if args.errors_out:
+            result.errors.to_csv(Path(args.errors_out).expanduser(), index=False)
+    except OSError as exc:
+        print(f"technic-nb: error: could not write the results: {exc}", file=sys.stderr)
+        return 1
+    shown = [c for c in DISPLAY_COLUMNS if c in table.columns]
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        if len(table):
+            print(table[shown].head(args.top_n).to_string(float_format=lambda v: f"{v:,.2f}"))
+        else:
+            print("(no ranked symbols)")
+    _print_errors(result.errors)
+    print(result.status)
+    return 130 if result.cancelled else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    config = _checked_config(args)
+    if isinstance(config, int):
+        return config
+    if "://" in args.source:  # say where the bars come from, never with a key
+        print(f"technic-nb: source {redact(args.source)}", file=sys.stderr)
+    try:
+        result = _run(config, args.no_progress)
+    finally:
+        _stop_workers(config)
+    if isinstance(result, int):
+        return result
+    return _report(result, args)
+
+
+def _stop_workers(config: ScanConfig) -> None:
+    """End the loky worker processes of the scan before the command returns.
+
+    A notebook keeps its workers warm for the next scan; a command runs one scan,
+    so it waits for its workers to exit instead of leaving them to notice that
+    their parent is gone.
+    """
+    if config.backend != "loky":
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,498 @@
+"""Presentation of scan results: matplotlib figures and styled tables (no widgets).
+
+* :func:`plot_symbol` - one symbol's chart: price with SMA 20/50/200 and the
+  trade plan levels, volume, RSI and MACD panes.
+* :func:`plot_sector_scores` - the TechRating distribution of each sector.
+* :func:`style_table` - the ranked table as a pandas ``Styler``: signal colours
+  (green shades for longs, red for shorts, grey for neutral), a TechRating bar
+  and formatted numbers.
+* :func:`errors_html` - the error table with each error's suggestion.
+
+Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state), so
+they are never shown twice in a notebook and never leak between cells; return
+one as the last expression of a cell to display it, or call ``savefig``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from technic_nb.core.indicators import IndicatorParams, indicator_series
+from technic_nb.core.scoring.rating import SUBSCORES
+from technic_nb.engine.result import LEADING_COLUMNS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from pandas.io.formats.style import Styler
+
+__all__ = [
+    "DISPLAY_COLUMNS",
+    "SIGNAL_COLOURS",
+    "errors_html",
+    "plot_sector_scores",
+    "plot_symbol",
+    "signal_css",
+    "style_table",
+]
+
+#: Background and text colour of each signal.
+SIGNAL_COLOURS: Mapping[str, tuple[str, str]] = {
+    "Strong Long": ("#1a7f37", "#ffffff"),
+    "Long": ("#c6efce", "#0b4f23"),
+    "Neutral": ("#e5e7eb", "#374151"),
+    "Short": ("#f9cfcf", "#7a1010"),
+    "Strong Short": ("#b42318", "#ffffff"),
+}
+
+#: The columns :func:`style_table` shows by default (those present, in this order).
+DISPLAY_COLUMNS: tuple[str, ...] = (*LEADING_COLUMNS, "rsi", "atr_pct", "ret_21d_pct", "last_date")
+
+#: Marker colours of the signals in figures (stronger than the table backgrounds).
+_POINT_COLOURS: Mapping[str, str] = {
+    "Strong Long": "#1a7f37",
+    "Long": "#4caf50",
+    "Neutral": "#9ca3af",
+    "Short": "#ef5350",
+    "Strong Short": "#b42318",
+}
+
+_PRICE_COLUMNS = (
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "atr",
+    "high20",
+    "high52w",
+    "low_swing",
+    "low_recent",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+)
+_TABLE_CSS = [
+    {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "12px")]},
+    {
+        "selector": "th, td",
+        "props": [("padding", "2px 6px"), ("border-bottom", "1px solid #e5e7eb")],
+    },
+    {"selector": "th", "props": [("text-align", "left"), ("background-color", "#f9fafb")]},
+    {"selector": "td", "props": [("text-align", "right"), ("white-space", "nowrap")]},
+]
+_NA = "–"
+
+
+# -- tables ---------------------------------------------------------------------
+
+
+def signal_css(value: Any) -> str:
+    """CSS of a signal cell (empty for an unknown signal)."""
+    colours = SIGNAL_COLOURS.get(str(value))
+    if colours is None:
+        return ""
+    background, text = colours
+    return f"background-color: {background}; color: {text}; font-weight: 600; text-align: center"
+
+
+def _formats(columns: Sequence[str]) -> dict[str, Any]:
+    formats: dict[str, Any] = {}
+    for name in columns:
+        if name in ("rank", "percentile", "bars", "rsi"):
+            formats[name] = "{:.0f}"
+        elif name == "tech_rating":
+            formats[name] = "{:+.1f}"
+        elif name in SUBSCORES or name == "direction":
+            formats[name] = "{:+.0f}"
+        elif name == "reward_risk":
+            formats[name] = "{:.1f}"
+        elif name.endswith("_pct"):
+            formats[name] = "{:,.1f}%"
+        elif name in _PRICE_COLUMNS or name.startswith("sma"):
+            formats[name] = "{:,.2f}"
+        elif name == "volume_spike":
+            formats[name] = "{:.2f}x"
+        elif name in ("volume_shares", "dollar_volume20"):
+            formats[name] = "{:,.0f}"
+    return formats
+
+
+def style_table(
+    table: pd.DataFrame,
+    top: int | None = None,
+    columns: Sequence[str] | None = None,
+    caption: str | None = None,
+) -> Styler:
+    """The ranked ``table`` as a ``Styler``: signal colours and formatted numbers.
+
+    Args:
+        table: a ranked table (``ScanResult.table``) or any part of it.
+        top: show only the first ``top`` rows (None: every row).
+        columns: the columns to show (default: the :data:`DISPLAY_COLUMNS` present).
+        caption: an optional caption.
+
+    Long signals are green (dark for Strong Long), shorts red, Neutral grey; the
+    TechRating cell carries a bar from zero (green right, red left, scale
+    -100..100); prices have two decimals, percents one.
+    """
+    if columns is None:
+        columns = [c for c in DISPLAY_COLUMNS if c in table.columns]
+    else:
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise KeyError(f"columns not in the table: {missing}")
+        columns = list(columns)
+    shown = table.loc[:, columns]
+    if top is not None:
+        shown = shown.head(top)
+    from pandas.io.formats.style import Styler  # needs jinja2
+
+    # no id on cells that carry no style of their own: a third of the HTML
+    styler = Styler(shown, cell_ids=False).format(_formats(columns), na_rep=_NA)
+    styler = styler.set_table_styles(_TABLE_CSS)
+    if "signal" in columns:
+        styler = styler.map(signal_css, subset=["signal"])
+    if "tech_rating" in columns and len(shown):
+        styler = styler.bar(
+            subset=["tech_rating"],
+            align="zero",
+            color=["#f4a6a6", "#9fd8ae"],
+            vmin=-100.0,
+            vmax=100.0,
+            height=70,
+        )
+    text = [name for name in ("name", "sector", "last_date") if name in columns]
+    if text:  # one rule per column, not one per cell
+        styler = styler.set_table_styles(
+            {name: [{"selector": "td", "props": [("text-align", "left")]}] for name in text},
+            overwrite=False,
+        )
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def errors_html(errors: pd.DataFrame, max_rows: int = 20) -> str:
+    """The error table as HTML: symbol, type, message and what to do about it."""
+    if errors is None or len(errors) == 0:
+        return "<p>No errors.</p>"
+    counts = errors["error_type"].astype(str).value_counts()
+    summary = ", ".join(f"{count} {html.escape(kind)}" for kind, count in counts.items())
+    rows = []
+    for record in errors.head(max_rows).to_dict("records"):
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td style='text-align:left;vertical-align:top;padding:2px 6px'>"
+                f"{html.escape(str(record.get(key, '')))}</td>"
+                for key in ("symbol", "error_type", "message", "suggestion")
+            )
+            + "</tr>"
+        )
+    more = ""
+    if len(errors) > max_rows:
+        more = f"<p>... and {len(errors) - max_rows} more (see <code>result.errors</code>).</p>"
+    head = "".join(
+        f"<th style='text-align:left;padding:2px 6px'>{label}</th>"
+        for label in ("symbol", "type", "message", "suggestion")
+    )
+    return (
+        f"<p><b>{len(errors)} error(s)</b>: {summary}</p>"
+        "<table style='border-collapse:collapse;font-size:12px'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
+# -- figures --------------------------------------------------------------------
+
+
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """A pyplot-free Figure that a notebook still renders as an image."""
+    _enable_notebook_rendering()
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _enable_notebook_rendering() -> None:
+    # A Figure made without pyplot is shown as an image only once the inline
+    # backend has registered its PNG formatter, which it does when its module is
+    # first imported (normally on the first pyplot figure).  Importing it here
+    # does the same, and only when inline is the kernel's backend.
+    if "IPython" not in sys.modules or "matplotlib_inline.backend_inline" in sys.modules:
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    import matplotlib
+
+    try:
+        backend = matplotlib.get_backend(auto_select=False)
+    except TypeError:  # matplotlib < 3.10
+        backend = matplotlib.rcParams["backend"]
+    if backend in ("inline", "module://matplotlib_inline.backend_inline"):
+        import matplotlib_inline.backend_inline  # noqa: F401
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _plan_levels(
+    features_row: Mapping[str, Any] | pd.Series | None,
+    trade_plan: Mapping[str, Any] | pd.Series | None,
+) -> dict[str, float]:
+    source = trade_plan if trade_plan is not None else features_row
+    if source is None:
+        return {}
+    levels = {}
+    for name in ("entry", "stop", "target"):
+        value = _finite(source.get(name)) if hasattr(source, "get") else None
+        if value is not None:
+            levels[name] = value
+    return levels
+
+
+#: Colour and line style of each trade-plan level in :func:`plot_symbol`.
+_LEVEL_STYLES: Mapping[str, tuple[str, str]] = {
+    "entry": ("#2563eb", "--"),
+    "stop": ("#dc2626", ":"),
+    "target": ("#16a34a", "--"),
+}
+
+
+def _draw_price(
+    ax: Axes,
+    x: pd.Index,
+    close: pd.Series,
+    series: pd.DataFrame,
+    params: IndicatorParams,
+    levels: Mapping[str, float],
+) -> None:
+    """The price pane: the close, the SMAs and the trade-plan levels (labelled at the right)."""
+    ax.plot(x, close, color="#111827", linewidth=1.2, label="close")
+    for period, colour in zip(params.sma_periods, ("#2563eb", "#f59e0b", "#7c3aed"), strict=True):
+        column = f"sma{period}"
+        if column in series.columns:
+            ax.plot(x, series[column], color=colour, linewidth=1.0, label=f"SMA {period}")
+    for name, value in levels.items():
+        colour, style = _LEVEL_STYLES[name]
+        ax.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
+        ax.annotate(
+            f"{name} {value:,.2f}",
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color=colour,
+        )
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left", fontsize=8, ncol=3, frameon=False)
+    ax.grid(alpha=0.3)
+
+
+def _draw_volume(ax: Axes, bars: pd.DataFrame, close: pd.Series) -> None:
+    """The volume pane: green bars on up days (close >= open), red on down days."""
+    volume = pd.to_numeric(bars["volume"], errors="coerce")
+    opened = pd.to_numeric(bars["open"], errors="coerce") if "open" in bars else close.shift()
+    up = (close >= opened).to_numpy()
+    colours = np.where(up, "#16a34a", "#dc2626")
+    ax.bar(bars.index, volume, color=colours, width=1.0, linewidth=0)
+    ax.set_ylabel("volume")
+    ax.grid(alpha=0.3)
+
+
+def _draw_rsi(ax: Axes, x: pd.Index, series: pd.DataFrame, params: IndicatorParams) -> None:
+    """The RSI pane, with the 70 and 30 levels."""
+    ax.plot(x, series["rsi"], color="#7c3aed", linewidth=1.0)
+    for level in (70, 30):
+        ax.axhline(level, color="#9ca3af", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"RSI {params.rsi_period}")
+    ax.grid(alpha=0.3)
+
+
+def _draw_macd(ax: Axes, x: pd.Index, series: pd.DataFrame) -> None:
+    """The MACD pane: the histogram as bars, the MACD and signal lines."""
+    hist = series["macd_hist"]
+    ax.bar(
+        x, hist, color=np.where(hist.fillna(0) >= 0, "#9fd8ae", "#f4a6a6"), width=1.0, linewidth=0
+    )
+    ax.plot(x, series["macd"], color="#2563eb", linewidth=1.0, label="MACD")
+    ax.plot(x, series["macd_signal"], color="#f59e0b", linewidth=1.0, label="signal")
+    ax.axhline(0, color="#9ca3af", linewidth=0.8)
+    ax.set_ylabel("MACD")
+    ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+    ax.grid(alpha=0.3)
+
+
+def _symbol_title(
+    symbol: str | None, features_row: Mapping[str, Any] | pd.Series | None, x: pd.Index
+) -> str:
+    """``SYMBOL · signal · TechRating +12.3 · last bar YYYY-MM-DD`` (known parts only)."""
+    name = symbol
+    if name is None and isinstance(features_row, pd.Series) and features_row.name is not None:
+        name = str(features_row.name)
+    title = [name or "symbol"]
+    if features_row is not None and hasattr(features_row, "get"):
+        signal = features_row.get("signal")
+        if signal is not None and not (isinstance(signal, float) and math.isnan(signal)):
+            title.append(str(signal))
+        rating = _finite(features_row.get("tech_rating"))
+        if rating is not None:
+            title.append(f"TechRating {rating:+.1f}")
+    if len(x):
+        title.append(f"last bar {pd.Timestamp(x[-1]).date().isoformat()}")
+    return " · ".join(title)
+
+
+def plot_symbol(
+    bars: pd.DataFrame,
+    features_row: Mapping[str, Any] | pd.Series | None = None,
+    trade_plan: Mapping[str, Any] | pd.Series | None = None,
+    *,
+    symbol: str | None = None,
+    params: IndicatorParams | None = None,
+    figsize: tuple[float, float] = (11.0, 8.5),
+) -> Figure:
+    """A chart of one symbol: price, volume, RSI and MACD panes (four axes).
+
+    Args:
+        bars: daily bars (``open, high, low, close, volume``, date index), e.g.
+            the bars the scan used.
+        features_row: the symbol's row of the ranked table (or its features);
+            its ``signal`` and ``tech_rating`` go in the title and its
+            ``entry``/``stop``/``target`` are drawn when ``trade_plan`` is None.
+        trade_plan: ``entry``, ``stop`` and ``target`` prices to draw as
+            horizontal lines (missing or NaN levels are skipped).
+        symbol: the title's symbol (default: the row's name, if any).
+        params: the indicator parameters (default: ``IndicatorParams()``).
+        figsize: the figure size in inches.
+    """
+    params = params if params is not None else IndicatorParams()
+    series = indicator_series(bars, params)
+    close = pd.to_numeric(bars["close"], errors="coerce")
+    fig = _new_figure(figsize)
+    grid = fig.add_gridspec(4, 1, height_ratios=(3.2, 1.0, 1.0, 1.2))
+    ax_price = fig.add_subplot(grid[0])
+    ax_volume = fig.add_subplot(grid[1], sharex=ax_price)
+    ax_rsi = fig.add_subplot(grid[2], sharex=ax_price)
+    ax_macd = fig.add_subplot(grid[3], sharex=ax_price)
+    x = bars.index
+
+    _draw_price(ax_price, x, close, series, params, _plan_levels(features_row, trade_plan))
+    _draw_volume(ax_volume, bars, close)
+    _draw_rsi(ax_rsi, x, series, params)
+    _draw_macd(ax_macd, x, series)
+    for ax in (ax_price, ax_volume, ax_rsi):
+        ax.tick_params(labelbottom=False)
+    ax_price.set_title(_symbol_title(symbol, features_row, x), loc="left", fontsize=11)
+    return fig
+
+
+def _sector_data(table: pd.DataFrame) -> pd.DataFrame:
+    """``tech_rating``, ``sector`` and ``signal`` of the rows of ``table`` with a TechRating.
+
+    A missing sector becomes ``(unknown)``, a missing signal column ``Neutral``.
+    """
+    data = pd.DataFrame(
+        {
+            "tech_rating": pd.to_numeric(table.get("tech_rating"), errors="coerce")
+            if "tech_rating" in table
+            else pd.Series(dtype=float),
+        },
+        index=table.index,
+    )
+    sectors = table["sector"] if "sector" in table else pd.Series("(unknown)", index=table.index)
+    data["sector"] = sectors.astype(object).where(sectors.notna(), "(unknown)").astype(str)
+    data["signal"] = table["signal"].astype(str) if "signal" in table else "Neutral"
+    return data[np.isfinite(data["tech_rating"].to_numpy(dtype=float))]
+
+
+def _draw_sector_boxes(ax: Axes, data: pd.DataFrame, order: list[str]) -> None:
+    """One horizontal box per sector (in ``order``, bottom to top), without outliers."""
+    groups = [data.loc[data["sector"] == s, "tech_rating"].to_numpy() for s in order]
+    ax.boxplot(
+        groups,
+        orientation="horizontal",
+        tick_labels=order,
+        widths=0.6,
+        showfliers=False,
+        medianprops={"color": "#111827"},
+        boxprops={"color": "#6b7280"},
+        whiskerprops={"color": "#6b7280"},
+        capprops={"color": "#6b7280"},
+    )
+
+
+def _draw_sector_points(ax: Axes, data: pd.DataFrame, order: list[str]) -> None:
+    """Each symbol as a point on its sector's box (jittered, coloured by signal), and a legend."""
+    rng = np.random.default_rng(0)
+    for position, sector in enumerate(order, start=1):
+        rows = data[data["sector"] == sector]
+        jitter = rng.uniform(-0.18, 0.18, size=len(rows))
+        colours = [_POINT_COLOURS.get(s, "#9ca3af") for s in rows["signal"]]
+        ax.scatter(
+            rows["tech_rating"],
+            position + jitter,
+            s=9,
+            c=colours,
+            alpha=0.7,
+            linewidths=0,
+        )
+    shown = [s for s in _POINT_COLOURS if (data["signal"] == s).any()]
+    for signal in shown:  # legend entries only
+        ax.scatter([], [], s=12, c=_POINT_COLOURS[signal], label=signal)
+    if shown:
+        ax.legend(loc="lower right", fontsize=8, frameon=False, title="signal", title_fontsize=8)
+
+
+def plot_sector_scores(
+    table: pd.DataFrame, *, figsize: tuple[float, float] | None = None
+) -> Figure:
+    """The TechRating distribution of each sector: a box per sector with its points.
+
+    Sectors are sorted by median TechRating (best on top); each point is one
+    symbol, coloured by its signal.  Rows without a TechRating are left out and
+    a missing sector is shown as ``(unknown)``.  One axes.
+    """
+    data = _sector_data(table)
+    medians = data.groupby("sector")["tech_rating"].median().sort_values()
+    order = list(medians.index)  # ascending: the best sector ends on top of the axes
+    height = figsize or (10.0, max(3.0, 0.45 * len(order) + 1.5))
+    fig = _new_figure(height)
+    ax = fig.add_subplot(1, 1, 1)
+    if not order:
+        ax.text(0.5, 0.5, "no ranked symbols", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    _draw_sector_boxes(ax, data, order)
+    _draw_sector_points(ax, data, order)
+    ax.axvline(0, color="#9ca3af", linewidth=0.8)
+    ax.set_xlim(-100, 100)
+    ax.set_xlabel("TechRating")
+    ax.set_title(
+        f"TechRating by sector ({len(data)} symbols; box = middle half, line = median)",
+        loc="left",
+        fontsize=11,
+    )
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -1,0 +1,137 @@
+"""Research statistics of replayed scans: do the ratings predict anything?
+
+Pure: pandas, numpy, scipy and statsmodels only; no I/O and no widgets.  The
+functions read a *panel* (the scan run at many past dates) and the bars of its
+symbols, and answer "did a higher rating come before a higher return?".
+
+Inputs
+------
+``panel``
+    DataFrame with a MultiIndex ``(date, symbol)`` (tz-naive midnight dates,
+    string symbols), one row per symbol scanned at that date.  Columns used:
+    ``tech_rating``, the subscores (:data:`~technic_nb.core.scoring.rating.SUBSCORES`),
+    ``signal``, ``rank`` (1 = best), ``entry``, ``stop``, ``target``,
+    ``direction`` (+1 long, -1 short, 0 none) and, when present, ``last_date``.
+``bars``
+    ``Mapping[str, DataFrame]``: each symbol's own daily bars, a DatetimeIndex
+    ascending without duplicates and float columns ``open, high, low, close``
+    (``volume`` is not used), the whole history including dates after the scan
+    dates.
+``benchmark``
+    Optional Series of benchmark closes indexed by date (SPY).
+
+Anchor
+------
+The *anchor* of a row is the symbol's last bar on or before its ``last_date``
+(when the panel has that column and the value is not missing) or else on or
+before the scan date.  For a panel made from the same bars both give the same
+bar; ``last_date`` only matters when the scan saw staler data than ``bars``.
+
+Forward returns (:func:`forward_returns`)
+------------------------------------------
+Close to close over ``h`` of the symbol's own bars (fractions, not percent)::
+
+    fwd_{h}d    = close[anchor + h] / close[anchor] - 1
+    excess_{h}d = fwd_{h}d - (B(end) / B(anchor date) - 1)
+
+where ``B(t)`` is the benchmark close on or before ``t`` and ``end`` is the date
+of the bar the return ends on.  ``status_{h}d`` says what happened:
+
+=============  ==========================================================================
+status         meaning
+=============  ==========================================================================
+``ok``         ``h`` bars follow the anchor
+``delisted``   fewer than ``h`` bars follow and the symbol's last bar is before the
+               dataset's last date: the return runs to the symbol's last bar and is kept
+               (0 when the anchor is the last bar)
+``no_future``  fewer than ``h`` bars follow because the data ends: NaN
+``no_bars``    no bar on or before the date, or a symbol without bars: NaN
+=============  ==========================================================================
+
+Every input row is in the output, in the input order.
+
+Statistics
+----------
+* :func:`information_coefficient` - the Spearman rank correlation of a factor
+  with the forward return, per date, over the rows where both are finite.
+* :func:`newey_west_tstat` - the mean of a series with a Newey-West (Bartlett)
+  standard error; :func:`overlap_lags` - the lags matching overlapping windows.
+* :func:`ic_summary`, :func:`quantile_returns`, :func:`signal_stats`.
+* :func:`walk_trade_plans` and :func:`r_summary` - the scan's trade plans
+  walked bar by bar (rules in :func:`walk_trade_plans`).
+* :func:`top_turnover`, :func:`diff_tables` - how the list changes.
+* :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
+
+Quantiles (ties)
+----------------
+Quantile labels are computed per date from *average* ranks ``r`` (1 = lowest
+factor) over the ``n`` usable rows: ``label = max(1, ceil((r - 1) * q / (n - 1)))``.
+For distinct values this is exactly what ``pandas.qcut(x, q, labels=False) + 1``
+(and so ``alphalens.utils.quantize_factor``) gives; tied values always share a
+label (``qcut`` raises on most ties).  A date with a single usable row has no
+label.
+
+Modules
+-------
+This module re-exports the functions of its private parts:
+:mod:`~technic_nb.research.evaluation.returns` (forward returns),
+:mod:`~technic_nb.research.evaluation.ic` (information coefficient),
+:mod:`~technic_nb.research.evaluation.stats` (Newey-West, replay spacing),
+:mod:`~technic_nb.research.evaluation.groups` (quantiles, signals, alphalens),
+:mod:`~technic_nb.research.evaluation.trades` (trade plans),
+:mod:`~technic_nb.research.evaluation.lists`
+(turnover, diffs) and :mod:`~technic_nb.research.evaluation.common` (shared checks).
+"""
+
+from __future__ import annotations
+
+from technic_nb.research.evaluation.groups import (
+    QuantileReport,
+    quantile_returns,
+    signal_stats,
+    to_alphalens,
+)
+from technic_nb.research.evaluation.ic import (
+    FACTORS,
+    ic_counts,
+    ic_summary,
+    information_coefficient,
+)
+from technic_nb.research.evaluation.lists import diff_tables, top_turnover
+from technic_nb.research.evaluation.returns import (
+    HORIZONS,
+    STATUSES,
+    dropped_summary,
+    forward_returns,
+)
+from technic_nb.research.evaluation.stats import newey_west_tstat, overlap_lags, replay_spacing
+from technic_nb.research.evaluation.trades import (
+    OUTCOMES,
+    TRADE_COLUMNS,
+    r_summary,
+    walk_trade_plans,
+)
+
+__all__ = [
+    "FACTORS",
+    "HORIZONS",
+    "OUTCOMES",
+    "STATUSES",
+    "TRADE_COLUMNS",
+    "QuantileReport",
+    "diff_tables",
+    "dropped_summary",
+    "forward_returns",
+    "ic_counts",
+    "ic_summary",
+    "information_coefficient",
+    "newey_west_tstat",
+    "overlap_lags",
+    "quantile_returns",
+    "r_summary",
+    "replay_spacing",
+    "signal_stats",
+    "to_alphalens",
+    "top_turnover",
+    "walk_trade_plans",
+]

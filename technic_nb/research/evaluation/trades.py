@@ -1,0 +1,318 @@
+"""The scan's trade plans walked bar by bar through the following bars, and their R summary.
+
+:func:`walk_trade_plans` and :func:`r_summary`.  Pure: no I/O.
+
+The rules of :func:`walk_trade_plans`, for a plan anchored at a scan date (see
+:mod:`technic_nb.research.evaluation`) and a long (a short mirrors them: highs and lows
+swap, ``>=`` and ``<=`` swap):
+
+1. Entry is a stop order at ``entry``: the first of the ``entry_window`` bars
+   after the anchor whose high is ``>= entry`` fills at ``max(open, entry)``
+   (short: low ``<= entry``, fill at ``min(open, entry)``): a gap fills at the
+   open.  No such bar: ``"no_fill"``; the bars end before the window does:
+   ``"pending"``; no anchor bar (or no bars): ``"no_bars"``.
+2. From the fill bar on (included), on each bar, first match wins:
+
+   a. the bar opens at or below the stop (not checked on the fill bar): exit
+      at the open, ``"stop_gap"``;
+   b. the low reaches the stop (``low <= stop``; also when the high reaches
+      the target in the same bar: the stop is assumed hit first): exit at
+      the stop, ``"stop"``;
+   c. the bar opens at or above the target: exit at the open,
+      ``"target_gap"`` (on the fill bar this means a fill at the open and an
+      exit at the same price, R = 0);
+   d. the high reaches the target: exit at the target, ``"target"``.
+
+3. No exit within ``max_days`` bars (the fill bar is bar 1): exit at the
+   close of bar ``max_days``, ``"timeout"``.  The bars run out first
+   (delisted or end of data): marked at the last close, ``"open"``.
+
+``r_multiple = (exit_price - fill_price) / (entry - stop)`` (the same formula
+for shorts, where both differences are negative), so a fill at the entry and
+an exit at the stop is exactly -1, and a gap through the stop is worse than
+-1.  ``bars_held`` counts the bars from the fill bar to the exit bar, both
+included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from technic_nb.research.evaluation.common import (
+    NAT,
+    anchor_dates,
+    bar_arrays,
+    check_int,
+    numeric,
+    panel_index,
+    require,
+    row_groups,
+    scan_dates,
+    to_dates,
+)
+
+__all__ = ["OUTCOMES", "TRADE_COLUMNS", "r_summary", "walk_trade_plans"]
+
+#: The outcomes of :func:`walk_trade_plans`.
+OUTCOMES: tuple[str, ...] = (
+    "no_bars",
+    "pending",
+    "no_fill",
+    "stop_gap",
+    "stop",
+    "target_gap",
+    "target",
+    "timeout",
+    "open",
+)
+#: The columns of :func:`walk_trade_plans`.
+TRADE_COLUMNS: tuple[str, ...] = (
+    "date",
+    "symbol",
+    "direction",
+    "entry",
+    "stop",
+    "target",
+    "fill_date",
+    "fill_price",
+    "exit_date",
+    "exit_price",
+    "outcome",
+    "bars_held",
+    "r_multiple",
+)
+
+_PRICE_COLUMNS = ("open", "high", "low", "close")
+
+
+class _Walk(NamedTuple):
+    outcome: str
+    fill: int = -1
+    fill_price: float = math.nan
+    exit: int = -1
+    exit_price: float = math.nan
+
+
+class _Plan(NamedTuple):
+    direction: int
+    entry: float
+    stop: float
+    target: float
+
+
+def walk_trade_plans(
+    panel: pd.DataFrame,
+    bars: Mapping[str, pd.DataFrame],
+    top_n: int | None = None,
+    max_days: int = 63,
+    entry_window: int = 5,
+) -> pd.DataFrame:
+    """Walk each long or short trade plan of the panel through the following bars.
+
+    Rows with ``direction`` +1 or -1 (and ``rank <= top_n`` when given) are walked
+    over the bars after their anchor by the rules of this module's docstring.
+
+    Args:
+        panel: the replay panel (``direction``, ``entry``, ``stop``, ``target``;
+            ``rank`` with ``top_n``).
+        bars: each symbol's daily bars (``open, high, low, close``).
+        top_n: only the rows with ``rank <= top_n``.
+        max_days: the most bars a position is held.
+        entry_window: the bars after the anchor in which the entry may fill.
+
+    Returns:
+        One row per walked plan, columns :data:`TRADE_COLUMNS` (``outcome`` a
+        categorical of :data:`OUTCOMES`, ``bars_held`` nullable integers).
+
+    Raises:
+        ValueError: a plan with missing prices or whose levels are in the wrong
+            order (long: ``stop < entry < target``; short: ``target < entry < stop``),
+            or malformed bars.
+    """
+    days = check_int("max_days", max_days, 1)
+    window = check_int("entry_window", entry_window, 1)
+    index = panel_index(panel)
+    require(panel, ["direction", "entry", "stop", "target"], "panel")
+    direction = numeric(panel, "direction")
+    rows = _plan_rows(panel, direction, top_n)
+    plans = _plans(panel, rows, direction)
+    anchors = anchor_dates(panel, index)[rows]
+    symbols = index.get_level_values(1)[rows]
+    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window)
+    return _trade_frame(index, rows, plans, walks, fill_ns, exit_ns)
+
+
+def _plan_rows(panel: pd.DataFrame, direction: np.ndarray, top_n: int | None) -> np.ndarray:
+    """Positions of the rows to walk: a long or short plan (with ``rank <= top_n``)."""
+    chosen = (direction == 1) | (direction == -1)
+    if top_n is not None:
+        require(panel, ["rank"], "panel")
+        chosen &= numeric(panel, "rank") <= check_int("top_n", top_n, 1)
+    return np.flatnonzero(chosen)
+
+
+def _walk_symbols(
+    symbols: pd.Index,
+    anchors: np.ndarray,
+    plans: list[_Plan],
+    bars: Mapping[str, pd.DataFrame],
+    days: int,
+    window: int,
+) -> tuple[list[_Walk], np.ndarray, np.ndarray]:
+    """Every plan walked over its symbol's bars: the walks, fill and exit dates (int64 ns)."""
+    walks: list[_Walk] = [_Walk("no_bars")] * len(plans)
+    fill_ns = np.full(len(plans), NAT, dtype=np.int64)
+    exit_ns = np.full(len(plans), NAT, dtype=np.int64)
+    for symbol, members in row_groups(symbols).items():
+        frame = bars.get(symbol)
+        if frame is None or not len(frame):
+            continue
+        dates, prices = bar_arrays(symbol, frame, _PRICE_COLUMNS)
+        positions = np.searchsorted(dates, anchors[members], side="right") - 1
+        for member, anchor in zip(members, positions, strict=True):
+            if anchor < 0:
+                continue
+            walk = _walk(prices, int(anchor), plans[member], days, window)
+            walks[member] = walk
+            if walk.fill >= 0:
+                fill_ns[member] = dates[walk.fill]
+                exit_ns[member] = dates[walk.exit]
+    return walks, fill_ns, exit_ns
+
+
+def _plans(panel: pd.DataFrame, rows: np.ndarray, direction: np.ndarray) -> list[_Plan]:
+    entry = numeric(panel, "entry")[rows]
+    stop = numeric(panel, "stop")[rows]
+    target = numeric(panel, "target")[rows]
+    side = direction[rows]
+    finite = np.isfinite(entry) & np.isfinite(stop) & np.isfinite(target)
+    long_ok = (stop < entry) & (entry < target)
+    short_ok = (target < entry) & (entry < stop)
+    bad = ~finite | np.where(side > 0, ~long_ok, ~short_ok)
+    if bad.any():
+        first = panel.index[rows[int(np.flatnonzero(bad)[0])]]
+        raise ValueError(
+            f"{int(bad.sum())} trade plans have missing prices or levels in the wrong order "
+            f"(first: {first}); a long needs stop < entry < target and a short "
+            "target < entry < stop: fix or drop those rows"
+        )
+    return [
+        _Plan(int(d), float(e), float(s), float(t))
+        for d, e, s, t in zip(side, entry, stop, target, strict=True)
+    ]
+
+
+def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window: int) -> _Walk:
+    """One plan walked from the bar after ``anchor`` (the rules of walk_trade_plans)."""
+    open_, high, low, close = prices
+    last = len(close) - 1
+    first, stop_at = anchor + 1, min(anchor + window, last)
+    long = plan.direction > 0
+    reach = (
+        high[first : stop_at + 1] >= plan.entry if long else low[first : stop_at + 1] <= plan.entry
+    )
+    hits = np.flatnonzero(reach)
+    if not len(hits):
+        return _Walk("pending" if anchor + window > last else "no_fill")
+    fill = first + int(hits[0])
+    fill_price = max(open_[fill], plan.entry) if long else min(open_[fill], plan.entry)
+    end = min(fill + days - 1, last)
+    lo, hi = low[fill : end + 1], high[fill : end + 1]
+    touched = (
+        (lo <= plan.stop) | (hi >= plan.target) if long else (hi >= plan.stop) | (lo <= plan.target)
+    )
+    exits = np.flatnonzero(touched)
+    if len(exits):
+        bar = fill + int(exits[0])
+        price, outcome = _exit_on(plan, open_[bar], low[bar], high[bar], bar == fill)
+        return _Walk(outcome, fill, float(fill_price), bar, price)
+    if fill + days - 1 <= last:
+        return _Walk("timeout", fill, float(fill_price), end, float(close[end]))
+    return _Walk("open", fill, float(fill_price), last, float(close[last]))
+
+
+def _exit_on(
+    plan: _Plan, open_: float, low: float, high: float, fill_bar: bool
+) -> tuple[float, str]:
+    """Exit price and outcome on a bar that touches the stop or the target."""
+    sign = 1.0 if plan.direction > 0 else -1.0
+    # In "long space" (prices times sign) a short's rules are the long ones.
+    o, s, t = sign * open_, sign * plan.stop, sign * plan.target
+    adverse = sign * low if sign > 0 else sign * high
+    if not fill_bar and o <= s:
+        return float(open_), "stop_gap"
+    if adverse <= s:
+        return plan.stop, "stop"
+    if o >= t:
+        return float(open_), "target_gap"
+    return plan.target, "target"
+
+
+def _trade_frame(
+    index: pd.MultiIndex,
+    rows: np.ndarray,
+    plans: list[_Plan],
+    walks: list[_Walk],
+    fill_ns: np.ndarray,
+    exit_ns: np.ndarray,
+) -> pd.DataFrame:
+    entry = np.array([p.entry for p in plans], dtype=np.float64)
+    stop = np.array([p.stop for p in plans], dtype=np.float64)
+    fill_price = np.array([w.fill_price for w in walks], dtype=np.float64)
+    exit_price = np.array([w.exit_price for w in walks], dtype=np.float64)
+    held = [w.exit - w.fill + 1 if w.fill >= 0 else pd.NA for w in walks]
+    frame = pd.DataFrame(
+        {
+            "date": to_dates(scan_dates(index, "the panel")[rows]),
+            "symbol": np.asarray(index.get_level_values(1)[rows], dtype=object),
+            "direction": np.array([p.direction for p in plans], dtype=np.int64),
+            "entry": entry,
+            "stop": stop,
+            "target": np.array([p.target for p in plans], dtype=np.float64),
+            "fill_date": to_dates(fill_ns),
+            "fill_price": fill_price,
+            "exit_date": to_dates(exit_ns),
+            "exit_price": exit_price,
+            "outcome": pd.Categorical([w.outcome for w in walks], categories=OUTCOMES),
+            "bars_held": pd.array(held, dtype="Int64"),
+            "r_multiple": (exit_price - fill_price) / (entry - stop),
+        }
+    )
+    return frame
+
+
+def r_summary(trades: pd.DataFrame) -> pd.Series:
+    """Summary of walked trade plans in R multiples (an object Series: ints and floats).
+
+    ``trades`` (plans walked), ``fills`` (plans filled), ``fill_rate``,
+    ``win_rate`` (share of filled trades with R > 0), ``mean_r`` (the expectancy),
+    ``median_r`` and ``std_r`` (ddof 1) over all filled trades, including those
+    still ``"open"`` (marked at their last close), ``mean_bars_held``, then one
+    count per outcome of :data:`OUTCOMES`.
+
+    Args:
+        trades: the output of :func:`walk_trade_plans`.
+    """
+    require(trades, ["outcome", "r_multiple", "bars_held"], "trades")
+    r = pd.to_numeric(trades["r_multiple"], errors="coerce").dropna()
+    filled = len(r)
+    held = pd.to_numeric(trades["bars_held"], errors="coerce").dropna()
+    values: dict[str, float] = {
+        "trades": len(trades),
+        "fills": filled,
+        "fill_rate": filled / len(trades) if len(trades) else math.nan,
+        "win_rate": float((r > 0).mean()) if filled else math.nan,
+        "mean_r": float(r.mean()) if filled else math.nan,
+        "median_r": float(r.median()) if filled else math.nan,
+        "std_r": float(r.std(ddof=1)) if filled > 1 else math.nan,
+        "mean_bars_held": float(held.mean()) if len(held) else math.nan,
+    }
+    outcomes = trades["outcome"].astype(object).value_counts()
+    for name in OUTCOMES:
+        values[name] = int(outcomes.get(name, 0))
+    return pd.Series(values, name="r_summary", dtype=object)
