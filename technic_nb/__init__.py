@@ -12,21 +12,21 @@ needs no network and no API key::
 from __future__ import annotations
 
 from technic_nb import factors
+from technic_nb._version import __version__
 from technic_nb.core.cancel import ScanCancellation, ScanCancelled
 from technic_nb.core.errors import ErrorType, ScanError
 from technic_nb.core.indicators import IndicatorParams
 from technic_nb.core.regime import MarketRegime
 from technic_nb.core.scoring.rating import ScoringParams, ScoringWeights
 from technic_nb.core.scoring.user import UserSubscore, by_rank, by_thresholds
-from technic_nb.engine.cache.checkpoints import cache_size
+from technic_nb.engine.cache.location import cache_size
 from technic_nb.engine.config import ScanConfig, default_cache_dir
 from technic_nb.engine.hooks import ScanHooks
 from technic_nb.engine.progress import STAGES, MultiStageProgressTracker, ProgressSnapshot
 from technic_nb.engine.result import ScanResult
 from technic_nb.engine.scan import clear_scan_cache as clear_cache
 from technic_nb.engine.scan import prune_cache, run_scan, scan
-from technic_nb.notebook.replay_runner import ReplayRunner
-from technic_nb.notebook.runner import RunnerState, ScanRunner
+from technic_nb.notebook.runner import ReplayRunner, RunnerState, ScanRunner
 from technic_nb.research.replay.result import ReplayResult, diff
 from technic_nb.research.replay.run import replay
 from technic_nb.rules.factors.define import Factor, factor
@@ -40,8 +40,6 @@ from technic_nb.sources import (
     PolygonSource,
 )
 from technic_nb.sources.retry import RetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "STAGES",

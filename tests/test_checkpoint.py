@@ -14,17 +14,15 @@ import pandas as pd
 import pytest
 
 import technic_nb as tn
-from technic_nb.engine.cache.checkpoints import (
-    CheckpointCache,
+from technic_nb.engine.cache.checkpoints import CheckpointCache
+from technic_nb.engine.cache.envelope import (
     CorruptEntry,
     UnsavedEntry,
-    cache_size,
-    clear_cache,
-    prepare_folder,
     seal,
     summarize_notes,
     unseal,
 )
+from technic_nb.engine.cache.location import Checkpoints, cache_size, clear_cache
 
 KEY = ("memory:test|AAA|2024-01-01..2024-12-31|1d", "rsi=14", 300, "3")
 
@@ -269,18 +267,42 @@ def test_clear_cache_removes_old_formats_too(tmp_path) -> None:
     assert not old.exists() and cache_size(tmp_path / "checkpoints") == 0
 
 
-def test_prepare_folder_makes_it_private(tmp_path) -> None:
-    prepare_folder(tmp_path / "new")
+def test_opening_the_checkpoints_makes_the_cache_folder_private(tmp_path) -> None:
+    checkpoints = Checkpoints.of(tn.ScanConfig(cache_dir=tmp_path / "new"))
+    checkpoints.open()
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "checkpoints").is_dir()
 
 
 def test_an_unusable_cache_folder_is_a_clear_cache_error(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(tn.ScanError) as info:
-        prepare_folder(blocker / "cache")
+        Checkpoints.of(tn.ScanConfig(cache_dir=blocker / "cache")).open()
     assert info.value.error_type is tn.ErrorType.CACHE_ERROR
     assert "cache_dir=" in info.value.suggestion
+
+
+@pytest.mark.parametrize(
+    ("form", "location", "private"),
+    [
+        ("cache_dir", "c/checkpoints", "c"),
+        ("memory_path", "m", "m"),
+        ("memory", "j", None),
+    ],
+)
+def test_the_cache_location_is_decoded_in_one_place(tmp_path, form, location, private) -> None:
+    options = {
+        "cache_dir": {"cache_dir": tmp_path / "c"},
+        "memory_path": {"memory": tmp_path / "m"},
+        "memory": {"memory": joblib.Memory(str(tmp_path / "j"), verbose=0)},
+    }[form]
+    checkpoints = Checkpoints.of(tn.ScanConfig(**options, cache_bytes_limit="1M"))
+    assert checkpoints.location == tmp_path / location
+    assert checkpoints.private == (None if private is None else tmp_path / private)
+    assert checkpoints.bytes_limit == "1M"
+    assert checkpoints.key == str((tmp_path / location).resolve())
+    assert Checkpoints.of(tn.ScanConfig(**options, use_cache=False)) is None
 
 
 def test_a_joblib_memory_can_be_given_as_in_scikit_learn(tmp_path) -> None:
@@ -329,7 +351,7 @@ def _no_room_after(monkeypatch, writes: int) -> list[int]:
     (in this process: the scans below run their workers in it)."""
     import errno
 
-    from technic_nb.engine.cache import checkpoints as _cache
+    from technic_nb.compat import joblib_internals as _cache
 
     calls = [0]
     real = _cache.joblib.dump

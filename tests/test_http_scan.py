@@ -554,3 +554,26 @@ def test_damaged_entries_of_a_network_replay_reach_result_warnings(market, tmp_p
     damaged = [w for w in again.warnings if "unreadable" in w]
     assert len(damaged) == 2, again.warnings
     pd.testing.assert_frame_equal(again.table(dates[-1]), first.table(dates[-1]))
+
+
+def test_a_new_scan_waits_for_the_fetches_a_cancelled_one_left_in_flight(market, tmp_path):
+    """Fetches still running when a scan is cancelled (slower than its grace period) are
+    joined by the next scan on the same cache, so their bars are fetched only once."""
+    symbols = list(market.universe()["symbol"][:24])
+    with FakePolygonServer(market, api_key=KEY, latency=0.8) as server:
+        config = config_for(polygon(server), tmp_path, universe=symbols, fetch_concurrency=8)
+        token = ScanCancellation()
+
+        def on_progress(stage, current, total, message, metadata):
+            if stage == "data_fetching" and current >= 1:
+                token.cancel()
+
+        # cancel once the first answers are in: the next eight requests are under way
+        first = tn.scan(config, on_progress, token)
+        assert first.cancelled
+        assert server.wait_for(lambda log: len(log) > 1, timeout=5)
+        second = tn.scan(config)
+    assert not second.cancelled and len(second.errors) == 0
+    requested = server.requests_by_symbol
+    assert set(requested) == set(symbols)
+    assert max(requested.values()) == 1, {s: n for s, n in requested.items() if n > 1}

@@ -31,7 +31,7 @@ LAYERS = {
     "_version": 0,
     "rules": 1,
     "display": 1,
-    "factors": 1,  # the public module of ready-made factors
+    "factors": 1.5,  # the public module of ready-made factors (over rules)
     "sources": 2,
     "testing": 2.5,  # beside the sources: a fake data service
     "engine": 3,

@@ -14,7 +14,7 @@ import pytest
 
 import technic_nb as tn
 import technic_nb.notebook.live as live_top
-from technic_nb.engine.plan import score_rows
+from technic_nb.engine.finalize import score_rows
 from technic_nb.notebook.live import LiveTop, exact_live_ratings
 from technic_nb.notebook.text import LIVE_COLUMNS, live_caption, live_table_html
 

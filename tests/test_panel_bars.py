@@ -18,7 +18,7 @@ from kernel_support import execute, report, start_kernel
 from tqdm.notebook import tqdm as notebook_tqdm
 
 import technic_nb as tn
-from technic_nb.compat.tqdm import bar_view, notebook_bar_parts, set_notebook_total
+from technic_nb.compat.tqdm_internals import bar_view, notebook_bar_parts, set_notebook_total
 from technic_nb.notebook.bars import StageBars
 
 STAGES = ["universe_loading", "data_fetching", "symbol_scanning", "finalization"]

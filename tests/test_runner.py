@@ -38,7 +38,7 @@ from technic_nb.display.charts import plot_sector_scores, plot_symbol, style_tab
 from technic_nb.notebook.console import ConsoleProgress
 from technic_nb.notebook.panel import ScanPanel
 from technic_nb.notebook.parts import STALE_AFTER, panel_css
-from technic_nb.notebook.runner import active_runners, in_jupyter
+from technic_nb.notebook.registry import active_runners, in_jupyter
 from technic_nb.notebook.text import count, duration, rate, tidy_status
 
 TIMEOUT = 60.0

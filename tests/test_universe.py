@@ -10,7 +10,7 @@ import pytest
 
 import technic_nb as tn
 from technic_nb import DemoSource, InMemorySource, ScanConfig
-from technic_nb.engine.plan import status_line
+from technic_nb.engine.finalize import status_line
 from technic_nb.engine.universe import read_universe
 
 

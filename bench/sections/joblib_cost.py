@@ -37,7 +37,8 @@ import joblib.hashing
 import joblib.memory
 
 import technic_nb.engine.cache.checkpoints as tn_cache
-from technic_nb.engine.cache.checkpoints import CheckpointCache, seal
+from technic_nb.engine.cache.checkpoints import CheckpointCache
+from technic_nb.engine.cache.envelope import seal
 
 from ..common import Bench, log, median, section
 from ..stats import per_call_seconds, summarize

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 import technic_nb as tn
-from technic_nb.engine.cache.checkpoints import seal
+from technic_nb.engine.cache.envelope import seal
 from technic_nb.engine.config import DEFAULT_LOOKBACK_DAYS
 from technic_nb.engine.factor_work import compute_one
 from technic_nb.engine.work import SymbolJob, compute_outcome, trim_bars

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ErrorType", "ScanError", "config_error", "data_error"]
+__all__ = ["ErrorType", "ScanError", "cache_error", "config_error", "data_error"]
 
 
 class ErrorType(enum.StrEnum):
@@ -136,4 +136,15 @@ def data_error(symbol: str, message: str, suggestion: str = "", **details: Any) 
         details={"symbol": symbol, **details},
         suggestion=suggestion or "Fix or remove this symbol's data, or exclude the symbol.",
         affected_symbols=(symbol,),
+    )
+
+
+def cache_error(folder: object, problem: str, suggestion: str = "") -> ScanError:
+    """The error for a checkpoint folder that cannot be created, read or written."""
+    return ScanError(
+        ErrorType.CACHE_ERROR,
+        f"cannot use the cache folder {str(folder)!r}: {problem}",
+        details={"cache_dir": str(folder)},
+        suggestion=suggestion
+        or "Check the folder's permissions, pass cache_dir= another folder, or use_cache=False.",
     )

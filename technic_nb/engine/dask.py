@@ -41,6 +41,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from technic_nb._version import __version__
 from technic_nb.core.errors import ErrorType, ScanError, config_error
 from technic_nb.engine.work import SymbolJob
 
@@ -153,16 +154,15 @@ def connect(spec: Any, timeout: float = CONNECT_TIMEOUT) -> tuple[Any, bool]:
 #: unpickle, so a worker without the package reports ModuleNotFoundError instead of
 #: failing to load the probe itself).
 _VERSIONS_PROBE = (
-    "(__import__('technic_nb').__version__, "
+    "(__import__('technic_nb._version', fromlist=['__version__']).__version__, "
     "__import__('technic_nb.engine.work', fromlist=['FEATURES_VERSION']).FEATURES_VERSION)"
 )
 
 
 def _local_versions() -> tuple[str, str]:
-    import technic_nb
-    from technic_nb.engine import work as _work
+    from technic_nb.engine.work import FEATURES_VERSION
 
-    return technic_nb.__version__, _work.FEATURES_VERSION
+    return __version__, FEATURES_VERSION
 
 
 def _write_probe(folder: str, token: str) -> str:

@@ -218,18 +218,19 @@ class LocalExecutor:
 
 
 #: Fetch thread pools of cancelled scans whose requests were still in flight, by
-#: cache location: a new scan on that cache waits for them (their bars are being
+#: checkpoints' key: a new scan on that cache waits for them (their bars are being
 #: written), so nothing already asked for is asked for again.
 _IN_FLIGHT: dict[str, list[threading.Thread]] = {}
 _IN_FLIGHT_LOCK = threading.Lock()
 
 
-def join_fetches(location: str | None, timeout: float = 60.0) -> None:
-    """Wait for the fetches a cancelled scan left running on the cache at ``location``."""
-    if location is None:
+def join_fetches(key: str | None, timeout: float = 60.0) -> None:
+    """Wait for the fetches a cancelled scan left running on the cache whose
+    :attr:`~technic_nb.engine.cache.location.Checkpoints.key` is ``key``."""
+    if key is None:
         return
     with _IN_FLIGHT_LOCK:
-        threads = _IN_FLIGHT.pop(location, [])
+        threads = _IN_FLIGHT.pop(key, [])
     deadline = time.monotonic() + timeout
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
@@ -351,10 +352,10 @@ class FetchExecutor:
         closer = threading.Thread(target=self._fetches.shutdown, kwargs={"wait": True}, daemon=True)
         closer.start()
         closer.join(CANCEL_GRACE)
-        location = self.job.cache.location if self.job.cache is not None else None
-        if closer.is_alive() and location is not None:
+        checkpoints = self.plan.checkpoints
+        if closer.is_alive() and checkpoints is not None:
             with _IN_FLIGHT_LOCK:
-                _IN_FLIGHT.setdefault(str(location), []).append(closer)
+                _IN_FLIGHT.setdefault(checkpoints.key, []).append(closer)
 
     # -- the producer thread ----------------------------------------------------------
     def _produce(self, todo: list[str], keys: dict[str, str]) -> None:

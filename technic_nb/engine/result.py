@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,31 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pandas.io.formats.style import Styler
 
-__all__ = ["ERROR_COLUMNS", "LEADING_COLUMNS", "ScanResult"]
-
-ERROR_COLUMNS = ("symbol", "error_type", "message", "suggestion", "recoverable", "details")
-
-#: The first columns of the ranked table, in this order; the features follow.
-LEADING_COLUMNS: tuple[str, ...] = (
-    "rank",
-    "name",
-    "sector",
-    "signal",
-    "tech_rating",
-    "percentile",
-    "trend",
-    "momentum",
-    "volume",
-    "volatility",
-    "oscillator",
-    "breakout",
-    "close",
-    "entry",
-    "stop",
-    "target",
-    "reward_risk",
-    "plan_ok",
-)
+__all__ = ["ScanResult"]
 
 
 @dataclass
@@ -68,6 +44,10 @@ class ScanResult:
     regime: Any = None
     warnings: list[str] = field(default_factory=list)
     config: Any = None
+    #: ``reader(symbol) -> bars`` (:class:`~technic_nb.engine.bars.ScanBars`)
+    bars_reader: Callable[[str], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __iter__(self):
         """Unpack as ``table, status`` like :func:`~technic_nb.run_scan`."""
@@ -94,31 +74,19 @@ class ScanResult:
     def bars(self, symbol: str) -> pd.DataFrame:
         """The daily bars of ``symbol`` this scan used.
 
-        Fetched again from the scan's source in the same date window (same
-        ``as_of``) and trimmed to the same ``lookback_days``, so indicators
-        computed from them match the table's row.
+        Read back through the scan's checkpoint cache, which keeps the bars each
+        symbol was computed from; a symbol the cache no longer holds is read
+        from the scan's source in the same date window (same ``as_of``) and
+        trimmed to the same ``lookback_days``.  Indicators computed from them
+        match the table's row.
 
         Raises:
-            ValueError: when the result has no config.
+            ValueError: when the result has no config (it was not made by a scan).
             ScanError: when the source has no bars for ``symbol``.
         """
-        from technic_nb.core.symbols import validate_symbol
-        from technic_nb.engine.scan import resolve_window
-        from technic_nb.engine.work import SymbolJob, trim_bars
-        from technic_nb.sources import DataSource, resolve_source
-
-        config = self.config
-        if config is None:
-            raise ValueError("this ScanResult has no config, so its bars cannot be fetched")
-        symbol = validate_symbol(symbol)
-        source = resolve_source(config.source)
-        try:
-            window = resolve_window(source, config.as_of, config.lookback_days)
-            bars = source.fetch(symbol, window)
-        finally:
-            if not isinstance(config.source, DataSource):
-                source.close()
-        return trim_bars(bars, SymbolJob(window, config.lookback_days, config.indicators, None))
+        if self.bars_reader is None:
+            raise ValueError("this ScanResult has no config, so its bars cannot be read")
+        return self.bars_reader(symbol)
 
     def plot(self, symbol: str, **kwargs: Any) -> Figure:
         """Chart ``symbol`` with the bars this scan used: price, SMAs, volume, RSI, MACD.

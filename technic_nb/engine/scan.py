@@ -1,230 +1,78 @@
-"""The scan engine: one pipeline that every front end drives.
+"""A scan: the pipeline's collector for one date, and the public scan functions.
 
-A scan reads top to bottom in :class:`_Scan`:
-
-1. **universe_loading** - :func:`~technic_nb.engine.plan.prepare`: the source, the
-   universe, the date window, the checkpoint cache.
-2. **data_fetching** and 3. **symbol_scanning** - an executor
-   (:mod:`technic_nb.engine.executors`) gets every symbol's outcome: read back from
-   the checkpoint cache, or fetched and computed in joblib workers, each
-   symbol checkpointed the moment it is done.
-4. **finalization** - :func:`~technic_nb.engine.plan.finalize`: filters, scoring,
-   ranking, the market regime, the error table and the status line.
-
-The engine reports through one :class:`~technic_nb.engine.hooks.ScanHooks` (the
-progress publisher and any row listener).  Cancelling (the token, or Ctrl-C /
-Kernel > Interrupt) stops feeding the workers, lets the tasks in flight hand back
-what they finished, and returns the partial result; the worker processes stay up.
+:class:`ScanCollector` keeps each symbol's features row or error
+(:class:`~technic_nb.engine.finalize.Collected`) and makes the
+:class:`~technic_nb.ScanResult`: the finalization stage fetches the benchmark
+for the market regime, then scores, screens and ranks
+(:func:`~technic_nb.engine.finalize.finalize`).  :func:`scan`,
+:func:`run_scan`, :func:`clear_scan_cache` and :func:`prune_cache` are the
+public functions built on it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-from joblib import Memory
 
-from technic_nb.core.cancel import CancelFlag, ScanCancellation, ScanCancelled
-from technic_nb.core.errors import ScanError
-from technic_nb.engine.cache.checkpoints import CheckpointCache, clear_cache
+from technic_nb.core.cancel import ScanCancellation
+from technic_nb.engine.benchmark import scan_regime
+from technic_nb.engine.cache.location import Checkpoints
 from technic_nb.engine.config import ScanConfig
-from technic_nb.engine.executors import (
-    ComputePool,
-    FetchExecutor,
-    LocalExecutor,
-    effective_jobs,
-    join_fetches,
-)
-from technic_nb.engine.hooks import DelegatingHooks, ProgressHooks, RowHooks, ScanHooks
-from technic_nb.engine.plan import (
-    Collected,
-    ScanPlan,
-    as_of_date,
-    finalize,
-    prepare,
-    resolve_window,
-    scan_regime,
-)
-from technic_nb.engine.progress import STAGES, MultiStageProgressTracker, ProgressCallback
+from technic_nb.engine.finalize import Collected, finalize
+from technic_nb.engine.hooks import ScanHooks
+from technic_nb.engine.plan import ScanPlan, as_of_date, resolve_window
+from technic_nb.engine.progress import MultiStageProgressTracker, ProgressCallback
 from technic_nb.engine.result import ScanResult
+from technic_nb.engine.run import Stages, engine_hooks, run
 from technic_nb.engine.universe import load_universe
 from technic_nb.engine.work import SymbolJob, SymbolOutcome
 from technic_nb.sources import resolve_source
 
-__all__ = ["clear_scan_cache", "prune_cache", "resolve_window", "run_scan", "scan"]
+__all__ = ["ScanCollector", "clear_scan_cache", "prune_cache", "run_scan", "scan"]
 
 
-class _Scan:
-    """One scan, from the config to the result (not reusable)."""
+class ScanCollector:
+    """A scan's outcomes, one per symbol, and the :class:`~technic_nb.ScanResult` of them."""
 
-    def __init__(self, config: ScanConfig, token: ScanCancellation, hooks: ScanHooks) -> None:
-        self.config = config
-        self.token = token
-        self.hooks = hooks
-        self.started = time.monotonic()
+    noun = "symbols to scan"
+
+    def __init__(self) -> None:
         self.collected = Collected()
-        self.stage_started: dict[str, float] = {}
-        self.stage_seconds: dict[str, float] = {}
+        self.warnings = self.collected.warnings
+        self.stats = self.collected.extra_stats
 
-    def run(self) -> ScanResult:
-        join_fetches(_location(self.config))
-        plan = self._prepare()
-        try:
-            cancelled = False
-            try:
-                self._scan_symbols(plan)
-            except ScanCancelled:
-                cancelled = True
-            except KeyboardInterrupt:
-                self.token.cancel("interrupted")
-                cancelled = True
-            if cancelled or self.token.is_cancelled():
-                self.hooks.scan_stopped("cancelled")
-                return self._result(plan, cancelled=True)
-            return self._finish(plan)
-        except BaseException:
-            self.hooks.scan_stopped("failed")
-            raise
-        finally:
-            plan.close()
-            _prune(plan.job.cache, self.config)
-
-    # -- stages -----------------------------------------------------------------
-    def _stage(self, name: str, total: int, message: str = "") -> None:
-        self.stage_started[name] = time.monotonic()
-        self.hooks.stage_started(name, total, message)
-
-    def _end_stage(self, name: str, message: str = "") -> None:
-        self.stage_seconds[name] = time.monotonic() - self.stage_started.get(name, self.started)
-        self.hooks.stage_finished(name, message)
-
-    def _prepare(self) -> ScanPlan:
-        self._stage("universe_loading", 3, "resolving the data source")
-        try:
-            plan = prepare(
-                self.config,
-                on_step=lambda message: self.hooks.stage_advanced("universe_loading", 1, message),
-            )
-        except BaseException:
-            self.hooks.scan_stopped("failed")
-            raise
-        self._end_stage("universe_loading", f"{len(plan.universe)} symbols to scan")
-        self.hooks.scan_prepared(plan)
+    def planned(self, plan: ScanPlan) -> ScanPlan:
         return plan
 
-    def _scan_symbols(self, plan: ScanPlan) -> None:
-        self.token.check_and_raise()
-        symbols = plan.symbols
-        self._stage("data_fetching", len(symbols), "checking the cache")
-        self._stage("symbol_scanning", len(symbols), "checking the cache")
-        if symbols:
-            with (
-                CancelFlag(self.token) as flag,
-                _compute_pool(plan, self.token, self.hooks, self.collected) as (pool, job),
-            ):
-                job = dataclasses.replace(job, cancel=flag)
-                kind = LocalExecutor if plan.source.fetch_in_worker else FetchExecutor
-                executor = kind(plan, pool, job, self.hooks)
-                try:
-                    executor.run(symbols, self._accept)
-                finally:
-                    executor.close()
-                    self.collected.warnings.extend(getattr(executor, "warnings", []))
-        self._end_stage("data_fetching")
-        self._end_stage("symbol_scanning")
+    def items(self, symbols: int) -> int:
+        return symbols
 
-    def _accept(self, outcome: SymbolOutcome) -> None:
-        """Take one symbol's outcome (in the scanning thread)."""
-        if outcome.error is not None and outcome.error.get("fatal"):
-            self.token.cancel("failed")
-            raise ScanError.from_dict(outcome.error)
+    def accept(self, outcome: SymbolOutcome) -> int:
         self.collected.add(outcome)
-        self.hooks.symbol_done(outcome)
-        self.hooks.stage_advanced(
-            "symbol_scanning",
-            1,
-            outcome.symbol,
-            symbol=outcome.symbol,
-            from_cache=outcome.from_cache,
-            ok=outcome.ok,
-        )
+        return 1
 
-    def _finish(self, plan: ScanPlan) -> ScanResult:
-        self._stage("finalization", 3, "scoring")
-        self.hooks.stage_advanced("finalization", 1, "ranking")
-        regime = scan_regime(plan, self.token, self.collected.warnings)
-        self.hooks.stage_advanced("finalization", 1, "regime")
-        result = self._result(plan, cancelled=False, regime=regime)
-        self._end_stage("finalization", result.status)
-        result.stats["stage_seconds"] = {k: round(v, 6) for k, v in self.stage_seconds.items()}
-        return result
-
-    def _result(self, plan: ScanPlan, cancelled: bool, regime: Any = None) -> ScanResult:
-        return finalize(
+    def finish(
+        self, plan: ScanPlan, token: ScanCancellation, stages: Stages, elapsed: float
+    ) -> ScanResult:
+        stages.start("finalization", 3, "scoring")
+        stages.step("finalization", "ranking")
+        regime = scan_regime(plan, token, self.collected.warnings)
+        stages.step("finalization", "regime")
+        result = finalize(
             plan,
             self.collected,
-            cancelled=cancelled,
-            elapsed=time.monotonic() - self.started,
-            stage_seconds=self.stage_seconds,
+            cancelled=False,
+            elapsed=elapsed,
+            stage_seconds=stages.seconds,
             regime=regime,
         )
+        stages.finish("finalization", result.status)
+        result.stats["stage_seconds"] = {k: round(v, 6) for k, v in stages.seconds.items()}
+        return result
 
-
-@contextlib.contextmanager
-def _compute_pool(
-    plan: ScanPlan, token: ScanCancellation, hooks: ScanHooks, collected: Collected
-) -> Iterator[tuple[ComputePool, SymbolJob]]:
-    """The workers of a scan, and the job to ship to them (Dask adjusts it)."""
-    config = plan.config
-    if config.backend != "dask":
-        n_workers = effective_jobs(config.n_jobs)
-        yield ComputePool(config.backend, config.n_jobs, n_workers, token), plan.job
-        return
-    from technic_nb.engine.dask import DaskScan
-
-    cluster = DaskScan(config.dask_client, plan.job, hooks)
-    try:
-        with cluster:
-            pool = ComputePool(
-                cluster.backend,
-                -1,
-                cluster.n_workers,
-                token,
-                on_cancel=cluster.cancel_tasks,
-            )
-            yield pool, cluster.job
-    finally:
-        collected.warnings.extend(cluster.warnings)
-        collected.extra_stats.update(cluster.stats)
-
-
-def _location(config: ScanConfig) -> str | None:
-    location = config.checkpoint_location
-    return None if location is None else str(location)
-
-
-def _prune(cache: CheckpointCache | None, config: ScanConfig) -> None:
-    if cache is None or (config.cache_bytes_limit is None and config.cache_age_limit is None):
-        return
-    with contextlib.suppress(OSError):
-        cache.prune(bytes_limit=config.cache_bytes_limit, age_limit=config.cache_age_limit)  # type: ignore[arg-type]
-
-
-def _hooks_for(
-    tracker: MultiStageProgressTracker,
-    row_listener: Any,
-    hooks: ScanHooks | None,
-) -> ScanHooks:
-    chain: list[ScanHooks] = [ProgressHooks(tracker)]
-    if row_listener is not None:
-        chain.append(RowHooks(row_listener))
-    if hooks is not None:
-        chain.append(hooks)
-    return DelegatingHooks(chain)
+    def partial(self, plan: ScanPlan, elapsed: float) -> ScanResult:
+        return finalize(plan, self.collected, cancelled=True, elapsed=elapsed)
 
 
 def scan(
@@ -249,30 +97,26 @@ def scan(
             every symbol finished without error (from the cache or computed),
             from the scanning thread.  The dict is the engine's own: do not
             change it.
-        hooks: a :class:`~technic_nb.engine.hooks.ScanHooks` told of every stage event
-            and every symbol's outcome.  Exceptions raised by hooks, listeners
-            and callbacks are logged and ignored.
+        hooks: a :class:`~technic_nb.ScanHooks` told of every stage event and every
+            symbol's outcome.  Exceptions raised by hooks, listeners and callbacks
+            are logged and ignored.
 
     Raises:
         ScanError: for an invalid configuration, an unusable cache folder, or a
             scan-wide failure such as a rejected API key.  Per-symbol failures
             never raise; they are in ``result.errors``.
     """
+    config = _checked(config)
+    token = cancellation_token if cancellation_token is not None else ScanCancellation()
+    _, chain = engine_hooks(tracker, progress_cb, row_listener, hooks)
+    return run(config, ScanCollector(), token, chain)
+
+
+def _checked(config: ScanConfig | None) -> ScanConfig:
     config = config if config is not None else ScanConfig()
     if not isinstance(config, ScanConfig):
         raise TypeError(f"config must be a ScanConfig, got {type(config).__name__}")
-    token = cancellation_token if cancellation_token is not None else ScanCancellation()
-    if tracker is None:
-        tracker = MultiStageProgressTracker(callback=progress_cb)
-    else:
-        missing = [stage for stage in STAGES if stage not in tracker.stages]
-        if missing:
-            raise ValueError(
-                f"a tracker given to scan() needs the stages {list(STAGES)}; it lacks {missing}"
-            )
-        if progress_cb is not None:
-            tracker.add_listener(progress_cb)
-    return _Scan(config, token, _hooks_for(tracker, row_listener, hooks)).run()
+    return config
 
 
 def run_scan(
@@ -303,25 +147,26 @@ def clear_scan_cache(config: ScanConfig | None = None, *, everything: bool = Fal
     layers) are removed.  Returns how many entries were removed (``-1`` when
     everything was).
     """
-    config = config if config is not None else ScanConfig()
-    location = config.checkpoint_location
-    if location is None:
+    config = _checked(config)
+    checkpoints = Checkpoints.of(config)
+    if checkpoints is None:
         return 0
     if everything:
-        if location.name == "checkpoints" and config.memory is None:
-            clear_cache(location.parent)
-        else:
-            _cache(config, location).memory.clear(warn=False)
+        checkpoints.clear_everything()
         return -1
     source = resolve_source(config.source)
-    frame, _ = load_universe(config, source)
-    window = resolve_window(source, as_of_date(config), config.lookback_days)
-    job = SymbolJob(window, config.lookback_days, config.indicators, None, source.identity)
-    cache = _cache(config, location)
-    removed = 0
-    for symbol in frame["symbol"]:
-        removed += cache.forget_features(job.features_key(source.fingerprint(symbol, window)))
-        removed += cache.forget_bars(job.bars_key(symbol))
+    try:
+        frame, _ = load_universe(config, source)
+        window = resolve_window(source, as_of_date(config), config.lookback_days)
+        job = SymbolJob(window, config.lookback_days, config.indicators, None, source.identity)
+        cache = checkpoints.open()
+        removed = 0
+        for symbol in frame["symbol"]:
+            removed += cache.forget_features(job.features_key(source.fingerprint(symbol, window)))
+            removed += cache.forget_bars(job.bars_key(symbol))
+    finally:
+        if source is not config.source:
+            source.close()
     return removed
 
 
@@ -340,19 +185,11 @@ def prune_cache(
     ``cache_bytes_limit`` and ``cache_age_limit`` apply.  Uses
     ``joblib.Memory.reduce_size``.  Returns how many entries were removed.
     """
-    config = config if config is not None else ScanConfig()
-    location = config.checkpoint_location
-    if location is None or not location.exists():
+    config = _checked(config)
+    checkpoints = Checkpoints.of(config)
+    if checkpoints is None:
         return 0
-    if bytes_limit is None and age_limit is None and items_limit is None:
-        bytes_limit, age_limit = config.cache_bytes_limit, config.cache_age_limit
-    else:
+    if bytes_limit is not None or age_limit is not None:
         checked = ScanConfig(cache_bytes_limit=bytes_limit, cache_age_limit=age_limit)
         bytes_limit, age_limit = checked.cache_bytes_limit, checked.cache_age_limit
-    return _cache(config, location).prune(bytes_limit, age_limit, items_limit)
-
-
-def _cache(config: ScanConfig, location: Any) -> CheckpointCache:
-    if isinstance(config.memory, Memory):
-        return CheckpointCache(config.memory)
-    return CheckpointCache.at(location)
+    return checkpoints.prune(bytes_limit, age_limit, items_limit)

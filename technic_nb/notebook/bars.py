@@ -23,7 +23,7 @@ from typing import Any
 import ipywidgets as widgets
 from tqdm.notebook import tqdm as notebook_tqdm
 
-from technic_nb.compat.tqdm import BarView, bar_view, set_notebook_total
+from technic_nb.compat.tqdm_internals import BarView, bar_view, set_notebook_total
 from technic_nb.engine.progress import STAGES, ProgressSnapshot, StageSnapshot
 from technic_nb.notebook.console import STAGE_LABELS
 

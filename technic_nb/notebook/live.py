@@ -34,7 +34,7 @@ import pandas as pd
 
 from technic_nb.core.scoring.rating import _renamed_inputs, signals, subscores, tech_rating
 from technic_nb.engine.config import ScanConfig
-from technic_nb.engine.plan import score_rows
+from technic_nb.engine.finalize import score_rows
 from technic_nb.notebook.live_estimate import estimable, estimate_ratings
 
 __all__ = ["LiveCounts", "LiveTop", "exact_live_ratings"]

@@ -14,7 +14,38 @@ from technic_nb.core.indicators import IndicatorParams, feature_names
 from technic_nb.core.scoring.params import SUBSCORES, ScoringParams
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS
 
-__all__ = ["builtin_columns", "factor_columns", "table_columns"]
+__all__ = [
+    "ERROR_COLUMNS",
+    "LEADING_COLUMNS",
+    "builtin_columns",
+    "factor_columns",
+    "table_columns",
+]
+
+#: The columns of a scan's error table.
+ERROR_COLUMNS = ("symbol", "error_type", "message", "suggestion", "recoverable", "details")
+
+#: The first columns of the ranked table, in this order; the features follow.
+LEADING_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "name",
+    "sector",
+    "signal",
+    "tech_rating",
+    "percentile",
+    "trend",
+    "momentum",
+    "volume",
+    "volatility",
+    "oscillator",
+    "breakout",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+    "plan_ok",
+)
 
 #: Columns a scan adds besides the indicators and the scoring.
 CONTEXT_COLUMNS: tuple[str, ...] = ("last_date", "bars", "close", "volume", "volume_shares")

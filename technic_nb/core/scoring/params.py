@@ -13,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SUBSCORES", "SUBSCORE_LIMIT", "ScoringParams", "ScoringWeights"]
+from technic_nb.core.scoring.scale import SUBSCORE_LIMIT, SUBSCORES
+from technic_nb.core.scoring.user import UserSubscore
 
-#: The subscore columns, in weight order.
-SUBSCORES: tuple[str, ...] = ("trend", "momentum", "volume", "volatility", "oscillator", "breakout")
-#: Every subscore is clipped to [-SUBSCORE_LIMIT, SUBSCORE_LIMIT].
-SUBSCORE_LIMIT = 3.0
+__all__ = ["SUBSCORES", "SUBSCORE_LIMIT", "ScoringParams", "ScoringWeights"]
 
 
 # -- validation -----------------------------------------------------------------
@@ -90,8 +88,6 @@ class ScoringWeights:
 
 def _check_user_subscores(value: Any) -> tuple[Any, ...]:
     """``ScoringParams.user_subscores`` as a tuple of distinct ``UserSubscore`` objects."""
-    from technic_nb.core.scoring.user import UserSubscore
-
     allowed = "a list of UserSubscore objects with distinct names"
     if isinstance(value, UserSubscore):
         value = (value,)

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.core.errors import config_error
-from technic_nb.core.scoring.params import SUBSCORE_LIMIT, SUBSCORES
+from technic_nb.core.scoring.scale import SUBSCORE_LIMIT, SUBSCORES
 
 __all__ = [
     "RankMapper",

@@ -13,10 +13,8 @@ symbol is done (keys in :mod:`technic_nb.engine.cache.cached`):
   Scoring runs on the whole table afterwards and is not cached, so changing a
   weight re-ranks in milliseconds.
 
-Every stored value is a sealed envelope ``(format, crc32, length, payload)``
-whose payload is the value pickled with the C pickler (joblib's own pickler is
-written in Python and slow on anything but a flat ``bytes``).  The checksum is
-verified on every load: an entry that cannot be loaded or does not verify
+Every stored value is a sealed envelope (:mod:`technic_nb.engine.cache.envelope`)
+whose checksum is verified on every load: an entry that cannot be loaded or does not verify
 (truncated, a flipped bit, zero bytes, a directory where the file should be, a
 value of another type) is reported through ``on_warning``, removed, and
 recomputed.  It never crashes a scan and never changes a number silently.
@@ -25,14 +23,16 @@ Each entry is written under a temporary name and renamed into place, so a
 crash or a kill never leaves half a file; nothing is locked: two scans writing
 the same entry write equal values.  An entry that cannot be written (a full
 disk, a quota) is not a failure of the scan: the value is used, the partial
-file removed, and the entry noted (:class:`UnsavedEntry`); the scan's
+file removed, and the entry noted (an ``UnsavedEntry``); the scan's
 ``result.warnings`` then says in one line how many entries were not saved, why,
-and what to do (:func:`summarize_notes`).  The cache never grows without bound when a
-size or age limit is given (:meth:`CheckpointCache.prune`, which calls
-``Memory.reduce_size``: least recently used entries go first).
+and what to do.  The cache never grows without bound when a size or age limit is
+given (:meth:`CheckpointCache.prune`, which calls ``Memory.reduce_size``: least
+recently used entries go first).
 
-Layout: ``cache_dir/checkpoints/joblib/technic_nb/engine/cache/cached/<function>/<hash>/output.pkl``
-(no ``metadata.json``: see :class:`LeanFileStore`).
+Layout: ``<location>/joblib/technic_nb/engine/cache/cached/<function>/<hash>/output.pkl``
+(no ``metadata.json``: see :class:`~technic_nb.compat.joblib_internals.LeanFileStore`);
+where the location is, for a config, is decided in one place:
+:mod:`technic_nb.engine.cache.location`.
 """
 
 from __future__ import annotations
@@ -42,192 +42,24 @@ import datetime as dt
 import errno
 import logging
 import os
-import pickle
-import shutil
-import threading
-import uuid
-import zlib
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import joblib
-from joblib import Memory, register_store_backend
-from joblib._store_backends import FileSystemStoreBackend
+from joblib import Memory
 
-from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.compat.joblib_internals import STORE_BACKEND
+from technic_nb.core.errors import ScanError, cache_error
 from technic_nb.engine.cache import cached as _cached
+from technic_nb.engine.cache.envelope import CorruptEntry, UnsavedEntry, seal, unseal
 
-__all__ = [
-    "CHECKPOINT_FOLDER",
-    "CheckpointCache",
-    "CorruptEntry",
-    "UnsavedEntry",
-    "cache_size",
-    "clear_cache",
-    "prepare_folder",
-    "seal",
-    "summarize_notes",
-    "unseal",
-]
+__all__ = ["CheckpointCache"]
 
 logger = logging.getLogger("technic_nb.cache")
 
-#: Sub-folder of ``cache_dir`` that holds the ``joblib.Memory`` location.
-CHECKPOINT_FOLDER = "checkpoints"
-#: The format tag of a sealed envelope.
-ENVELOPE = "technic_nb-envelope-1"
 
 T = TypeVar("T")
 Warn = Callable[[str], None]
-
-
-class LeanFileStore(FileSystemStoreBackend):
-    """joblib's file-system store without each entry's ``metadata.json``.
-
-    joblib writes a ``metadata.json`` (the call's arguments as text, its duration)
-    beside every ``output.pkl`` and reads it back, twice, on every hit; nothing here
-    uses it (entries are validated by their checksum and evicted by the access
-    time of ``output.pkl``), and it doubles the file-system calls of an entry.
-    Registered with ``joblib.register_store_backend``, joblib's documented way to
-    plug a store into ``Memory`` (the base class lives in ``joblib._store_backends``,
-    where that API keeps it).  Entries stay readable by a plain ``Memory``.
-    """
-
-    def dump_item(self, call_id: Any, item: Any, verbose: int = 1) -> None:
-        """Write one entry; a failure raises ``OSError`` and leaves no partial file.
-
-        joblib's own store turns every write failure into a ``CacheWarning`` on
-        stderr and goes on, so a full disk would pass unnoticed (and leave the
-        partial temporary file behind).  Here the caller learns of it and says so.
-        """
-        folder = os.path.join(self.location, *call_id)
-        target = os.path.join(folder, "output.pkl")
-        temporary = f"{target}.{uuid.uuid4().hex}-{os.getpid()}-{threading.get_ident()}"
-        try:
-            os.makedirs(folder, exist_ok=True)
-            with open(temporary, "wb") as file:
-                joblib.dump(item, file, compress=self.compress)
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)  # only when it is empty: never an entry written before
-            raise
-
-    def store_metadata(self, call_id: Any, metadata: Any) -> None:
-        return None
-
-    def get_metadata(self, call_id: Any) -> dict[str, Any]:
-        return {}
-
-
-#: The ``Memory(backend=...)`` name of :class:`LeanFileStore`.
-STORE_BACKEND = "technic_nb_files"
-register_store_backend(STORE_BACKEND, LeanFileStore)
-
-
-class CorruptEntry(ValueError):
-    """A cached value that does not verify (checksum, length, format or type)."""
-
-
-class UnsavedEntry(str):
-    """The note of one checkpoint entry that could not be written (the scan went on).
-
-    A text like every other note of ``on_warning``, with the ``reason`` (``no space
-    left on device``) kept apart: :func:`summarize_notes` folds all of a run's into
-    one warning.
-    """
-
-    reason: str
-
-    def __new__(cls, text: str, reason: str) -> UnsavedEntry:
-        note = super().__new__(cls, text)
-        note.reason = reason
-        return note
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (UnsavedEntry, (str(self), self.reason))
-
-
-def summarize_notes(notes: Iterable[str], location: str | os.PathLike[str] | None) -> list[str]:
-    """``notes`` without repeats, the :class:`UnsavedEntry` notes folded into one warning
-    (how many entries, why, what to do), placed where the first of them was."""
-    unsaved = Counter(note.reason for note in notes if isinstance(note, UnsavedEntry))
-    if not unsaved:
-        return list(dict.fromkeys(notes))
-    total = sum(unsaved.values())
-    why = "; ".join(
-        f"{reason}: {n:,}" if len(unsaved) > 1 else reason for reason, n in unsaved.items()
-    )
-    where = f" in {str(location)!r}" if location is not None else ""
-    summary = (
-        f"checkpoints: {total:,} cache entr{'ies were' if total != 1 else 'y was'} not saved "
-        f"({why}){where}; the scan went on, and those symbols will be computed again next "
-        "time. Free space there, set cache_bytes_limit= to keep the cache smaller, or pass "
-        "cache_dir= a folder with room."
-    )
-    out: list[str] = []
-    for note in notes:
-        text = summary if isinstance(note, UnsavedEntry) else note
-        if text not in out:
-            out.append(text)
-    return out
-
-
-def seal(value: Any) -> tuple[str, int, int, bytes]:
-    """``value`` pickled, with its length and CRC-32: what the cache stores."""
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return (ENVELOPE, zlib.crc32(payload), len(payload), payload)
-
-
-def unseal(envelope: Any, expected: type | tuple[type, ...]) -> Any:
-    """The value inside a sealed ``envelope``, checked against its checksum and type.
-
-    Raises:
-        CorruptEntry: the envelope is malformed, its payload does not match its
-            length or checksum, or the value is not an instance of ``expected``.
-    """
-    if not (isinstance(envelope, tuple) and len(envelope) == 4 and envelope[0] == ENVELOPE):
-        raise CorruptEntry(f"not a sealed entry ({type(envelope).__name__})")
-    _, crc, length, payload = envelope
-    if not isinstance(payload, bytes) or len(payload) != length:
-        raise CorruptEntry("payload length does not match (truncated entry)")
-    if zlib.crc32(payload) != crc:
-        raise CorruptEntry("checksum mismatch (damaged entry)")
-    try:
-        value = pickle.loads(payload)
-    except Exception as exc:  # a payload that verifies but does not load: written by a bug
-        raise CorruptEntry(f"payload does not load ({type(exc).__name__})") from None
-    if not isinstance(value, expected):
-        raise CorruptEntry(f"holds a {type(value).__name__}, not the expected value")
-    return value
-
-
-def prepare_folder(cache_dir: Path) -> None:
-    """Create ``cache_dir`` private to the user (0700), with a clear error if that fails."""
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if os.name == "posix" and cache_dir.stat().st_uid == os.getuid():
-            os.chmod(cache_dir, 0o700)
-        (cache_dir / CHECKPOINT_FOLDER).mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ScanError(
-            ErrorType.CACHE_ERROR,
-            f"cannot create the cache folder {str(cache_dir)!r}: {exc.strerror or exc}",
-            details={"cache_dir": str(cache_dir)},
-            suggestion="Pass cache_dir= a writable folder, or use_cache=False.",
-        ) from None
-    if not os.access(cache_dir / CHECKPOINT_FOLDER, os.R_OK | os.W_OK | os.X_OK):
-        raise ScanError(
-            ErrorType.CACHE_ERROR,
-            f"cannot read and write the cache folder {str(cache_dir / CHECKPOINT_FOLDER)!r}",
-            details={"cache_dir": str(cache_dir)},
-            suggestion="Check the folder's permissions, pass cache_dir= another folder, "
-            "or use_cache=False.",
-        )
 
 
 class CheckpointCache:
@@ -544,14 +376,7 @@ def _report_unsaved(key: tuple[Any, ...], exc: OSError, on_warning: Warn) -> Non
 
 
 def _cache_folder_error(memo: Any, exc: OSError) -> ScanError:
-    location = str(memo.store_backend.location)
-    return ScanError(
-        ErrorType.CACHE_ERROR,
-        f"cannot use the cache folder {location!r}: {exc.strerror or exc}",
-        details={"cache_dir": location},
-        suggestion="Check the folder's permissions, pass cache_dir= another folder, "
-        "or use_cache=False.",
-    )
+    return cache_error(memo.store_backend.location, str(exc.strerror or exc))
 
 
 def _entry_count(location: Path) -> int:
@@ -560,22 +385,3 @@ def _entry_count(location: Path) -> int:
         if "output.pkl" in filenames:
             count += 1
     return count
-
-
-def cache_size(cache_dir: str | Path) -> int:
-    """Bytes used under ``cache_dir`` (0 if it does not exist)."""
-    root = Path(cache_dir).expanduser()
-    total = 0
-    if root.is_dir():
-        for dirpath, _dirnames, filenames in os.walk(root):
-            for name in filenames:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
-
-
-def clear_cache(cache_dir: str | Path) -> None:
-    """Delete every checkpoint under ``cache_dir`` (entries of earlier formats included)."""
-    root = Path(cache_dir).expanduser() / CHECKPOINT_FOLDER
-    if root.exists():
-        shutil.rmtree(root)

@@ -26,18 +26,19 @@ import pandas as pd
 
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ScanError
+from technic_nb.core.scoring.columns import ERROR_COLUMNS
 from technic_nb.core.scoring.rating import SUBSCORES, apply_filters, score_frame
-from technic_nb.engine.cache.checkpoints import summarize_notes
+from technic_nb.engine.benchmark import benchmark_bars, benchmark_symbol
+from technic_nb.engine.cache.envelope import summarize_notes
 from technic_nb.engine.config import ScanConfig
-from technic_nb.engine.plan import (
+from technic_nb.engine.finalize import (
     Collected,
-    ScanPlan,
     present_filtered,
     present_table,
     score_rows,
     universe_meta,
 )
-from technic_nb.engine.result import ERROR_COLUMNS
+from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.display import ReplayDisplay
 from technic_nb.research.replay.work import ReplayOutcome
@@ -376,14 +377,11 @@ def _feature_frame(outcomes: Mapping[str, ReplayOutcome]) -> pd.DataFrame:
 
 
 def _benchmark(plan: ScanPlan, token: ScanCancellation, warnings: list[str]) -> pd.Series | None:
-    config, source = plan.config, plan.source
-    if config.benchmark is None:
-        return None
-    symbol = source.benchmark_symbol() if config.benchmark == "auto" else config.benchmark
-    if not symbol:
+    symbol = benchmark_symbol(plan)
+    if symbol is None:
         return None
     try:
-        return source.fetch(symbol, plan.window, cancellation=token)["close"]
+        return benchmark_bars(plan, symbol, token, warnings)["close"]
     except ScanError as exc:
         warnings.append(f"benchmark {symbol} unavailable, excess returns are NaN: {exc}")
         return None

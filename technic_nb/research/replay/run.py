@@ -13,25 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from technic_nb.core.cancel import CancelFlag, ScanCancellation, ScanCancelled
-from technic_nb.core.errors import ScanError, config_error
+from technic_nb.core.cancel import ScanCancellation
+from technic_nb.core.errors import config_error
 from technic_nb.engine.config import ScanConfig
-from technic_nb.engine.executors import FetchExecutor, LocalExecutor, join_fetches
+from technic_nb.engine.finalize import Collected
 from technic_nb.engine.hooks import ScanHooks
-from technic_nb.engine.plan import Collected, ScanPlan, prepare, window_ending
-from technic_nb.engine.progress import STAGES, MultiStageProgressTracker, ProgressCallback
-from technic_nb.engine.scan import _compute_pool, _hooks_for, _location, _prune
+from technic_nb.engine.plan import ScanPlan, window_ending
+from technic_nb.engine.progress import MultiStageProgressTracker, ProgressCallback
+from technic_nb.engine.run import Stages, engine_hooks, run
 from technic_nb.research.replay.result import ReplayResult, build_replay_result
 from technic_nb.research.replay.work import ReplayOutcome, ReplayWork
 from technic_nb.sources.base import DateWindow
 
-__all__ = ["replay"]
+__all__ = ["DEFAULT_HORIZONS", "ReplayCollector", "check_dates", "check_horizons", "replay"]
 
 #: Forward-return horizons (trading bars) evaluated by default.
 DEFAULT_HORIZONS: tuple[int, ...] = (5, 21, 63)
@@ -84,112 +83,52 @@ def replay_window(plan: ScanPlan, dates: tuple[dt.date, ...]) -> DateWindow:
     return DateWindow(window_ending(dates[0], plan.config.lookback_days).start, end)
 
 
-class _Replay:
-    """One replay, from the config to the result (not reusable)."""
+class ReplayCollector:
+    """A replay's outcomes, one per symbol with every date, and the
+    :class:`~technic_nb.ReplayResult` of them."""
 
-    def __init__(
-        self,
-        config: ScanConfig,
-        dates: tuple[dt.date, ...],
-        horizons: tuple[int, ...],
-        token: ScanCancellation,
-        hooks: ScanHooks,
-    ) -> None:
-        self.config = config
+    noun = "symbols to replay"
+
+    def __init__(self, dates: tuple[dt.date, ...], horizons: tuple[int, ...]) -> None:
         self.dates = dates
         self.horizons = horizons
-        self.token = token
-        self.hooks = hooks
-        self.started = time.monotonic()
         self.outcomes: dict[str, ReplayOutcome] = {}
         self.collected = Collected()
+        self.warnings = self.collected.warnings
+        self.stats = self.collected.extra_stats
 
-    def run(self) -> ReplayResult:
-        join_fetches(_location(self.config))
-        self.hooks.stage_started("universe_loading", 3, "resolving the data source")
-        try:
-            plan = prepare(
-                self.config,
-                on_step=lambda m: self.hooks.stage_advanced("universe_loading", 1, m),
-            )
-        except BaseException:
-            self.hooks.scan_stopped("failed")
-            raise
-        self.hooks.stage_finished("universe_loading", f"{len(plan.universe)} symbols to replay")
-        self.hooks.scan_prepared(plan)
-        try:
-            cancelled = self._replay_symbols(plan)
-            if cancelled:
-                self.hooks.scan_stopped("cancelled")
-            else:
-                self.hooks.stage_started("finalization", 1, "ranking every date")
-            result = self._result(plan, cancelled)
-            if not cancelled:
-                self.hooks.stage_finished("finalization", result.status)
-            return result
-        except BaseException:
-            self.hooks.scan_stopped("failed")
-            raise
-        finally:
-            plan.close()
-            _prune(plan.job.cache, self.config)
-
-    def _replay_symbols(self, plan: ScanPlan) -> bool:
-        symbols = plan.symbols
-        self.hooks.stage_started("data_fetching", len(symbols), "checking the cache")
-        self.hooks.stage_started(
-            "symbol_scanning", len(symbols) * len(self.dates), "checking the cache"
+    def planned(self, plan: ScanPlan) -> ScanPlan:
+        job = dataclasses.replace(
+            plan.job, window=replay_window(plan, self.dates), work=ReplayWork(self.dates)
         )
-        try:
-            self.token.check_and_raise()
-            job = dataclasses.replace(
-                plan.job, window=replay_window(plan, self.dates), work=ReplayWork(self.dates)
-            )
-            plan = dataclasses.replace(plan, window=job.window, job=job)
-            with (
-                CancelFlag(self.token) as flag,
-                _compute_pool(plan, self.token, self.hooks, self.collected) as (pool, shipped),
-            ):
-                job = dataclasses.replace(shipped, cancel=flag)
-                kind = LocalExecutor if plan.source.fetch_in_worker else FetchExecutor
-                executor = kind(plan, pool, job, self.hooks)
-                try:
-                    executor.run(symbols, self._accept)
-                finally:
-                    executor.close()
-                    self.collected.warnings.extend(getattr(executor, "warnings", []))
-        except ScanCancelled:
-            return True
-        except KeyboardInterrupt:
-            self.token.cancel("interrupted")
-            return True
-        if self.token.is_cancelled():
-            return True
-        self.hooks.stage_finished("data_fetching")
-        self.hooks.stage_finished("symbol_scanning")
-        return False
+        return dataclasses.replace(plan, window=job.window, job=job)
 
-    def _accept(self, outcome: ReplayOutcome) -> None:
-        if outcome.error is not None and outcome.error.get("fatal"):
-            self.token.cancel("failed")
-            raise ScanError.from_dict(outcome.error)
+    def items(self, symbols: int) -> int:
+        return symbols * len(self.dates)
+
+    def accept(self, outcome: ReplayOutcome) -> int:
         self.outcomes[outcome.symbol] = outcome
-        self.hooks.symbol_done(outcome)
         if outcome.from_cache:
             self.collected.from_cache += 1
         else:
             self.collected.computed += 1
         self.collected.warnings.extend(outcome.warnings)
-        self.hooks.stage_advanced(
-            "symbol_scanning",
-            len(self.dates),
-            outcome.symbol,
-            symbol=outcome.symbol,
-            from_cache=outcome.from_cache,
-            ok=outcome.ok,
-        )
+        return len(self.dates)
 
-    def _result(self, plan: ScanPlan, cancelled: bool) -> ReplayResult:
+    def finish(
+        self, plan: ScanPlan, token: ScanCancellation, stages: Stages, elapsed: float
+    ) -> ReplayResult:
+        stages.start("finalization", 1, "ranking every date")
+        result = self._result(plan, False, elapsed, token)
+        stages.finish("finalization", result.status)
+        return result
+
+    def partial(self, plan: ScanPlan, elapsed: float) -> ReplayResult:
+        return self._result(plan, True, elapsed, ScanCancellation())
+
+    def _result(
+        self, plan: ScanPlan, cancelled: bool, elapsed: float, token: ScanCancellation
+    ) -> ReplayResult:
         return build_replay_result(
             plan,
             self.outcomes,
@@ -197,8 +136,8 @@ class _Replay:
             self.horizons,
             cancelled=cancelled,
             collected=self.collected,
-            elapsed=time.monotonic() - self.started,
-            token=self.token,
+            elapsed=elapsed,
+            token=token,
         )
 
 
@@ -239,16 +178,7 @@ def replay(
     config = config if config is not None else ScanConfig()
     if not isinstance(config, ScanConfig):
         raise TypeError(f"config must be a ScanConfig, got {type(config).__name__}")
-    checked_dates = check_dates(dates)
-    checked_horizons = check_horizons(horizons)
+    collector = ReplayCollector(check_dates(dates), check_horizons(horizons))
     token = cancellation_token if cancellation_token is not None else ScanCancellation()
-    if tracker is None:
-        tracker = MultiStageProgressTracker(callback=progress_cb)
-    else:
-        missing = [stage for stage in STAGES if stage not in tracker.stages]
-        if missing:
-            raise ValueError(f"a tracker given to replay() needs the stages {list(STAGES)}")
-        if progress_cb is not None:
-            tracker.add_listener(progress_cb)
-    chain = _hooks_for(tracker, None, hooks)
-    return _Replay(config, checked_dates, checked_horizons, token, chain).run()
+    _, chain = engine_hooks(tracker, progress_cb, None, hooks)
+    return run(config, collector, token, chain)
