@@ -17,7 +17,7 @@ from technic_nb.core.cancel import ScanCancellation, ScanCancelled
 from technic_nb.core.errors import ErrorType, ScanError
 from technic_nb.core.indicators import IndicatorParams
 from technic_nb.core.regime import MarketRegime
-from technic_nb.core.scoring.rating import ScoringParams, ScoringWeights
+from technic_nb.core.scoring import ScoringParams, ScoringWeights
 from technic_nb.core.scoring.user import UserSubscore, by_rank, by_thresholds
 from technic_nb.engine.cache.location import cache_size
 from technic_nb.engine.config import ScanConfig, default_cache_dir

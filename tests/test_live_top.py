@@ -175,7 +175,7 @@ def test_the_numpy_rating_is_the_scoring_one(scan_rows):
 
     import numpy as np
 
-    from technic_nb.core.scoring.rating import subscores, tech_rating
+    from technic_nb.core.scoring import subscores, tech_rating
     from technic_nb.notebook.live_estimate import estimate_ratings
 
     rows, config = scan_rows

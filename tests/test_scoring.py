@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from technic_nb.core.scoring.rating import (
+from technic_nb.core.scoring import (
     PLAN_COLUMNS,
     SIGNALS,
     SUBSCORES,

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.core.indicators import IndicatorParams, indicator_series
+from technic_nb.core.scoring import SUBSCORES
 from technic_nb.core.scoring.columns import LEADING_COLUMNS
-from technic_nb.core.scoring.rating import SUBSCORES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

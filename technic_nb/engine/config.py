@@ -13,7 +13,7 @@ from joblib import Memory
 
 from technic_nb.core.errors import config_error
 from technic_nb.core.indicators import IndicatorParams
-from technic_nb.core.scoring.rating import ScoringParams, ScoringWeights
+from technic_nb.core.scoring import ScoringParams, ScoringWeights
 from technic_nb.sources.base import DataSource
 from technic_nb.sources.retry import RetryPolicy
 

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.core.regime import MarketRegime
+from technic_nb.core.scoring import apply_filters, rank_table, score_frame
 from technic_nb.core.scoring.columns import ERROR_COLUMNS, LEADING_COLUMNS
-from technic_nb.core.scoring.rating import apply_filters, rank_table, score_frame
 from technic_nb.engine.bars import ScanBars
 from technic_nb.engine.cache.envelope import summarize_notes
 from technic_nb.engine.config import ScanConfig

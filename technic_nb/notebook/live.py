@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from technic_nb.core.scoring.rating import _renamed_inputs, signals, subscores, tech_rating
+from technic_nb.core.scoring import signals, subscores, tech_rating
+from technic_nb.core.scoring.ranking import renamed_inputs
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.finalize import score_rows
 from technic_nb.notebook.live_estimate import estimable, estimate_ratings
@@ -217,7 +218,7 @@ class Rated:
         for position in positions:
             row: dict[str, Any] = {}
             if self.features is not None:
-                renamed = _renamed_inputs(self.features.columns)
+                renamed = renamed_inputs(self.features.columns)
                 features = self.features.iloc[position]
                 row = {renamed.get(name, name): value for name, value in features.items()}
             row.update(self.scores.iloc[position].to_dict())
@@ -248,7 +249,7 @@ class _FastRated:
         out = []
         for i, position in enumerate(positions):
             features = self._features[position]
-            renamed = _renamed_inputs(pd.Index(list(features)))
+            renamed = renamed_inputs(pd.Index(list(features)))
             row = {renamed.get(name, name): value for name, value in features.items()}
             row.update({name: float(subs.iloc[i][name]) for name in subs.columns})
             row.update(tech_rating=float(rating.iloc[i]), signal=signal.iloc[i])
@@ -316,7 +317,7 @@ def _frame(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def _passes_filters(features: pd.DataFrame, config: ScanConfig) -> np.ndarray:
-    """:func:`~technic_nb.core.scoring.rating.apply_filters`' test as a mask (an unknown
+    """:func:`~technic_nb.core.scoring.apply_filters`' test as a mask (an unknown
     value fails)."""
     passed = np.ones(len(features), dtype=bool)
     for column, minimum in (

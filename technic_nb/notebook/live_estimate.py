@@ -1,14 +1,14 @@
 """The TechRating of many feature rows at once, with numpy, for the live table.
 
-The scan's scoring (:mod:`technic_nb.core.scoring.rating`) is pandas, with a fixed cost of
+The scan's scoring (:mod:`technic_nb.core.scoring`) is pandas, with a fixed cost of
 about 10 ms per call whatever the number of rows: fine once per scan, too much
 twice a second while a scan runs.  :func:`estimate_ratings` computes the same
 filters, subscores and rating with numpy over plain arrays (about 1.5 us per
-row, no fixed cost to speak of), term by term as :mod:`technic_nb.core.scoring.rating`
+row, no fixed cost to speak of), term by term as :mod:`technic_nb.core.scoring`
 does, NaN and infinite values included.  The live table's signals still come
-from :func:`technic_nb.core.scoring.rating.signals` (for the rows that enter it only).
+from :func:`technic_nb.core.scoring.signals` (for the rows that enter it only).
 
-Keep it in step with :mod:`technic_nb.core.scoring.rating`: ``tests/test_live_top.py``
+Keep it in step with :mod:`technic_nb.core.scoring`: ``tests/test_live_top.py``
 checks that the live table equals the top of the scan's final table, value for
 value, on the demo market and on rows with missing and infinite values.  It
 covers the built-in subscores only: a configuration with user subscores or a
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from technic_nb.core.scoring import SUBSCORE_INPUTS
 from technic_nb.core.scoring.params import SUBSCORE_LIMIT, SUBSCORES
-from technic_nb.core.scoring.rating import SUBSCORE_INPUTS
 from technic_nb.engine.config import ScanConfig
 
 __all__ = ["estimable", "estimate_ratings"]
@@ -109,7 +109,7 @@ def _distance(c: dict[str, np.ndarray], column: str, level: str) -> np.ndarray:
 
 
 def _subscores(c: dict[str, np.ndarray], p: Any) -> dict[str, np.ndarray]:
-    """The six subscores, as :func:`technic_nb.core.scoring.rating.subscores` computes them."""
+    """The six subscores, as :func:`technic_nb.core.scoring.subscores` computes them."""
     sign = np.sign
     trend = _known_sum(
         sign(c["close"] - c["sma50"]), sign(c["sma20"] - c["sma50"]), sign(c["sma50"] - c["sma200"])

@@ -9,7 +9,7 @@ Inputs
 ``panel``
     DataFrame with a MultiIndex ``(date, symbol)`` (tz-naive midnight dates,
     string symbols), one row per symbol scanned at that date.  Columns used:
-    ``tech_rating``, the subscores (:data:`~technic_nb.core.scoring.rating.SUBSCORES`),
+    ``tech_rating``, the subscores (:data:`~technic_nb.core.scoring.SUBSCORES`),
     ``signal``, ``rank`` (1 = best), ``entry``, ``stop``, ``target``,
     ``direction`` (+1 long, -1 short, 0 none) and, when present, ``last_date``.
 ``bars``

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from technic_nb.core.scoring.rating import SIGNALS
+from technic_nb.core.scoring import SIGNALS
 from technic_nb.research.evaluation.common import (
     aligned,
     check_horizons,

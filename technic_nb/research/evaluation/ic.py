@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from technic_nb.core.scoring.rating import SUBSCORES
+from technic_nb.core.scoring import SUBSCORES
 from technic_nb.research.evaluation.common import (
     aligned,
     check_horizons,

@@ -26,8 +26,8 @@ import pandas as pd
 
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ScanError
+from technic_nb.core.scoring import SUBSCORES, apply_filters, score_frame
 from technic_nb.core.scoring.columns import ERROR_COLUMNS
-from technic_nb.core.scoring.rating import SUBSCORES, apply_filters, score_frame
 from technic_nb.engine.benchmark import benchmark_bars, benchmark_symbol
 from technic_nb.engine.cache.envelope import summarize_notes
 from technic_nb.engine.config import ScanConfig
