@@ -29,7 +29,7 @@ from technic_nb.engine.scan import prune_cache, run_scan, scan
 from technic_nb.notebook.runner import ReplayRunner, RunnerState, ScanRunner
 from technic_nb.research.replay.result import ReplayResult, diff
 from technic_nb.research.replay.run import replay
-from technic_nb.rules.factors.define import Factor, factor
+from technic_nb.rules.factors import Factor, factor
 from technic_nb.rules.screens.screen import Screen
 from technic_nb.sources import (
     DataSource,

@@ -25,7 +25,7 @@ import talib
 from technic_nb import factors as lib
 from technic_nb.core.errors import ScanError
 from technic_nb.core.timeframes import weekly_bars
-from technic_nb.rules.factors.define import (
+from technic_nb.rules.factors import (
     Factor,
     check_factor_names,
     compute_factors,
@@ -336,7 +336,7 @@ def test_code_key_of_lambdas(bars):
 def test_code_key_with_factors_referring_to_factors(cell, bars):
     ns = cell(
         """
-        from technic_nb.rules.factors.define import factor
+        from technic_nb.rules.factors import factor
 
         @factor
         def base(bars):
@@ -375,7 +375,7 @@ KEY_SCRIPT = """
 import json, sys
 sys.path.insert(0, {module_dir!r})
 from technic_nb import factors as lib
-from technic_nb.rules.factors.define import factor
+from technic_nb.rules.factors import factor
 import keymod
 ns = {{"__name__": "__main__"}}
 exec(compile({source!r}, "<string>", "exec"), ns)
@@ -384,7 +384,7 @@ print(json.dumps([lib.bollinger(50, 2.5).code_key(), keymod.f.code_key(),
 """
 
 KEY_SOURCE = """
-from technic_nb.rules.factors.define import factor
+from technic_nb.rules.factors import factor
 LEVELS = frozenset({"alpha", "beta", "gamma", "delta"})
 TABLE = {"x": 1, "y": 2, "z": 3}
 
@@ -421,7 +421,7 @@ def test_code_key_is_the_same_in_other_processes(tmp_path, cell):
 
 INTERACTIVE = """
 import numpy as np
-from technic_nb.rules.factors.define import factor
+from technic_nb.rules.factors import factor
 
 WINDOW = 20
 
@@ -453,7 +453,7 @@ def test_interactive_factor_runs_in_a_fresh_process(cell, bars):
     payload = cloudpickle.dumps((f, bars))
     script = (
         "import sys, json, cloudpickle\n"
-        "from technic_nb.rules.factors.define import compute_factors\n"
+        "from technic_nb.rules.factors import compute_factors\n"
         "f, bars = cloudpickle.loads(sys.stdin.buffer.read())\n"
         "values, errors = compute_factors(bars, [f], 'SYM')\n"
         "print(json.dumps([values, errors, f.code_key()]))\n"
@@ -543,7 +543,7 @@ def test_declared_outputs_are_enforced(bars):
 def test_exception_reports_the_users_line(cell, bars):
     ns = cell(
         """
-        from technic_nb.rules.factors.define import factor
+        from technic_nb.rules.factors import factor
 
         @factor
         def fragile(bars):
@@ -576,7 +576,7 @@ def test_exception_reports_the_users_line(cell, bars):
 def test_exception_in_a_nested_user_function(cell, bars):
     ns = cell(
         """
-        from technic_nb.rules.factors.define import factor
+        from technic_nb.rules.factors import factor
 
         def helper(x):
             return 1 / x
@@ -596,7 +596,7 @@ def test_exception_in_a_nested_user_function(cell, bars):
 def test_exception_without_source_still_has_the_line_number(cell, bars):
     ns = cell(
         """
-        from technic_nb.rules.factors.define import factor
+        from technic_nb.rules.factors import factor
 
         @factor
         def broken(bars):

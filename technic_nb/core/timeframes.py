@@ -32,7 +32,7 @@ Rules of :func:`weekly_bars`
   window's start.  ``drop_partial_first=True`` removes the first week unless
   its first daily bar is a Monday (a week starting on a Tuesday after a Monday
   holiday is therefore dropped too: one week lost, never a truncated one kept).
-  :func:`technic_nb.rules.factors.define.compute_factors` uses it for weekly factors.
+  :func:`technic_nb.rules.factors.run.compute_factors` uses it for weekly factors.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ class ScanConfig:
     def _check_research(self) -> None:
         """Validate ``factors`` (names free and distinct) and ``screen`` (known columns)."""
         from technic_nb.core.scoring.columns import builtin_columns, table_columns
-        from technic_nb.rules.factors.define import Factor, check_factor_names
+        from technic_nb.rules.factors import Factor, check_factor_names
         from technic_nb.rules.screens.screen import as_screen
 
         factors = self.factors

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from technic_nb.rules.factors.define import Factor, compute_factors
+from technic_nb.rules.factors import Factor, compute_factors
 
 __all__ = ["FACTOR_VERSION", "FactorSet", "FactorValues", "factor_values"]
 

@@ -2,7 +2,7 @@
 
 A :class:`UserSubscore` turns a column of the result table (typically a factor
 column) into an extra subscore of the TechRating, next to the built-in ones of
-:data:`technic_nb.core.scoring.rating.SUBSCORES`, with its own weight::
+:data:`technic_nb.core.scoring.SUBSCORES`, with its own weight::
 
     UserSubscore("squeeze", "bollinger_width", by_thresholds([(0.05, 0), (0.10, -1)], below=2))
     UserSubscore("trend_strength", "adx_adx", by_rank(), weight=2.0)
@@ -234,7 +234,7 @@ class UserSubscore:
     Attributes:
         name: the subscore's name (its column in the table): an ASCII
             identifier, not a keyword, not starting with ``_``, and not a
-            built-in subscore (:data:`~technic_nb.core.scoring.rating.SUBSCORES`).
+            built-in subscore (:data:`~technic_nb.core.scoring.SUBSCORES`).
         column: the table column it reads (e.g. ``"bollinger_width"``).
         mapper: ``mapper(values) -> points``: a callable taking the column as
             a float Series and returning a Series (same index) or array of the

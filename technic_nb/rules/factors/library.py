@@ -1,6 +1,6 @@
 """Ready-made factors built on TA-Lib (the public ``tn.factors``).
 
-Each function here returns a :class:`~technic_nb.rules.factors.define.Factor` whose value is
+Each function here returns a :class:`~technic_nb.Factor` whose value is
 taken at the **last bar** of the bars it is given.  Every factory accepts
 ``name=`` to rename the factor (and so its columns), e.g. two Bollinger
 variants ``bollinger(20, name="bb20")`` and ``bollinger(50, name="bb50")``.
@@ -11,7 +11,7 @@ allowed).
 Notation: ``C``, ``H``, ``L``, ``V`` are close, high, low and volume; ``t`` is the
 last bar; ``n`` a period.  Every factor declares ``min_bars``, the number of
 bars (daily, or weekly for ``weekly_trend``) for every output to be defined at
-``t``; with fewer bars :func:`~technic_nb.rules.factors.define.compute_factors` reports a
+``t``; with fewer bars :func:`~technic_nb.rules.factors.run.compute_factors` reports a
 ``factor_error`` "needs at least N daily bars, got M" without calling the
 factor, and calling the factor directly raises ``ValueError``.
 
