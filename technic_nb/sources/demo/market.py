@@ -1,9 +1,10 @@
-"""The built-in synthetic market: deterministic daily bars with no network.
+"""The synthetic market behind :class:`~technic_nb.DemoSource`: how its bars are made.
 
-:class:`DemoSource` generates a clearly labelled *synthetic* stock market for
-demos, tests and benchmarks.  Nothing in it is real market data: tickers,
-company names and prices are invented.  The same arguments give the same bars
-on every machine and in every process.
+Deterministic: the same seed gives the same market on every machine.  A market
+factor and one per sector follow regime-switching GARCH paths with Student-t
+shocks; each symbol mixes them with its own path and trend; tickers and company
+names are invented from the symbol's index (and read back from a ticker).
+Nothing in it is real market data.
 """
 
 from __future__ import annotations
@@ -11,17 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from technic_nb.core.bars import BAR_COLUMNS
-from technic_nb.core.cancel import ScanCancellation
-from technic_nb.core.errors import data_error
-from technic_nb.sources.base import DataSource, DateWindow
+from technic_nb.sources.demo.names import NAME_PREFIXES, NAME_SUFFIXES
 
-__all__ = ["DEMO_SECTORS", "DemoSource"]
+__all__ = [
+    "BENCHMARK",
+    "COLUMNS",
+    "DEMO_SECTORS",
+    "MAX_SYMBOLS",
+    "MAX_YEARS",
+    "TRADING_DAYS_PER_YEAR",
+    "Market",
+]
+
 
 #: The eleven sectors of the synthetic market, in a fixed order.
 DEMO_SECTORS: tuple[str, ...] = (
@@ -38,17 +45,35 @@ DEMO_SECTORS: tuple[str, ...] = (
     "Materials",
 )
 
-_BENCHMARK = "DEMO"
-_COLUMNS = pd.Index(BAR_COLUMNS)  # built once: building an Index of strings is slow
-_TRADING_DAYS_PER_YEAR = 252
-_MAX_SYMBOLS = 20_000
-_MAX_YEARS = 40.0
+
+BENCHMARK = "DEMO"
+
+
+COLUMNS = pd.Index(BAR_COLUMNS)  # built once: building an Index of strings is slow
+
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+MAX_SYMBOLS = 20_000
+
+
+MAX_YEARS = 40.0
+
 
 # Stream tags: each kind of randomness has its own SeedSequence([seed, tag, ...]).
 _TAG_MARKET = 1
+
+
 _TAG_SECTOR = 2
+
+
 _TAG_ATTRIBUTES = 3
+
+
 _TAG_PATH = 4
+
+
 _TAG_BENCHMARK = 5
 
 
@@ -93,37 +118,10 @@ _SECTOR_SPECS: tuple[_Sector, ...] = (
                                        "Packaging", "Minerals", "Paper", "Gold", "Cement")),
 )  # fmt: skip
 
+
 _SECTOR_CUMULATIVE = np.cumsum([s.weight for s in _SECTOR_SPECS]) / sum(
     s.weight for s in _SECTOR_SPECS
 )
-
-_NAME_PREFIXES: tuple[str, ...] = (
-    "Northwind", "Bluefield", "Ironbridge", "Silverline", "Stonegate", "Clearwater", "Brightpath",
-    "Harborview", "Lakeshore", "Maplewood", "Oakridge", "Pinecrest", "Riverbend", "Sandstone",
-    "Westbrook", "Eastgate", "Southport", "Crestview", "Fairhaven", "Goldleaf", "Larkspur",
-    "Nimbus", "Quarrystone", "Ravenwood", "Tidewater", "Upland", "Willowmere", "Zephyr",
-    "Cobaltine", "Driftwood", "Emberlight", "Glacierpoint", "Indigo", "Juniper", "Kestrel",
-    "Lumenfield", "Obsidian", "Quillon", "Radiant", "Topaz", "Verdant", "Whitestone", "Yarrow",
-    "Alderbrook", "Birchwood", "Cedarline", "Dunmore", "Elmhurst", "Fernhill", "Grovewell",
-    "Heronsgate", "Jasperton", "Kiteview", "Lindenhall", "Mesaverde", "Onyxbay", "Ashcombe",
-    "Brambleton", "Copperfield", "Deepwater", "Foxglove", "Greywater", "Hawthorne", "Ivoryton",
-    "Kingsmere", "Larchmont", "Moonstone", "Norcastle", "Oldmill", "Pebblebrook", "Quailridge",
-    "Rosemount", "Saltmarsh", "Thornbury", "Valemont", "Wrenfield", "Amberly", "Bellhaven",
-)  # fmt: skip
-
-_NAME_SUFFIXES: tuple[str, ...] = (
-    "Corp", "Inc", "Holdings", "Group", "Co", "Ltd", "Partners", "International",
-)  # fmt: skip
-
-# Tickers: odd indices get 3 letters, even indices 4 letters; each index is
-# scrambled by an invertible mixing so that neighbouring indices look unrelated.
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_TICKER_MIX: dict[int, tuple[int, int, int, int]] = {
-    # length: (multiplier 1, offset 1, multiplier 2, offset 2); multipliers are
-    # coprime with 26**length so each affine step is a bijection.
-    3: (7919, 4831, 5003, 911),
-    4: (104729, 271828, 86969, 31415),
-}
 
 
 # --------------------------------------------------------------------------- regimes
@@ -144,15 +142,25 @@ _MARKET_REGIMES = _Regimes(
     duration=(160.0, 90.0, 60.0),
     moves=((0.0, 0.6, 1.0), (0.6, 0.6, 1.0), (0.5, 1.0, 1.0)),
 )
+
+
 _SECTOR_REGIMES = _Regimes(
     drift=(0.0006, 0.0, -0.0006),
     vol=(0.9, 1.0, 1.4),
     duration=(120.0, 90.0, 70.0),
     moves=((0.0, 0.6, 1.0), (0.5, 0.5, 1.0), (0.5, 1.0, 1.0)),
 )
+
+
 _MARKET_VOL = 0.0095
+
+
 _GARCH_ALPHA = 0.07
+
+
 _GARCH_BETA = 0.90
+
+
 _T_DOF = 5.0
 
 
@@ -216,60 +224,8 @@ class _Attributes:
     overnight: float  # share of the daily move that happens overnight
 
 
-# --------------------------------------------------------------------------- tickers
-def _to_digits(value: int, length: int) -> list[int]:
-    digits = []
-    for _ in range(length):
-        value, digit = divmod(value, 26)
-        digits.append(digit)
-    return digits[::-1]
-
-
-def _from_digits(digits: list[int]) -> int:
-    value = 0
-    for digit in digits:
-        value = value * 26 + digit
-    return value
-
-
-def _chain(digits: list[int]) -> list[int]:
-    out = list(digits)
-    for j in range(1, len(out)):
-        out[j] = (out[j] + out[j - 1]) % 26
-    return out
-
-
-def _unchain(digits: list[int]) -> list[int]:
-    return [digits[0]] + [(digits[j] - digits[j - 1]) % 26 for j in range(1, len(digits))]
-
-
-def _ticker(index: int) -> str:
-    """The ticker of symbol ``index`` (independent of the market size and seed)."""
-    length = 3 if index % 2 else 4
-    size = 26**length
-    a1, b1, a2, b2 = _TICKER_MIX[length]
-    value = (a1 * (index // 2) + b1) % size
-    value = _from_digits(_chain(_to_digits(value, length)))
-    value = (a2 * value + b2) % size
-    return "".join(_LETTERS[d] for d in _chain(_to_digits(value, length)))
-
-
-def _ticker_index(symbol: str) -> int | None:
-    """The inverse of :func:`_ticker`, or None when ``symbol`` is not a demo ticker."""
-    length = len(symbol)
-    if length not in _TICKER_MIX or not all("A" <= c <= "Z" for c in symbol):
-        return None
-    size = 26**length
-    a1, b1, a2, b2 = _TICKER_MIX[length]
-    value = _from_digits(_unchain([ord(c) - 65 for c in symbol]))
-    value = (pow(a2, -1, size) * (value - b2)) % size
-    value = _from_digits(_unchain(_to_digits(value, length)))
-    half = (pow(a1, -1, size) * (value - b1)) % size
-    return 2 * half + (1 if length == 3 else 0)
-
-
 # --------------------------------------------------------------------------- the model
-class _Market:
+class Market:
     """The model that generates the synthetic market's bars (see :class:`DemoSource`).
 
     Its bars depend only on ``seed``, ``n_days`` and ``end`` (and a symbol's index).
@@ -319,9 +275,9 @@ class _Market:
         spec = _SECTOR_SPECS[sector]
         name = " ".join(
             (
-                _NAME_PREFIXES[int(u[1] * len(_NAME_PREFIXES))],
+                NAME_PREFIXES[int(u[1] * len(NAME_PREFIXES))],
                 spec.words[int(u[2] * len(spec.words))],
-                _NAME_SUFFIXES[int(u[3] * len(_NAME_SUFFIXES))],
+                NAME_SUFFIXES[int(u[3] * len(NAME_SUFFIXES))],
             )
         )
         penny = u[6] < 0.03
@@ -420,184 +376,6 @@ def _trend(rng: np.random.Generator, n: int, moved: np.ndarray) -> np.ndarray:
         if used >= n:
             break
     return np.repeat(np.array(drifts), lengths[: len(drifts)])[:n]
-
-
-# --------------------------------------------------------------------------- the source
-class DemoSource(DataSource):
-    """A deterministic, synthetic daily stock market (no network, no real data).
-
-    Everything here is invented: tickers, company names, sectors and prices are
-    synthetic and only meant for demos, tests and benchmarks.
-
-    **Calendar.**  ``round(years * 252)`` business days (Monday-Friday) ending at
-    ``end`` (or the last business day before it).  Exchange holidays are not
-    modelled.
-
-    **Symbols.**  Symbol ``i`` (``0 <= i < n_symbols``) has a 3-letter (odd ``i``)
-    or 4-letter (even ``i``) ticker that depends only on ``i``; its name, sector
-    and bars depend only on ``i``, ``seed``, ``years`` and ``end``, so symbol ``i``
-    is the same in a 100-symbol and a 5000-symbol market.  Sectors follow eleven
-    GICS-like groups of uneven size (see :data:`DEMO_SECTORS`).  The benchmark
-    ``"DEMO"`` is an index of the market factor; it can be fetched like any
-    symbol but is not part of :meth:`universe`.
-
-    **Model.**  Daily log returns of symbol ``i`` in sector ``k`` are::
-
-        r[t] = beta_i * M[t] + gamma_i * S_k[t] + trend_i[t] + sigma_i * v_i[t] * z[t] + jumps
-
-    * ``M`` (market) and ``S_k`` (sectors) are factors with regimes: a Markov
-      chain of up, sideways and down phases with persistent drift (phases last
-      months), and GARCH(1,1) volatility clustering with fat-tailed (Student-t)
-      shocks; down phases are more volatile.
-    * ``trend_i`` is a per-symbol drift that changes in episodes of a few weeks to
-      a few months; about 40% of episodes are strong trends (0.25-0.6% a day), so
-      on any day some symbols are in strong up trends and some in strong down
-      trends.  Episode directions lean against the symbol's accumulated move, which
-      keeps prices in a plausible range.
-    * ``v_i`` clusters idiosyncratic volatility: the market and sector volatility
-      paths times a smooth symbol-specific random path; ``z`` is standard normal.
-    * About three overnight jumps a year (earnings-like gaps).
-    * Prices start between $5 and $500 (log-uniform); about 3% of the symbols are
-      penny-like names starting at $1-3 with higher volatility.  Prices are rounded
-      to cents (to 1/100 cent for a symbol whose price ever falls below $1).
-    * Bars: part of each move happens overnight (open vs previous close); high
-      and low extend the open-close body by amounts proportional to the day's
-      volatility, so ``low <= open, close <= high`` and every price is positive.
-    * Volume is lognormal around a per-symbol level, rises with the absolute
-      standardized return, and has occasional spikes of 2-6x.
-
-    **Determinism.**  Randomness comes from ``numpy.random.Generator(PCG64)``
-    seeded by ``SeedSequence([seed, stream, i])``; no global state, no ``hash()``.
-    The shared factor paths are computed once per process, lazily, and are not
-    pickled, so the source is cheap to send to worker processes.
-    """
-
-    fetch_in_worker = True
-    cache_bars = False
-
-    def __init__(
-        self,
-        n_symbols: int = 500,
-        seed: int = 7,
-        years: float = 5.0,
-        end: dt.date = dt.date(2025, 12, 31),
-    ) -> None:
-        if (
-            isinstance(n_symbols, bool)
-            or not isinstance(n_symbols, (int, np.integer))
-            or not 1 <= n_symbols <= _MAX_SYMBOLS
-        ):
-            raise ValueError(
-                f"DemoSource n_symbols={n_symbols!r} is invalid: "
-                f"n_symbols must be an integer from 1 to {_MAX_SYMBOLS}"
-            )
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(
-                f"DemoSource seed={seed!r} is invalid: seed must be a non-negative integer"
-            )
-        if (
-            isinstance(years, bool)
-            or not isinstance(years, (int, float, np.integer, np.floating))
-            or not math.isfinite(years)
-            or not 0.0 < years <= _MAX_YEARS
-        ):
-            raise ValueError(
-                f"DemoSource years={years!r} is invalid: "
-                f"years must be a number greater than 0 and at most {_MAX_YEARS:g}"
-            )
-        if isinstance(end, dt.datetime):
-            end = end.date()
-        if not isinstance(end, dt.date):
-            raise ValueError(f"DemoSource end={end!r} is invalid: end must be a datetime.date")
-        self.n_symbols = int(n_symbols)
-        self.seed = int(seed)
-        self.years = float(years)
-        self.end = end
-        self.n_days = max(1, round(self.years * _TRADING_DAYS_PER_YEAR))
-        self._reset_caches()
-
-    # ----------------------------------------------------------------- pickling
-    def _reset_caches(self) -> None:
-        """A fresh model (no factor paths computed yet) and no universe table."""
-        self._market = _Market(self.seed, self.n_days, self.end)
-        self._universe_cache: pd.DataFrame | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # only the arguments: the cached factor paths are rebuilt lazily where needed
-        return {
-            "n_symbols": self.n_symbols,
-            "seed": self.seed,
-            "years": self.years,
-            "end": self.end,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.n_symbols = state["n_symbols"]
-        self.seed = state["seed"]
-        self.years = state["years"]
-        self.end = state["end"]
-        self.n_days = max(1, round(self.years * _TRADING_DAYS_PER_YEAR))
-        self._reset_caches()
-
-    # ----------------------------------------------------------------- DataSource API
-    @property
-    def identity(self) -> str:
-        """``demo:seed=...:years=...:end=...`` (bars do not depend on ``n_symbols``)."""
-        return f"demo:seed={self.seed}:years={self.years!r}:end={self.end.isoformat()}"
-
-    def __repr__(self) -> str:
-        return (
-            f"DemoSource(synthetic market: n_symbols={self.n_symbols}, seed={self.seed}, "
-            f"years={self.years!r}, end={self.end.isoformat()})"
-        )
-
-    def benchmark_symbol(self) -> str:
-        """``"DEMO"``: a synthetic index of the market factor."""
-        return _BENCHMARK
-
-    def universe(self) -> pd.DataFrame:
-        """The synthetic symbols: a frame with columns ``symbol, name, sector``."""
-        if self._universe_cache is None:
-            rows = []
-            for index in range(self.n_symbols):
-                attributes = self._market.attributes(index)
-                rows.append((_ticker(index), attributes.name, DEMO_SECTORS[attributes.sector]))
-            self._universe_cache = pd.DataFrame(rows, columns=["symbol", "name", "sector"])
-        return self._universe_cache.copy()
-
-    def symbol_index(self, symbol: str) -> int | None:
-        """The position of ``symbol`` in :meth:`universe`, or None if it is not a member."""
-        index = _ticker_index(symbol.strip().upper())
-        if index is None or index >= self.n_symbols:
-            return None
-        return index
-
-    def _fetch_raw(
-        self, symbol: str, window: DateWindow, cancellation: ScanCancellation | None
-    ) -> pd.DataFrame:
-        factors = self._market.factors()
-        if symbol == _BENCHMARK:
-            values = self._market.benchmark_bars().copy()  # the frame must not share the cache
-        else:
-            index = self.symbol_index(symbol)
-            if index is None:
-                raise data_error(
-                    symbol,
-                    f"not a symbol of the synthetic demo market ({self.n_symbols} symbols)",
-                    f"List the symbols with DemoSource(n_symbols={self.n_symbols}, "
-                    f"seed={self.seed}).universe(); the benchmark is {_BENCHMARK!r}.",
-                )
-            values = self._market.symbol_bars(index)
-        lo, hi = 0, len(values)
-        if window.start is not None:
-            lo = int(factors.dates.searchsorted(pd.Timestamp(window.start), "left"))
-        if window.end is not None:
-            hi = int(factors.dates.searchsorted(pd.Timestamp(window.end), "right"))
-        hi = max(hi, lo)
-        dates = factors.dates
-        if lo or hi < len(values):
-            values, dates = values[lo:hi], dates[lo:hi]
-        return pd.DataFrame(values, index=dates, columns=_COLUMNS, copy=False)
 
 
 def _bars(
