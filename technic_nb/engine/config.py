@@ -145,7 +145,7 @@ class ScanConfig:
         # in field order: with several invalid fields the first one is reported
         self._check_scope()
         self._check_cache()
-        self._check_execution()
+        _check_execution(self)
         self._check_parameters()
         if self.min_bars > self.lookback_days:  # pragma: no cover - caught above
             raise config_error("min_bars", self.min_bars, "at most lookback_days")
@@ -194,29 +194,6 @@ class ScanConfig:
         set_(self, "cache_bytes_limit", _check_bytes_limit(self.cache_bytes_limit))
         set_(self, "cache_age_limit", _check_age_limit(self.cache_age_limit))
 
-    def _check_execution(self) -> None:
-        """Validate the fields from ``n_jobs`` to ``max_time``."""
-        if not _is_int(self.n_jobs) or self.n_jobs == 0 or self.n_jobs < -64 or self.n_jobs > 1024:
-            raise config_error(
-                "n_jobs", self.n_jobs, "a non-zero integer (-1 for all cores, 1 for no workers)"
-            )
-        if self.backend not in BACKENDS:
-            raise config_error("backend", self.backend, f"one of {', '.join(BACKENDS)}")
-        if not _is_int(self.fetch_concurrency) or not 1 <= self.fetch_concurrency <= 256:
-            raise config_error(
-                "fetch_concurrency", self.fetch_concurrency, "an integer from 1 to 256"
-            )
-        if self.max_tries is not None and (
-            not _is_int(self.max_tries) or not 1 <= self.max_tries <= 100
-        ):
-            raise config_error("max_tries", self.max_tries, "None or an integer from 1 to 100")
-        if self.max_time is not None and (
-            not _is_number(self.max_time) or not 0 < self.max_time <= 86_400
-        ):
-            raise config_error(
-                "max_time", self.max_time, "None or a number of seconds in (0, 86400]"
-            )
-
     def _check_parameters(self) -> None:
         """Validate (and normalize) the fields from ``indicators`` to ``dask_client``."""
         if not isinstance(self.indicators, IndicatorParams):
@@ -232,32 +209,7 @@ class ScanConfig:
         ):
             raise config_error("benchmark", self.benchmark, "'auto', a symbol, or None")
         _check_dask_client(self.dask_client, self.backend)
-        self._check_research()
-
-    def _check_research(self) -> None:
-        """Validate ``factors`` (names free and distinct) and ``screen`` (known columns)."""
-        from technic_nb.core.scoring.columns import builtin_columns, table_columns
-        from technic_nb.rules.factors import Factor, check_factor_names
-        from technic_nb.rules.screens.screen import as_screen
-
-        factors = self.factors
-        if isinstance(factors, Factor):
-            factors = (factors,)
-        if isinstance(factors, str) or not isinstance(factors, Sequence):
-            raise config_error("factors", factors, "a list of factors (tn.factor objects)")
-        factors = tuple(factors)
-        if not all(isinstance(item, Factor) for item in factors):
-            raise config_error(
-                "factors", factors, "a list of factors: functions decorated with @tn.factor"
-            )
-        check_factor_names(factors, builtin_columns(self.indicators, self.scoring))
-        object.__setattr__(self, "factors", factors)
-        screen = as_screen(self.screen)
-        if screen is not None and screen.expression is not None:
-            columns, prefixes = table_columns(self.indicators, self.scoring, factors)
-            open_ended = [c for c in screen.columns if c.startswith(tuple(prefixes))]
-            screen.validate([*columns, *open_ended])
-        object.__setattr__(self, "screen", screen)
+        _check_research(self)
 
     @property
     def source_label(self) -> str:
@@ -308,6 +260,59 @@ class ScanConfig:
         if self.max_time is not None:
             changes["max_time"] = float(self.max_time)
         return dataclasses.replace(base, **changes) if changes else base
+
+
+def _check_execution(config: ScanConfig) -> None:
+    """Validate the fields from ``n_jobs`` to ``max_time``."""
+    if (
+        not _is_int(config.n_jobs)
+        or config.n_jobs == 0
+        or config.n_jobs < -64
+        or config.n_jobs > 1024
+    ):
+        raise config_error(
+            "n_jobs", config.n_jobs, "a non-zero integer (-1 for all cores, 1 for no workers)"
+        )
+    if config.backend not in BACKENDS:
+        raise config_error("backend", config.backend, f"one of {', '.join(BACKENDS)}")
+    if not _is_int(config.fetch_concurrency) or not 1 <= config.fetch_concurrency <= 256:
+        raise config_error(
+            "fetch_concurrency", config.fetch_concurrency, "an integer from 1 to 256"
+        )
+    if config.max_tries is not None and (
+        not _is_int(config.max_tries) or not 1 <= config.max_tries <= 100
+    ):
+        raise config_error("max_tries", config.max_tries, "None or an integer from 1 to 100")
+    if config.max_time is not None and (
+        not _is_number(config.max_time) or not 0 < config.max_time <= 86_400
+    ):
+        raise config_error("max_time", config.max_time, "None or a number of seconds in (0, 86400]")
+
+
+def _check_research(config: ScanConfig) -> None:
+    """Validate ``factors`` (names free and distinct) and ``screen`` (known columns)."""
+    from technic_nb.core.scoring.columns import builtin_columns, table_columns
+    from technic_nb.rules.factors import Factor, check_factor_names
+    from technic_nb.rules.screens.screen import as_screen
+
+    factors = config.factors
+    if isinstance(factors, Factor):
+        factors = (factors,)
+    if isinstance(factors, str) or not isinstance(factors, Sequence):
+        raise config_error("factors", factors, "a list of factors (tn.factor objects)")
+    factors = tuple(factors)
+    if not all(isinstance(item, Factor) for item in factors):
+        raise config_error(
+            "factors", factors, "a list of factors: functions decorated with @tn.factor"
+        )
+    check_factor_names(factors, builtin_columns(config.indicators, config.scoring))
+    object.__setattr__(config, "factors", factors)
+    screen = as_screen(config.screen)
+    if screen is not None and screen.expression is not None:
+        columns, prefixes = table_columns(config.indicators, config.scoring, factors)
+        open_ended = [c for c in screen.columns if c.startswith(tuple(prefixes))]
+        screen.validate([*columns, *open_ended])
+    object.__setattr__(config, "screen", screen)
 
 
 def _check_universe(value: Any) -> str | tuple[str, ...] | Path | None:

@@ -246,7 +246,7 @@ class Runner:
                     self._execute()
                 except KeyboardInterrupt:  # a second interrupt while finishing
                     self.token.cancel("interrupted")
-                    self._complete(result=self._partial_result())
+                    self._complete(result=_partial_result(self))
         finally:
             self._ensure_final()
         return self.result
@@ -313,32 +313,18 @@ class Runner:
 
     def _execute(self) -> None:
         try:
-            self._await_predecessor()
+            _await_predecessor(self)
             self._retries.restart()
             with self.view.forward_logs():
                 _, hooks = engine_hooks(self.tracker, None, None, self._hooks)
                 result = run(self.config, self._collector, self.token, hooks)
         except KeyboardInterrupt:  # escaped the engine (e.g. while it was finishing)
             self.token.cancel("interrupted")
-            self._complete(result=self._partial_result())
+            self._complete(result=_partial_result(self))
         except BaseException as exc:  # recorded, shown, and raised again by wait()/result
             self._complete(error=exc)
         else:
             self._complete(result=result)
-
-    def _await_predecessor(self) -> None:
-        previous = self._predecessor
-        if previous is None:
-            return
-        self.view.status("running", "Waiting for the previous run on this cache folder to stop…")
-        if not previous.ended.wait(self.supersede_timeout):
-            raise RuntimeError(
-                f"the previous {previous.kind} on the cache folder {self.cache_key} did not "
-                f"stop within {self.supersede_timeout:.0f} s; wait for it or use another "
-                "cache_dir"
-            )
-        self._predecessor = None
-        self.view.log(f"The previous {previous.kind} ended ({previous.state}); starting")
 
     def _complete(self, result: Any = None, error: BaseException | None = None) -> None:
         state = self._record.complete(result, error)
@@ -355,14 +341,31 @@ class Runner:
         unregister(self)
         self._record.done.set()
 
-    def _partial_result(self) -> Any:
-        """A cancelled result from the outcomes so far (the engine could not finish its own)."""
-        plan = self._hooks.plan
-        if plan is None:
-            return self._before_start()
-        result = self._collector.partial(plan, self.elapsed)
-        result.warnings.append(_INTERRUPTED)
-        return result
+
+def _partial_result(runner: Runner) -> Any:
+    """A cancelled result from the outcomes so far (the engine could not finish its own)."""
+    plan = runner._hooks.plan
+    if plan is None:
+        return runner._before_start()
+    result = runner._collector.partial(plan, runner.elapsed)
+    result.warnings.append(_INTERRUPTED)
+    return result
+
+
+def _await_predecessor(runner: Runner) -> None:
+    """Wait for the run this one superseded on the same cache to stop (re-running a cell)."""
+    previous = runner._predecessor
+    if previous is None:
+        return
+    runner.view.status("running", "Waiting for the previous run on this cache folder to stop…")
+    if not previous.ended.wait(runner.supersede_timeout):
+        raise RuntimeError(
+            f"the previous {previous.kind} on the cache folder {runner.cache_key} did not "
+            f"stop within {runner.supersede_timeout:.0f} s; wait for it or use another "
+            "cache_dir"
+        )
+    runner._predecessor = None
+    runner.view.log(f"The previous {previous.kind} ended ({previous.state}); starting")
 
 
 class ScanRunner(Runner):
