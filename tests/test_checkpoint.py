@@ -79,20 +79,20 @@ def test_an_envelope_that_does_not_verify_is_a_corrupt_entry(envelope, reason) -
 def test_a_miss_computes_and_stores_one_entry_a_hit_reads_it(cache, tmp_path) -> None:
     produce = Producer(("features", {"close": 1.0}))
     warnings: list[str] = []
-    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, False)
+    assert cache.features.get(KEY, produce, tuple, warnings.append) == (produce.value, False)
     assert len(entry_files(tmp_path / "loc")) == 1  # written before features() returned
-    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, True)
+    assert cache.features.get(KEY, produce, tuple, warnings.append) == (produce.value, True)
     assert produce.calls == 1 and not warnings
     other = (*KEY[:2], 200, KEY[3])  # another lookback: another entry
-    assert cache.features(other, produce, tuple, warnings.append)[1] is False
+    assert cache.features.get(other, produce, tuple, warnings.append)[1] is False
     assert len(entry_files(tmp_path / "loc")) == 2
 
 
 def test_peek_never_computes_or_stores(cache, tmp_path) -> None:
-    assert cache.peek_features(KEY, tuple, print) is None
+    assert cache.features.peek(KEY, tuple, print) is None
     assert entry_files(tmp_path / "loc") == []
-    cache.features(KEY, Producer(("features", {})), tuple, print)
-    assert cache.peek_features(KEY, tuple, print) == ("features", {})
+    cache.features.get(KEY, Producer(("features", {})), tuple, print)
+    assert cache.features.peek(KEY, tuple, print) == ("features", {})
 
 
 def test_a_failing_producer_stores_nothing_and_its_error_propagates(cache, tmp_path) -> None:
@@ -100,7 +100,7 @@ def test_a_failing_producer_stores_nothing_and_its_error_propagates(cache, tmp_p
         raise OSError("the producer's own failure, not the cache's")
 
     with pytest.raises(OSError, match="producer's own"):
-        cache.features(KEY, fail, tuple, print)
+        cache.features.get(KEY, fail, tuple, print)
     assert entry_files(tmp_path / "loc") == []
 
 
@@ -132,22 +132,22 @@ def _wrong_type(path: Path) -> None:
 )
 def test_a_damaged_entry_warns_recomputes_and_is_rewritten(cache, tmp_path, damage) -> None:
     produce = Producer(("features", {"close": 2.0}))
-    cache.features(KEY, produce, tuple, print)
+    cache.features.get(KEY, produce, tuple, print)
     (path,) = entry_files(tmp_path / "loc")
     damage(path)
     warnings: list[str] = []
-    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, False)
+    assert cache.features.get(KEY, produce, tuple, warnings.append) == (produce.value, False)
     assert produce.calls == 2
     assert len(warnings) == 1 and "unreadable" in warnings[0] and "AAA" in warnings[0]
-    assert cache.features(KEY, produce, tuple, warnings.append) == (produce.value, True)
+    assert cache.features.get(KEY, produce, tuple, warnings.append) == (produce.value, True)
     assert len(warnings) == 1
 
 
 def test_a_damaged_entry_seen_by_peek_is_removed(cache, tmp_path) -> None:
-    cache.features(KEY, Producer(("features", {})), tuple, print)
+    cache.features.get(KEY, Producer(("features", {})), tuple, print)
     _zero(entry_files(tmp_path / "loc")[0])
     warnings: list[str] = []
-    assert cache.peek_features(KEY, tuple, warnings.append) is None
+    assert cache.features.peek(KEY, tuple, warnings.append) is None
     assert len(warnings) == 1 and entry_files(tmp_path / "loc") == []
 
 
@@ -158,7 +158,7 @@ def test_concurrent_writers_of_the_same_entry_never_clash(cache) -> None:
     def write() -> None:
         try:
             for _ in range(20):
-                cache.features(KEY, produce, tuple, print)
+                cache.features.get(KEY, produce, tuple, print)
         except BaseException as exc:  # pragma: no cover - the failure being tested for
             errors.append(exc)
 
@@ -168,7 +168,7 @@ def test_concurrent_writers_of_the_same_entry_never_clash(cache) -> None:
     for thread in threads:
         thread.join()
     assert not errors
-    assert cache.features(KEY, produce, tuple, print) == (produce.value, True)
+    assert cache.features.get(KEY, produce, tuple, print) == (produce.value, True)
 
 
 def test_a_cache_pickles_as_its_location(cache) -> None:
@@ -179,27 +179,27 @@ def test_a_cache_pickles_as_its_location(cache) -> None:
 
 def test_bars_and_features_are_separate_layers(cache, tmp_path) -> None:
     bars_key = ("polygon:http://x", "AAA", "2024-01-01..2024-12-31|1d")
-    cache.bars(bars_key, Producer(("bars",)), tuple, print)
+    cache.bars.get(bars_key, Producer(("bars",)), tuple, print)
     assert len(entry_files(tmp_path / "loc", "bars_entry")) == 1
     assert entry_files(tmp_path / "loc") == []
-    assert cache.peek_bars(bars_key, tuple, print) == ("bars",)
-    assert cache.forget_bars(bars_key) is True
-    assert cache.peek_bars(bars_key, tuple, print) is None
-    assert cache.forget_bars(bars_key) is False
+    assert cache.bars.peek(bars_key, tuple, print) == ("bars",)
+    assert cache.bars.forget(bars_key) is True
+    assert cache.bars.peek(bars_key, tuple, print) is None
+    assert cache.bars.forget(bars_key) is False
 
 
 def test_has_entries_looks_at_one_layer_without_hashing_keys(cache) -> None:
     bars_key = ("polygon:http://x", "AAA", "2024-01-01..2024-12-31|1d")
     layers = ("bars", "features", "factor", "replay")
-    assert not any(cache.has_entries(layer) for layer in layers)
-    assert cache.peek_features(KEY, tuple, print) is None  # a miss leaves no entry
-    assert not cache.has_entries("features")
-    cache.bars(bars_key, Producer(("bars",)), tuple, print)
-    assert [cache.has_entries(layer) for layer in layers] == [True, False, False, False]
-    cache.features(KEY, Producer(("features",)), tuple, print)
-    assert cache.has_entries("features")
-    cache.forget_features(KEY)
-    assert not cache.has_entries("features")
+    assert not any(getattr(cache, layer).has_entries() for layer in layers)
+    assert cache.features.peek(KEY, tuple, print) is None  # a miss leaves no entry
+    assert not cache.features.has_entries()
+    cache.bars.get(bars_key, Producer(("bars",)), tuple, print)
+    assert [getattr(cache, layer).has_entries() for layer in layers] == [True, False, False, False]
+    cache.features.get(KEY, Producer(("features",)), tuple, print)
+    assert cache.features.has_entries()
+    cache.features.forget(KEY)
+    assert not cache.features.has_entries()
 
 
 # -- eviction --------------------------------------------------------------------------------
@@ -213,31 +213,31 @@ def _age(path: Path, days: float) -> None:
 def test_the_size_limit_evicts_the_least_recently_used_first(cache, tmp_path) -> None:
     keys = [(f"memory:test|S{i}|w|1d", "p", 300, "3") for i in range(6)]
     for key in keys:
-        cache.features(key, Producer(("features", {"blob": "x" * 20_000})), tuple, print)
+        cache.features.get(key, Producer(("features", {"blob": "x" * 20_000})), tuple, print)
     files = {key: path for key, path in zip(keys, _files_by_key(cache, keys), strict=True)}
     for rank, key in enumerate(keys):  # S0 used longest ago ... S5 most recently
         _age(files[key], days=10 - rank)
     one = cache_size(tmp_path / "loc") // 6
     removed = cache.prune(bytes_limit=one * 3 + one // 2)
     assert removed == 3
-    kept = [key for key in keys if cache.peek_features(key, tuple, print) is not None]
+    kept = [key for key in keys if cache.features.peek(key, tuple, print) is not None]
     assert kept == keys[3:]
 
 
 def test_the_age_limit_evicts_entries_unused_for_longer(cache) -> None:
     keys = [(f"memory:test|S{i}|w|1d", "p", 300, "3") for i in range(4)]
     for key in keys:
-        cache.features(key, Producer(("features", {})), tuple, print)
+        cache.features.get(key, Producer(("features", {})), tuple, print)
     for key, path in zip(keys, _files_by_key(cache, keys), strict=True):
         _age(path, days=40 if key in keys[:2] else 1)
     assert cache.prune(age_limit=dt.timedelta(days=30)) == 2
-    assert [cache.peek_features(k, tuple, print) is not None for k in keys] == [0, 0, 1, 1]
+    assert [cache.features.peek(k, tuple, print) is not None for k in keys] == [0, 0, 1, 1]
 
 
 def _files_by_key(cache: CheckpointCache, keys) -> list[Path]:
     files = []
     for key in keys:
-        reference = cache._features.call_and_shelve(*key)
+        reference = cache.features._memo.call_and_shelve(*key)
         files.append(Path(reference.store_backend.location, *reference._call_id, "output.pkl"))
     return files
 

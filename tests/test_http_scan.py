@@ -348,7 +348,7 @@ def test_sigkill_of_an_http_scan_then_rerun_refetches_nothing(
         fetched = [
             s
             for s in config.universe
-            if stored.peek_bars(job.bars_key(s), BarsPayload, print) is not None
+            if stored.bars.peek(job.bars_key(s), BarsPayload, print) is not None
         ]
         assert len(fetched) >= kill_at if stage == "data_fetching" else len(fetched) >= 200
         server.reset_counters()

@@ -37,12 +37,12 @@ def _write(layer: str) -> Op:
     def write(cache: CheckpointCache, key: Any, item: LayerValue, warn: list[str]) -> Any:
         produce = lambda: item.value  # noqa: E731 - a producer, as the engine passes one
         if layer == "bars":
-            return cache.bars(key, produce, item.expected, warn.append)
+            return cache.bars.get(key, produce, item.expected, warn.append)
         if layer == "features":
-            return cache.features(key, produce, item.expected, warn.append)
+            return cache.features.get(key, produce, item.expected, warn.append)
         if layer == "factor":
-            return cache.factor(key, produce, item.expected, warn.append)
-        return cache.store_replay(key, item.value, warn.append)
+            return cache.factor.get(key, produce, item.expected, warn.append)
+        return cache.replay.store(key, item.value, warn.append)
 
     return write
 
@@ -50,14 +50,14 @@ def _write(layer: str) -> Op:
 def _read(layer: str) -> Op:
     def read(cache: CheckpointCache, key: Any, item: LayerValue, warn: list[str]) -> Any:
         if layer == "bars":
-            value, hit = cache.bars(key, _no_producer, item.expected, warn.append)
+            value, hit = cache.bars.get(key, _no_producer, item.expected, warn.append)
         elif layer == "features":
-            value, hit = cache.features(key, _no_producer, item.expected, warn.append)
+            value, hit = cache.features.get(key, _no_producer, item.expected, warn.append)
         elif layer == "factor":
-            value = cache.peek_factor(key, item.expected, warn.append)
+            value = cache.factor.peek(key, item.expected, warn.append)
             hit = value is not None
         else:
-            value = cache.peek_replay(key, item.expected, warn.append)
+            value = cache.replay.peek(key, item.expected, warn.append)
             hit = value is not None
         if not hit:
             raise RuntimeError(f"{layer}: a read missed")
@@ -68,13 +68,7 @@ def _read(layer: str) -> Op:
 
 def _peek(layer: str) -> Op:
     def peek(cache: CheckpointCache, key: Any, item: LayerValue, warn: list[str]) -> Any:
-        methods: dict[str, Callable[..., Any]] = {
-            "bars": cache.peek_bars,
-            "features": cache.peek_features,
-            "factor": cache.peek_factor,
-            "replay": cache.peek_replay,
-        }
-        if methods[layer](key, item.expected, warn.append) is not None:
+        if getattr(cache, layer).peek(key, item.expected, warn.append) is not None:
             raise RuntimeError(f"{layer}: an absent key was found")
 
     return peek
@@ -93,7 +87,7 @@ def measure_layer(
     warnings: list[str] = []
     out: dict[str, list[float]] = {"write": [], "read": [], "miss": []}
     ops = {"write": _write(layer), "read": _read(layer), "miss": _peek(layer)}
-    # untimed: the first lookup writes joblib's func_code.py (store_replay's call() skips it)
+    # untimed: the first lookup writes joblib's func_code.py (a forced store's call() skips it)
     ops["miss"](cache, _key(layer, next(counter)), item, warnings)
     for _ in range(repeats):
         keys = [_key(layer, next(counter)) for _ in range(calls)]
@@ -142,16 +136,16 @@ def run(bench: Bench) -> dict[str, Any]:
     out["notes"].append(
         "CheckpointCache methods called directly in this process, one fresh joblib.Memory "
         f"per layer; {s.layer_calls} calls per repeat, {s.layer_repeats} repeats, a new key "
-        "for every write.  write = a miss that produces the value and stores it (bars(), "
-        "features(), factor(); store_replay() for the replay layer, which the engine calls "
-        "after a peek); read = a hit (bars() and features() as the engine reads them, "
-        "peek_factor(), peek_replay()); miss = peek of an absent key."
+        "for every write.  write = a miss that produces the value and stores it "
+        "(bars.get(), features.get(), factor.get(); replay.store() for the replay layer, "
+        "which the engine calls after a peek); read = a hit (bars.get() and features.get() "
+        "as the engine reads them, factor.peek(), replay.peek()); miss = peek of an absent key."
     )
     out["notes"].append(
-        "What the engine does per symbol: HTTP cold = peek_features miss (resume pass) + bars "
+        "What the engine does per symbol: HTTP cold = features.peek miss (resume pass) + bars "
         "write (fetch thread) + features write (worker); local source cold = features write; "
-        "warm = one features read; each user factor cold = peek_factor miss + factor write; "
-        "replay cold = peek_replay miss + store_replay."
+        "warm = one features read; each user factor cold = factor.peek miss + factor write; "
+        "replay cold = replay.peek miss + replay.store."
     )
     for layer, item in layer_values(bench).items():
         folder = bench.scratch / f"layer_{layer}"

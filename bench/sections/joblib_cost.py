@@ -127,9 +127,8 @@ def probed(cache: CheckpointCache, memo: Any, probe: Probe) -> Iterator[None]:
 
 def _ops(cache: CheckpointCache, layer: str) -> tuple[Callable[..., Any], Any]:
     """The layer's load-or-compute method and its memoized function."""
-    if layer == "bars":
-        return cache.bars, cache._bars
-    return cache.features, cache._features
+    chosen = cache.bars if layer == "bars" else cache.features
+    return chosen.get, chosen._memo
 
 
 def _key(layer: str, i: int) -> tuple[Any, ...]:

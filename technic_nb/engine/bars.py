@@ -65,7 +65,7 @@ class ScanBars:
         if self.cache is None:
             return None
         key = job.features_key(source.fingerprint(symbol, self.window))
-        value = self.cache.peek_features(key, tuple, lambda note: None)
+        value = self.cache.features.peek(key, tuple, lambda note: None)
         if value is not None and len(value) > 2 and isinstance(value[2], BarsArrays):
             return value[2].frame()
         return None
@@ -74,7 +74,7 @@ class ScanBars:
         """The symbol's bars from the source (a network source's through the bars cache)."""
         if self.cache is None or not source.cache_bars:
             return source.fetch(symbol, self.window)
-        payload, _ = self.cache.bars(
+        payload, _ = self.cache.bars.get(
             job.bars_key(symbol),
             lambda: source.fetch_payload(symbol, self.window),
             BarsPayload,

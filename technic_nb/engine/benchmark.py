@@ -45,7 +45,7 @@ def benchmark_bars(
     source, job = plan.source, plan.job
     if job.cache is None or not source.cache_bars:
         return source.fetch(symbol, plan.window, cancellation=token)
-    payload, _ = job.cache.bars(
+    payload, _ = job.cache.bars.get(
         job.bars_key(symbol),
         lambda: source.fetch_payload(symbol, plan.window, cancellation=token),
         BarsPayload,

@@ -440,7 +440,7 @@ class FetchExecutor:
 
         try:
             if job.cache is not None and source.cache_bars:
-                payload, _ = job.cache.bars(
+                payload, _ = job.cache.bars.get(
                     job.bars_key(symbol), fetch, BarsPayload, warnings.append
                 )
             else:

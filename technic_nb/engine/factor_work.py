@@ -87,7 +87,7 @@ def factor_values(
     frame: pd.DataFrame | None = None
     for item, code_key in factors.items:
         key = (bars_key, code_key, lookback, FACTOR_VERSION)
-        value = cache.peek_factor(key, tuple, warnings.append) if cache is not None else None
+        value = cache.factor.peek(key, tuple, warnings.append) if cache is not None else None
         if value is None:
             if peek_only:
                 return None
@@ -98,7 +98,7 @@ def factor_values(
             value = compute_one(item, frame, symbol, factors.reserved)
             computed += 1
             if cache is not None:
-                cache.factor(key, lambda value=value: value, tuple, warnings.append)
+                cache.factor.get(key, lambda value=value: value, tuple, warnings.append)
         kind, data = value
         if kind == "values":
             values.update(data)

@@ -162,8 +162,8 @@ def clear_scan_cache(config: ScanConfig | None = None, *, everything: bool = Fal
         cache = checkpoints.open()
         removed = 0
         for symbol in frame["symbol"]:
-            removed += cache.forget_features(job.features_key(source.fingerprint(symbol, window)))
-            removed += cache.forget_bars(job.bars_key(symbol))
+            removed += cache.features.forget(job.features_key(source.fingerprint(symbol, window)))
+            removed += cache.bars.forget(job.bars_key(symbol))
     finally:
         if source is not config.source:
             source.close()

@@ -241,7 +241,7 @@ def checkpointed(
         if job.cache is None:
             value, hit = _outcome_of(symbol, produce), False
         else:
-            value, hit = job.cache.features(
+            value, hit = job.cache.features.get(
                 job.features_key(bars_key),
                 lambda: _outcome_of(symbol, produce),
                 tuple,
@@ -336,14 +336,14 @@ class ScanWork(SymbolWork):
         return found
 
     def may_have_outcomes(self, job: SymbolJob) -> bool:
-        return job.cache is not None and job.cache.has_entries("features")
+        return job.cache is not None and job.cache.features.has_entries()
 
     def peek(
         self, symbol: str, bars_key: str, job: SymbolJob, notes: list[str]
     ) -> SymbolOutcome | None:
         if job.cache is None:
             return None
-        value = job.cache.peek_features(job.features_key(bars_key), tuple, notes.append)
+        value = job.cache.features.peek(job.features_key(bars_key), tuple, notes.append)
         if value is None:
             return None
         outcome = SymbolOutcome.from_cached(symbol, value, True)
@@ -367,7 +367,9 @@ class ScanWork(SymbolWork):
         value: CachedOutcome = ("error", error.to_dict())
         warnings: list[str] = []
         if job.cache is not None:
-            job.cache.features(job.features_key(bars_key), lambda: value, tuple, warnings.append)
+            job.cache.features.get(
+                job.features_key(bars_key), lambda: value, tuple, warnings.append
+            )
         return SymbolOutcome(symbol, error=value[1], warnings=tuple(warnings))
 
     def __repr__(self) -> str:

@@ -53,7 +53,7 @@ from technic_nb.core.errors import ScanError, cache_error
 from technic_nb.engine.cache import cached as _cached
 from technic_nb.engine.cache.envelope import CorruptEntry, UnsavedEntry, seal, unseal
 
-__all__ = ["CheckpointCache"]
+__all__ = ["CheckpointCache", "Layer"]
 
 logger = logging.getLogger("technic_nb.cache")
 
@@ -62,8 +62,74 @@ T = TypeVar("T")
 Warn = Callable[[str], None]
 
 
+class Layer:
+    """One layer of the cache: one ``joblib.Memory`` entry per key, through one function
+    of :mod:`~technic_nb.engine.cache.cached` (``key`` is that function's arguments)."""
+
+    def __init__(self, memory: Memory, function: Callable[..., Any]) -> None:
+        self.name = function.__name__.removesuffix("_entry")
+        self._memo = memory.cache(function, ignore=["produce"], verbose=0)
+
+    def get(
+        self,
+        key: tuple[Any, ...],
+        produce: Callable[[], T],
+        expected: type | tuple[type, ...],
+        on_warning: Warn,
+    ) -> tuple[T, bool]:
+        """``(value, from_cache)`` of the entry ``key``: read back and verified, or (on a
+        miss, or an unreadable entry) ``produce()``, stored before this returns."""
+        return _load_or_compute(self._memo, key, produce, expected, on_warning)
+
+    def peek(
+        self, key: tuple[Any, ...], expected: type | tuple[type, ...], on_warning: Warn
+    ) -> Any | None:
+        """The value of the entry ``key``, or None (nothing is produced)."""
+        return _peek(self._memo, key, expected, on_warning)
+
+    def store(self, key: tuple[Any, ...], value: Any, on_warning: Warn) -> None:
+        """Write the entry ``key``, replacing the one stored (a forced call).
+
+        A write that fails (a full disk) is told to ``on_warning`` as an
+        :class:`~technic_nb.engine.cache.envelope.UnsavedEntry`; the run goes on.
+        """
+        try:
+            # joblib records the function's code on a lookup, not on a forced call: look
+            # up first, so that a new process does not take this entry for a changed
+            # function's
+            self._memo.check_call_in_cache(*key)
+            self._memo.call(*key, produce=lambda: seal(value))
+        except OSError as exc:
+            _report_unsaved(key, exc, on_warning)
+
+    def forget(self, key: tuple[Any, ...]) -> bool:
+        """Remove the entry ``key``; True if it existed."""
+        return _forget(self._memo, key)
+
+    def has_entries(self) -> bool:
+        """Whether the layer holds any entry: one look at its folder, no key hashed (a
+        scan into an empty cache skips its read-back pass with it)."""
+        memo = self._memo
+        folder = os.path.join(str(memo.store_backend.location), *memo.func_id.split("/"))
+        try:
+            with os.scandir(folder) as entries:
+                return any(entry.is_dir() for entry in entries)
+        except FileNotFoundError:
+            return False
+        except OSError:  # unreadable: the lookups themselves report it
+            return True
+
+
 class CheckpointCache:
-    """The two cache layers over one ``joblib.Memory``; pickles as its ``Memory``.
+    """The cache's layers over one ``joblib.Memory``; pickles as its ``Memory``.
+
+    Attributes:
+        bars: fetched bars (network sources), keyed (source, symbol, window).
+        features: a scan's per-symbol outcome, keyed (bars key, indicator
+            parameters, lookback, version).
+        factor: one user factor's values, keyed (bars key, factor code key,
+            lookback, version).
+        replay: one symbol's replay at every date, keyed like ``features``.
 
     Args:
         memory: where entries live (its ``location``); ``verbose`` is ignored:
@@ -74,14 +140,14 @@ class CheckpointCache:
         if memory.location is None:
             raise ValueError("a CheckpointCache needs a joblib.Memory with a location")
         self.memory = memory
-        self._bars = memory.cache(_cached.bars_entry, ignore=["fetch"], verbose=0)
-        self._features = memory.cache(_cached.features_entry, ignore=["compute"], verbose=0)
-        self._replay = memory.cache(_cached.replay_entry, ignore=["compute"], verbose=0)
-        self._factor = memory.cache(_cached.factor_entry, ignore=["compute"], verbose=0)
+        self.bars = Layer(memory, _cached.bars_entry)
+        self.features = Layer(memory, _cached.features_entry)
+        self.factor = Layer(memory, _cached.factor_entry)
+        self.replay = Layer(memory, _cached.replay_entry)
 
     @classmethod
     def at(cls, location: str | os.PathLike[str]) -> CheckpointCache:
-        """The cache of ``joblib.Memory(str(location))`` on :class:`LeanFileStore` (one
+        """The cache of ``joblib.Memory(str(location))`` on the lean file store (one
         object per location and process)."""
         return _cache_of(Memory(str(location), backend=STORE_BACKEND, verbose=0))
 
@@ -104,109 +170,6 @@ class CheckpointCache:
 
     def __repr__(self) -> str:
         return f"CheckpointCache({str(self.memory.location)!r})"
-
-    # -- the two layers -----------------------------------------------------------
-    def bars(
-        self,
-        key: tuple[str, str, str],
-        fetch: Callable[[], T],
-        expected: type | tuple[type, ...],
-        on_warning: Warn,
-    ) -> tuple[T, bool]:
-        """``(value, from_cache)`` of the bars entry ``key`` = (source, symbol, window).
-
-        On a miss ``fetch()`` runs and its value is stored before this returns.
-        """
-        return _load_or_compute(self._bars, key, "fetch", fetch, expected, on_warning)
-
-    def features(
-        self,
-        key: tuple[str, str, int, str],
-        compute: Callable[[], T],
-        expected: type | tuple[type, ...],
-        on_warning: Warn,
-    ) -> tuple[T, bool]:
-        """``(value, from_cache)`` of the features entry ``key`` = (bars key, params,
-        lookback, version); on a miss ``compute()`` runs and its value is stored."""
-        return _load_or_compute(self._features, key, "compute", compute, expected, on_warning)
-
-    def peek_features(
-        self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn
-    ) -> Any | None:
-        """The cached features value of ``key``, or None (nothing is computed)."""
-        return _peek(self._features, key, expected, on_warning)
-
-    def peek_bars(
-        self, key: tuple[str, str, str], expected: type | tuple[type, ...], on_warning: Warn
-    ) -> Any | None:
-        """The cached bars value of ``key``, or None (nothing is fetched)."""
-        return _peek(self._bars, key, expected, on_warning)
-
-    def factor(
-        self,
-        key: tuple[str, str, int, str],
-        compute: Callable[[], T],
-        expected: type | tuple[type, ...],
-        on_warning: Warn,
-    ) -> tuple[T, bool]:
-        """``(value, from_cache)`` of the factor entry ``key`` = (bars key, factor code key,
-        lookback, version); on a miss ``compute()`` runs and its value is stored."""
-        return _load_or_compute(self._factor, key, "compute", compute, expected, on_warning)
-
-    def peek_factor(
-        self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn
-    ) -> Any | None:
-        """The cached factor value of ``key``, or None."""
-        return _peek(self._factor, key, expected, on_warning)
-
-    def peek_replay(
-        self, key: tuple[str, str, int, str], expected: type | tuple[type, ...], on_warning: Warn
-    ) -> Any | None:
-        """The cached replay record of ``key`` (bars key, params, lookback, version), or None."""
-        return _peek(self._replay, key, expected, on_warning)
-
-    def store_replay(self, key: tuple[str, str, int, str], value: Any, on_warning: Warn) -> None:
-        """Write the replay record of ``key``, replacing the one stored (a forced call).
-
-        A write that fails (a full disk) is told to ``on_warning`` as an
-        :class:`UnsavedEntry`; the replay goes on.
-        """
-        try:
-            # joblib records the function's code on a lookup, not on a forced call: look
-            # up first, so that a new process does not take this entry for a changed
-            # function's
-            self._replay.check_call_in_cache(*key)
-            self._replay.call(*key, compute=lambda: seal(value))
-        except OSError as exc:
-            _report_unsaved(key, exc, on_warning)
-
-    def has_entries(self, layer: str) -> bool:
-        """Whether ``layer`` (``"bars"``, ``"features"``, ``"factor"`` or ``"replay"``)
-        holds any entry: one look at its folder, no key hashed.  A scan into an empty
-        cache skips its read-back pass with it."""
-        memo = {
-            "bars": self._bars,
-            "features": self._features,
-            "factor": self._factor,
-            "replay": self._replay,
-        }[layer]
-        folder = os.path.join(str(memo.store_backend.location), *memo.func_id.split("/"))
-        try:
-            with os.scandir(folder) as entries:
-                return any(entry.is_dir() for entry in entries)
-        except FileNotFoundError:
-            return False
-        except OSError:  # unreadable: the lookups themselves report it
-            return True
-
-    # -- maintenance -----------------------------------------------------------------
-    def forget_features(self, key: tuple[str, str, int, str]) -> bool:
-        """Remove one features entry; True if it existed."""
-        return _forget(self._features, key)
-
-    def forget_bars(self, key: tuple[str, str, str]) -> bool:
-        """Remove one bars entry; True if it existed."""
-        return _forget(self._bars, key)
 
     def prune(
         self,
@@ -256,7 +219,6 @@ def _describe(key: tuple[Any, ...]) -> str:
 def _load_or_compute(
     memo: Any,
     key: tuple[Any, ...],
-    argument: str,
     produce: Callable[[], T],
     expected: type | tuple[type, ...],
     on_warning: Warn,
@@ -272,7 +234,7 @@ def _load_or_compute(
         return seal(value)
 
     try:
-        reference = memo.call_and_shelve(*key, **{argument: run})
+        reference = memo.call_and_shelve(*key, produce=run)
     except _ProducerFailed as failed:
         raise failed.error from None
     except OSError as exc:  # the entry could not be written, or the folder not read
@@ -286,7 +248,7 @@ def _load_or_compute(
         with contextlib.suppress(Exception):
             reference.clear()
     try:
-        memo.call(*key, **{argument: run})
+        memo.call(*key, produce=run)
     except _ProducerFailed as failed:
         raise failed.error from None
     except OSError as exc:

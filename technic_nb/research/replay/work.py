@@ -185,7 +185,7 @@ class ReplayWork(SymbolWork):
         return ReplayRecord(BarsArrays.of(bars), None, block, errors, factor_rows)
 
     def may_have_outcomes(self, job: SymbolJob) -> bool:
-        return job.cache is not None and job.cache.has_entries("replay")
+        return job.cache is not None and job.cache.replay.has_entries()
 
     def peek(
         self, symbol: str, bars_key: str, job: SymbolJob, notes: list[str]
@@ -214,14 +214,14 @@ class ReplayWork(SymbolWork):
     def _cached(self, bars_key: str, job: SymbolJob, warnings: list[str]) -> ReplayRecord | None:
         if job.cache is None:
             return None
-        value = job.cache.peek_replay(self.key(bars_key, job), ReplayRecord, warnings.append)
+        value = job.cache.replay.peek(self.key(bars_key, job), ReplayRecord, warnings.append)
         return value if isinstance(value, ReplayRecord) else None
 
     def _store(
         self, bars_key: str, job: SymbolJob, record: ReplayRecord, warnings: list[str]
     ) -> None:
         if job.cache is not None:
-            job.cache.store_replay(self.key(bars_key, job), record, warnings.append)
+            job.cache.replay.store(self.key(bars_key, job), record, warnings.append)
 
     def _outcome(
         self,
