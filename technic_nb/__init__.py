@@ -39,7 +39,7 @@ from technic_nb.sources import (
     InMemorySource,
     PolygonSource,
 )
-from technic_nb.sources.retry import RetryPolicy
+from technic_nb.sources.retry.policy import RetryPolicy
 
 __all__ = [
     "STAGES",

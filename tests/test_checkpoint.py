@@ -237,7 +237,7 @@ def test_the_age_limit_evicts_entries_unused_for_longer(cache) -> None:
 def _files_by_key(cache: CheckpointCache, keys) -> list[Path]:
     files = []
     for key in keys:
-        reference = cache.features._memo.call_and_shelve(*key)
+        reference = cache.features._memo.call_and_shelve(key)
         files.append(Path(reference.store_backend.location, *reference._call_id, "output.pkl"))
     return files
 

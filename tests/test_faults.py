@@ -16,7 +16,7 @@ import urllib3
 from technic_nb.sources.base import DateWindow
 from technic_nb.sources.demo import DemoSource
 from technic_nb.sources.polygon.source import PolygonSource
-from technic_nb.sources.retry import RetryPolicy
+from technic_nb.sources.retry.policy import RetryPolicy
 from technic_nb.testing import (
     FAULT_KINDS,
     NOT_ENTITLED,

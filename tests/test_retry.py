@@ -11,12 +11,8 @@ import pytest
 
 from technic_nb.core.cancel import ScanCancellation, ScanCancelled
 from technic_nb.core.errors import ErrorType, ScanError
-from technic_nb.sources.retry import (
-    RetryPolicy,
-    RetryStats,
-    TransientFetchError,
-    call_with_retries,
-)
+from technic_nb.sources.retry.calls import call_with_retries
+from technic_nb.sources.retry.policy import RetryPolicy, RetryStats, TransientFetchError
 
 FAST = RetryPolicy(max_tries=4, max_time=10.0, base_delay=0.01, max_delay=0.05, jitter=False)
 

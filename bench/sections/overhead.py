@@ -15,7 +15,8 @@ from typing import Any
 import technic_nb as tn
 from technic_nb.engine.progress import MultiStageProgressTracker
 from technic_nb.notebook.console import ConsoleProgress
-from technic_nb.sources.retry import RetryPolicy, call_with_retries
+from technic_nb.sources.retry.calls import call_with_retries
+from technic_nb.sources.retry.policy import RetryPolicy
 
 from ..common import Bench, judge, log, median, section
 from ..stats import per_call_seconds, summarize

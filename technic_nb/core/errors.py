@@ -12,7 +12,15 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ErrorType", "ScanError", "cache_error", "config_error", "data_error"]
+__all__ = [
+    "ErrorType",
+    "ScanError",
+    "cache_error",
+    "config_error",
+    "data_error",
+    "symbol_error",
+    "unexpected_error",
+]
 
 
 class ErrorType(enum.StrEnum):
@@ -25,9 +33,6 @@ class ErrorType(enum.StrEnum):
     CONFIG_ERROR = "config_error"
     SYSTEM_ERROR = "system_error"
     FACTOR_ERROR = "factor_error"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class ScanError(Exception):
@@ -128,14 +133,48 @@ def config_error(
     )
 
 
-def data_error(symbol: str, message: str, suggestion: str = "", **details: Any) -> ScanError:
-    """The error for bad or missing bars of one symbol."""
+def symbol_error(
+    error_type: ErrorType | str,
+    symbol: str,
+    message: str,
+    suggestion: str,
+    *,
+    recoverable: bool = False,
+    **details: Any,
+) -> ScanError:
+    """The error of one symbol: the message starts with the symbol it concerns."""
     return ScanError(
-        ErrorType.DATA_ERROR,
+        error_type,
         f"{symbol}: {message}",
         details={"symbol": symbol, **details},
-        suggestion=suggestion or "Fix or remove this symbol's data, or exclude the symbol.",
+        suggestion=suggestion,
+        recoverable=recoverable,
         affected_symbols=(symbol,),
+    )
+
+
+def data_error(symbol: str, message: str, suggestion: str = "", **details: Any) -> ScanError:
+    """The error for bad or missing bars of one symbol."""
+    return symbol_error(
+        ErrorType.DATA_ERROR,
+        symbol,
+        message,
+        suggestion or "Fix or remove this symbol's data, or exclude the symbol.",
+        **details,
+    )
+
+
+def unexpected_error(symbol: str, exc: BaseException, while_: str = "") -> ScanError:
+    """A bug, or a library's unexpected error, met on one symbol: a system error that the
+    scan reports for the symbol (never caches) and goes on."""
+    during = f" {while_}" if while_ else ""
+    return symbol_error(
+        ErrorType.SYSTEM_ERROR,
+        symbol,
+        f"unexpected {type(exc).__name__}{during}: {exc}",
+        "This is a bug in technic_nb or a library; please report it with the symbol, "
+        "the source and the data.",
+        exception=type(exc).__name__,
     )
 
 

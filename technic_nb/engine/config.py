@@ -15,7 +15,7 @@ from technic_nb.core.errors import config_error
 from technic_nb.core.indicators import IndicatorParams
 from technic_nb.core.scoring import ScoringParams, ScoringWeights
 from technic_nb.sources.base import DataSource
-from technic_nb.sources.retry import RetryPolicy
+from technic_nb.sources.retry.policy import RetryPolicy
 
 __all__ = ["BACKENDS", "ScanConfig", "default_cache_dir"]
 

@@ -31,12 +31,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from joblib import Parallel, delayed
 
 from technic_nb.core.cancel import ScanCancellation, ScanCancelled
-from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.engine.hooks import ScanHooks
 from technic_nb.engine.orphans import watched
 from technic_nb.engine.plan import ScanPlan
@@ -95,10 +96,11 @@ def symbols_per_task(n_symbols: int, n_workers: int) -> int:
     return max(1, min(LOCAL_BATCH, n_symbols // (TASKS_PER_WORKER * max(1, n_workers))))
 
 
+@dataclass(frozen=True)
 class ComputePool:
     """joblib workers for one scan: tasks in, :class:`TaskResult` s out as they finish.
 
-    Args:
+    Attributes:
         backend: a joblib backend name, or a backend instance (Dask).
         n_jobs: workers (joblib's meaning).
         n_workers: the effective worker count (sizes the tasks).
@@ -107,19 +109,11 @@ class ComputePool:
             queued tasks on the scheduler there).
     """
 
-    def __init__(
-        self,
-        backend: Any,
-        n_jobs: int,
-        n_workers: int,
-        token: ScanCancellation,
-        on_cancel: Callable[[], Any] | None = None,
-    ) -> None:
-        self.backend = backend
-        self.n_jobs = n_jobs
-        self.n_workers = n_workers
-        self.token = token
-        self.on_cancel = on_cancel
+    backend: Any
+    n_jobs: int
+    n_workers: int
+    token: ScanCancellation
+    on_cancel: Callable[[], Any] | None = None
 
     def run(self, tasks: Iterable[Any], on_result: Callable[[TaskResult], None]) -> None:
         """Run ``tasks`` (``delayed`` calls); call ``on_result`` in this thread as each ends.
@@ -415,7 +409,7 @@ class FetchExecutor:
                 raise
             item = self.job.work.failed(symbol, exc)
         except Exception as exc:  # a bug: the symbol fails, the scan goes on
-            item = self.job.work.failed(symbol, _unexpected(symbol, exc))
+            item = self.job.work.failed(symbol, unexpected_error(symbol, exc, "while fetching"))
         self.hooks.stage_advanced("data_fetching", 1, symbol)
         if not isinstance(item, Shipped):
             self._budget.release()  # an outcome holds no bars
@@ -450,13 +444,3 @@ class FetchExecutor:
                 raise
             return job.work.remember(symbol, bars_key, exc, job)
         return Shipped(symbol, bars_key, payload, self.plan.window, tuple(warnings))
-
-
-def _unexpected(symbol: str, exc: Exception) -> ScanError:
-    return ScanError(
-        ErrorType.SYSTEM_ERROR,
-        f"{symbol}: unexpected {type(exc).__name__} while fetching: {exc}",
-        details={"symbol": symbol},
-        suggestion="Please report this with the symbol and the source.",
-        affected_symbols=(symbol,),
-    )

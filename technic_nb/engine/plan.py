@@ -25,7 +25,7 @@ from technic_nb.engine.universe import read_universe
 from technic_nb.engine.work import SymbolJob
 from technic_nb.sources import resolve_source
 from technic_nb.sources.base import DataSource, DateWindow
-from technic_nb.sources.retry import RetryPolicy
+from technic_nb.sources.retry.policy import RetryPolicy
 
 __all__ = ["ScanPlan", "as_of_date", "prepare", "resolve_window", "window_ending"]
 

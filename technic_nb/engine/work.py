@@ -20,7 +20,7 @@ import pandas as pd
 
 from technic_nb.core.bars import check_bar_values
 from technic_nb.core.cancel import CancelFlag
-from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.errors import ScanError, data_error, unexpected_error
 from technic_nb.core.indicators import IndicatorParams, latest_features
 from technic_nb.engine.cache.checkpoints import CheckpointCache
 from technic_nb.engine.factor_work import FactorSet, factor_values
@@ -163,12 +163,10 @@ def trim_bars(bars: pd.DataFrame, job: SymbolJob) -> pd.DataFrame:
 def no_bars_error(symbol: str, window: DateWindow) -> ScanError:
     """The data error of a symbol without a bar in the scan's window."""
     end = window.end.isoformat() if window.end else "the latest date"
-    return ScanError(
-        ErrorType.DATA_ERROR,
-        f"{symbol}: no bars on or before {end}",
-        details={"symbol": symbol},
-        suggestion="Choose a later as_of, or remove the symbol from the universe.",
-        affected_symbols=(symbol,),
+    return data_error(
+        symbol,
+        f"no bars on or before {end}",
+        "Choose a later as_of, or remove the symbol from the universe.",
     )
 
 
@@ -219,16 +217,7 @@ def _outcome_of(symbol: str, produce: Callable[[], CachedOutcome]) -> CachedOutc
     except Recoverable:
         raise
     except Exception as exc:  # a bug or an unexpected library error: keep the scan going
-        raise Recoverable(
-            ScanError(
-                ErrorType.SYSTEM_ERROR,
-                f"{symbol}: unexpected {type(exc).__name__}: {exc}",
-                details={"symbol": symbol, "exception": type(exc).__name__},
-                suggestion="This is a bug in technic_nb or a library; please report it "
-                "with the symbol and the data.",
-                affected_symbols=(symbol,),
-            )
-        ) from None
+        raise Recoverable(unexpected_error(symbol, exc)) from None
 
 
 def checkpointed(

@@ -25,9 +25,6 @@ class RunnerState(enum.StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def is_final(self) -> bool:
         """True for ``cancelled``, ``finished`` and ``failed``."""

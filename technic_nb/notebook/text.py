@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from technic_nb.core.scoring import SUBSCORES
 from technic_nb.display.charts import _formats, errors_html, signal_css, style_table
 
 __all__ = [
@@ -35,19 +36,7 @@ __all__ = [
 ]
 
 #: Columns of the live "top so far" table (what each row's own data decides).
-LIVE_COLUMNS = (
-    "signal",
-    "tech_rating",
-    "trend",
-    "momentum",
-    "volume",
-    "volatility",
-    "oscillator",
-    "breakout",
-    "close",
-    "rsi",
-    "ret_21d_pct",
-)
+LIVE_COLUMNS = ("signal", "tech_rating", *SUBSCORES, "close", "rsi", "ret_21d_pct")
 
 STATUS_COLOURS = {
     "pending": "#374151",

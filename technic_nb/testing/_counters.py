@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["RequestRecord", "ServerCounters"]
 
@@ -110,33 +111,32 @@ class ServerCounters:
 
     # -- reading -----------------------------------------------------------------
 
+    def _copy(self, counts: Counter[Any]) -> Counter[Any]:
+        with self._lock:
+            return Counter(counts)
+
     def total(self) -> int:
         with self._lock:
             return self._total
 
     def requests(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self._requests)
+        return self._copy(self._requests)
 
     def successes(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self._successes)
+        return self._copy(self._successes)
 
     def faults(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self._faults)
+        return self._copy(self._faults)
 
     def fault_kinds(self) -> Counter[str]:
-        with self._lock:
-            return Counter(self._fault_kinds)
+        return self._copy(self._fault_kinds)
 
     def later_page_faults(self) -> int:
         with self._lock:
             return self._later_page_faults
 
     def addresses(self) -> Counter[tuple[str, int]]:
-        with self._lock:
-            return Counter(self._addresses)
+        return self._copy(self._addresses)
 
     def auth_failures(self) -> int:
         with self._lock:

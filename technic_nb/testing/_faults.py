@@ -33,18 +33,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from technic_nb.testing._handler import _Handler
 
-__all__ = [
-    "FAULT_KINDS",
-    "NOT_ENTITLED",
-    "RATE_FAULT_KINDS",
-    "TRANSIENT_FAULT_KINDS",
-    "UNKNOWN_KEY",
-    "Fault",
-    "FaultPlan",
-    "FaultSchedule",
-    "apply_fault",
-    "fault_plan",
-]
 
 #: The kinds whose answer is a damaged copy of the real one (the server builds it first).
 BODY_FAULT_KINDS: tuple[str, ...] = ("cut", "trickle")

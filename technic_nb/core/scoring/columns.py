@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from technic_nb.core.indicators import IndicatorParams, feature_names
-from technic_nb.core.scoring.params import SUBSCORES, ScoringParams
+from technic_nb.core.scoring.params import ScoringParams
+from technic_nb.core.scoring.scale import SUBSCORES
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS
 
 __all__ = [
@@ -33,12 +34,7 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "signal",
     "tech_rating",
     "percentile",
-    "trend",
-    "momentum",
-    "volume",
-    "volatility",
-    "oscillator",
-    "breakout",
+    *SUBSCORES,
     "close",
     "entry",
     "stop",

@@ -97,8 +97,8 @@ class Layer:
             # joblib records the function's code on a lookup, not on a forced call: look
             # up first, so that a new process does not take this entry for a changed
             # function's
-            self._memo.check_call_in_cache(*key)
-            self._memo.call(*key, produce=lambda: seal(value))
+            self._memo.check_call_in_cache(key)
+            self._memo.call(key, produce=lambda: seal(value))
         except OSError as exc:
             _report_unsaved(key, exc, on_warning)
 
@@ -234,7 +234,7 @@ def _load_or_compute(
         return seal(value)
 
     try:
-        reference = memo.call_and_shelve(*key, produce=run)
+        reference = memo.call_and_shelve(key, produce=run)
     except _ProducerFailed as failed:
         raise failed.error from None
     except OSError as exc:  # the entry could not be written, or the folder not read
@@ -248,7 +248,7 @@ def _load_or_compute(
         with contextlib.suppress(Exception):
             reference.clear()
     try:
-        memo.call(*key, produce=run)
+        memo.call(key, produce=run)
     except _ProducerFailed as failed:
         raise failed.error from None
     except OSError as exc:
@@ -296,7 +296,7 @@ def _peek(
     memo: Any, key: tuple[Any, ...], expected: type | tuple[type, ...], on_warning: Warn
 ) -> Any | None:
     try:
-        reference = memo.call_and_shelve(*key)
+        reference = memo.call_and_shelve(key)
     except LookupError:  # not cached: the memoized function ran without a producer
         return None
     except OSError as exc:
@@ -312,7 +312,7 @@ def _peek(
 
 def _forget(memo: Any, key: tuple[Any, ...]) -> bool:
     try:
-        reference = memo.call_and_shelve(*key)
+        reference = memo.call_and_shelve(key)
     except (LookupError, OSError):
         return False
     reference.clear()

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.core.bars import check_bar_arrays
-from technic_nb.core.errors import ScanError
+from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.core.indicators import features_from_arrays
 from technic_nb.engine.plan import window_ending
 from technic_nb.engine.work import (
@@ -130,7 +130,7 @@ class ReplayWork(SymbolWork):
                 self._store(bars_key, job, failed, warnings)
                 return self._outcome(symbol, failed, False, 0, warnings, job)
             except Exception as exc:  # a bug: the symbol fails, the replay goes on
-                return self.failed(symbol, _unexpected(symbol, exc), tuple(warnings))
+                return self.failed(symbol, unexpected_error(symbol, exc), tuple(warnings))
         updated = self._compute(symbol, bars, record, missing, job)
         self._store(bars_key, job, updated, warnings)
         return self._outcome(symbol, updated, False, len(missing), warnings, job)
@@ -348,15 +348,3 @@ def _factor_value(item: Any, used: pd.DataFrame, symbol: str, job: SymbolJob) ->
     from technic_nb.engine.factor_work import compute_one
 
     return compute_one(item, used, symbol, job.factors.reserved)
-
-
-def _unexpected(symbol: str, exc: Exception) -> ScanError:
-    from technic_nb.core.errors import ErrorType
-
-    return ScanError(
-        ErrorType.SYSTEM_ERROR,
-        f"{symbol}: unexpected {type(exc).__name__}: {exc}",
-        details={"symbol": symbol, "exception": type(exc).__name__},
-        suggestion="This is a bug in technic_nb or a library; please report it with the symbol.",
-        affected_symbols=(symbol,),
-    )

@@ -112,6 +112,20 @@ _MAX_PERIOD = 100_000
 _SMA = talib.MA_Type.SMA
 
 
+def _ready_made(
+    compute: Any,
+    name: str,
+    outputs: tuple[str, ...],
+    min_bars: int,
+    timeframe: str = "D",
+    **params: Any,
+) -> Factor:
+    """The :class:`Factor` of one of the functions below, with its checked parameters."""
+    return Factor(
+        compute, name=name, timeframe=timeframe, params=params, outputs=outputs, min_bars=min_bars
+    )
+
+
 def _period(owner: str, field: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise config_error(
@@ -122,6 +136,11 @@ def _period(owner: str, field: str, value: Any, minimum: int) -> int:
             field, value, f"an integer from {minimum} to {_MAX_PERIOD}", owner=f"factors.{owner}"
         )
     return int(value)
+
+
+def _periods(owner: str, **fields: tuple[Any, int]) -> list[int]:
+    """Several periods checked as :func:`_period` does: ``field=(value, minimum)``."""
+    return [_period(owner, field, value, minimum) for field, (value, minimum) in fields.items()]
 
 
 def _positive(owner: str, field: str, value: Any) -> float:
@@ -179,13 +198,7 @@ def bollinger(period: int = 20, width: float = 2.0, *, name: str = "bollinger") 
     """
     period = _period("bollinger", "period", period, 2)
     width = _positive("bollinger", "width", width)
-    return Factor(
-        _bollinger,
-        name=name,
-        params={"period": period, "width": width},
-        outputs=("pct_b", "width"),
-        min_bars=period,
-    )
+    return _ready_made(_bollinger, name, ("pct_b", "width"), period, period=period, width=width)
 
 
 # -- Keltner -------------------------------------------------------------------------------
@@ -225,12 +238,14 @@ def keltner(
     period = _period("keltner", "period", period, 2)
     atr_period = _period("keltner", "atr_period", atr_period, 1)
     multiplier = _positive("keltner", "multiplier", multiplier)
-    return Factor(
+    return _ready_made(
         _keltner,
-        name=name,
-        params={"period": period, "atr_period": atr_period, "multiplier": multiplier},
-        outputs=("position", "width"),
-        min_bars=max(period, atr_period + 1),
+        name,
+        ("position", "width"),
+        max(period, atr_period + 1),
+        period=period,
+        atr_period=atr_period,
+        multiplier=multiplier,
     )
 
 
@@ -257,13 +272,7 @@ def adx(period: int = 14, *, name: str = "adx") -> Factor:
         name: the factor name (column prefix).
     """
     period = _period("adx", "period", period, 2)
-    return Factor(
-        _adx,
-        name=name,
-        params={"period": period},
-        outputs=("adx", "plus_di", "minus_di"),
-        min_bars=2 * period,
-    )
+    return _ready_made(_adx, name, ("adx", "plus_di", "minus_di"), 2 * period, period=period)
 
 
 # -- Stochastic ----------------------------------------------------------------------------
@@ -299,15 +308,17 @@ def stochastic(
         slowd: smoothing of %D, >= 1.
         name: the factor name (column prefix).
     """
-    fastk = _period("stochastic", "fastk", fastk, 1)
-    slowk = _period("stochastic", "slowk", slowk, 1)
-    slowd = _period("stochastic", "slowd", slowd, 1)
-    return Factor(
+    fastk, slowk, slowd = _periods(
+        "stochastic", fastk=(fastk, 1), slowk=(slowk, 1), slowd=(slowd, 1)
+    )
+    return _ready_made(
         _stochastic,
-        name=name,
-        params={"fastk": fastk, "slowk": slowk, "slowd": slowd},
-        outputs=("k", "d"),
-        min_bars=fastk + slowk + slowd - 2,
+        name,
+        ("k", "d"),
+        fastk + slowk + slowd - 2,
+        fastk=fastk,
+        slowk=slowk,
+        slowd=slowd,
     )
 
 
@@ -340,13 +351,7 @@ def obv_trend(period: int = 20, *, name: str = "obv_trend") -> Factor:
         name: the factor name (column prefix).
     """
     period = _period("obv_trend", "period", period, 2)
-    return Factor(
-        _obv_trend,
-        name=name,
-        params={"period": period},
-        outputs=("slope_sign", "change"),
-        min_bars=period + 1,
-    )
+    return _ready_made(_obv_trend, name, ("slope_sign", "change"), period + 1, period=period)
 
 
 # -- Donchian ------------------------------------------------------------------------------
@@ -376,13 +381,7 @@ def donchian(period: int = 20, *, name: str = "donchian") -> Factor:
         name: the factor name (column prefix).
     """
     period = _period("donchian", "period", period, 2)
-    return Factor(
-        _donchian,
-        name=name,
-        params={"period": period},
-        outputs=("position", "breakout"),
-        min_bars=period + 1,
-    )
+    return _ready_made(_donchian, name, ("position", "breakout"), period + 1, period=period)
 
 
 # -- Ichimoku ------------------------------------------------------------------------------
@@ -427,15 +426,17 @@ def ichimoku(
         senkou: span B period, >= 2.
         name: the factor name (column prefix).
     """
-    tenkan = _period("ichimoku", "tenkan", tenkan, 2)
-    kijun = _period("ichimoku", "kijun", kijun, 2)
-    senkou = _period("ichimoku", "senkou", senkou, 2)
-    return Factor(
+    tenkan, kijun, senkou = _periods(
+        "ichimoku", tenkan=(tenkan, 2), kijun=(kijun, 2), senkou=(senkou, 2)
+    )
+    return _ready_made(
         _ichimoku,
-        name=name,
-        params={"tenkan": tenkan, "kijun": kijun, "senkou": senkou},
-        outputs=("position", "distance_pct"),
-        min_bars=kijun + max(tenkan, kijun, senkou),
+        name,
+        ("position", "distance_pct"),
+        kijun + max(tenkan, kijun, senkou),
+        tenkan=tenkan,
+        kijun=kijun,
+        senkou=senkou,
     )
 
 
@@ -463,11 +464,6 @@ def weekly_trend(period: int = 30, *, name: str = "weekly_trend") -> Factor:
         name: the factor name (column prefix).
     """
     period = _period("weekly_trend", "period", period, 2)
-    return Factor(
-        _weekly_trend,
-        name=name,
-        timeframe="W",
-        params={"period": period},
-        outputs=("above", "distance_pct"),
-        min_bars=period,
+    return _ready_made(
+        _weekly_trend, name, ("above", "distance_pct"), period, timeframe="W", period=period
     )

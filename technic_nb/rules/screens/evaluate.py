@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from technic_nb.core.errors import ScanError
 from technic_nb.rules.screens.syntax import (
     EQUALITY,
     MEMBERSHIP,
@@ -49,6 +50,16 @@ class TableEvaluation:
 
     def _segment(self, node: ast.AST) -> str:
         return source_segment(self._text, node)
+
+    def _error(self, node: ast.AST, problem: str, suggestion: str) -> ScanError:
+        """The config error about one part of the expression: what is wrong with it."""
+        part = self._segment(node)
+        return screen_error(
+            f"screen {self._text!r}: {part!r} {problem}",
+            suggestion,
+            expression=self._text,
+            part=part,
+        )
 
     def reason(self, clause: ast.expr, is_false: bool, row: int) -> str:
         """Why ``row`` fails ``clause``: the clause, its state and the columns it uses."""
@@ -138,12 +149,10 @@ class TableEvaluation:
     def _number(self, node: ast.expr) -> Any:
         kind, values = self.value(node)
         if kind == "text":
-            raise screen_error(
-                f"screen {self._text!r}: {self._segment(node)!r} is text; "
-                "arithmetic and abs() need numbers",
+            raise self._error(
+                node,
+                "is text; arithmetic and abs() need numbers",
                 "Compare text columns with == / != / in only.",
-                expression=self._text,
-                part=self._segment(node),
             )
         return values  # a "null" column is already all NaN
 
@@ -152,21 +161,18 @@ class TableEvaluation:
         if "null" in (lkind, rkind):
             return np.zeros(1, dtype=bool), np.zeros(1, dtype=bool)
         if lkind != rkind:
-            raise screen_error(
-                f"screen {self._text!r}: {self._segment(node)!r} compares text with a number",
+            raise self._error(
+                node,
+                "compares text with a number",
                 "Compare a text column (such as signal) with a string, a number column "
                 "with a number.",
-                expression=self._text,
-                part=self._segment(node),
             )
         if lkind == "text":
             if not isinstance(op, EQUALITY):
-                raise screen_error(
-                    f"screen {self._text!r}: {self._segment(node)!r} orders text; "
-                    "text is compared with == / != / in only",
+                raise self._error(
+                    node,
+                    "orders text; text is compared with == / != / in only",
                     "Use == or != with text columns.",
-                    expression=self._text,
-                    part=self._segment(node),
                 )
             known = _text_known(lvalues) & _text_known(rvalues)
             equal = np.asarray(np.equal(lvalues, rvalues, dtype=object), dtype=bool)
@@ -181,13 +187,12 @@ class TableEvaluation:
         wanted = str if kind == "text" else float
         if any(not isinstance(c, wanted) for c in constants):
             what = "strings" if kind == "text" else "numbers"
-            raise screen_error(
-                f"screen {self._text!r}: {self._segment(node)!r} mixes types; "
+            raise self._error(
+                node,
+                f"mixes types; "
                 f"the left side is {'text' if kind == 'text' else 'a number'}, so the "
                 f"tuple must hold {what} only",
                 f"Put only {what} in the tuple.",
-                expression=self._text,
-                part=self._segment(node),
             )
         if kind == "text":
             known = _text_known(values)

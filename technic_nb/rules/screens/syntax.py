@@ -285,42 +285,43 @@ def constant_value(node: ast.expr) -> float | str | None:
         return None
 
 
+#: How a refusal names what it refused: constructs a screen cannot hold, and operators.
+_REFUSED: dict[type, str] = {
+    ast.Attribute: "attribute access",
+    ast.Subscript: "a subscript",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a generator",
+    ast.IfExp: "an if-expression",
+    ast.NamedExpr: "an assignment (:=)",
+    ast.JoinedStr: "an f-string",
+    ast.Starred: "a starred expression",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.Tuple: "a tuple",
+    ast.List: "a list",
+    ast.Dict: "a dict",
+    ast.Set: "a set",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.Invert: "~",
+    ast.Not: "not",
+}
+
+
 def _describe(node: ast.AST) -> str:
-    kinds = {
-        ast.Attribute: "attribute access",
-        ast.Subscript: "a subscript",
-        ast.Lambda: "a lambda",
-        ast.ListComp: "a comprehension",
-        ast.SetComp: "a comprehension",
-        ast.DictComp: "a comprehension",
-        ast.GeneratorExp: "a generator",
-        ast.IfExp: "an if-expression",
-        ast.NamedExpr: "an assignment (:=)",
-        ast.JoinedStr: "an f-string",
-        ast.Starred: "a starred expression",
-        ast.Await: "await",
-        ast.Yield: "yield",
-        ast.Tuple: "a tuple",
-        ast.List: "a list",
-        ast.Dict: "a dict",
-        ast.Set: "a set",
-    }
-    return kinds.get(type(node), f"the construct {type(node).__name__}")
+    return _REFUSED.get(type(node), f"the construct {type(node).__name__}")
 
 
 def _op_text(op: ast.AST) -> str:
-    texts = {
-        ast.FloorDiv: "//",
-        ast.Mod: "%",
-        ast.MatMult: "@",
-        ast.LShift: "<<",
-        ast.RShift: ">>",
-        ast.BitOr: "|",
-        ast.BitXor: "^",
-        ast.BitAnd: "&",
-        ast.Is: "is",
-        ast.IsNot: "is not",
-        ast.Invert: "~",
-        ast.Not: "not",
-    }
-    return texts.get(type(op), type(op).__name__)
+    return _REFUSED.get(type(op), type(op).__name__)

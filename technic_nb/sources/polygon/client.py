@@ -14,7 +14,7 @@ import urllib3
 from urllib3.exceptions import NewConnectionError, ProtocolError, ProxyError
 
 from technic_nb.sources.polygon.errors import Answer
-from technic_nb.sources.retry import TransientFetchError
+from technic_nb.sources.retry.policy import TransientFetchError
 
 __all__ = ["HttpClient", "RequestFailed"]
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from technic_nb.core.errors import ErrorType, ScanError, config_error
-from technic_nb.sources.retry import RetryPolicy
+from technic_nb.sources.retry.policy import RetryPolicy
 
 __all__ = [
     "API_KEY_ENV",
@@ -209,24 +210,15 @@ def _credentials(api_key: Any, base_url: Any) -> tuple[_Secret, str]:
     return _Secret(key), url
 
 
+@dataclass(frozen=True, slots=True)
 class SourceOptions:
     """The checked numeric and policy arguments of a source (see :func:`check_options`)."""
 
-    __slots__ = ("answer_timeout", "max_connections", "requests_per_second", "retry", "timeout")
-
-    def __init__(
-        self,
-        max_connections: int,
-        requests_per_second: float | None,
-        timeout: float,
-        answer_timeout: float,
-        retry: RetryPolicy,
-    ) -> None:
-        self.max_connections = max_connections
-        self.requests_per_second = requests_per_second
-        self.timeout = timeout
-        self.answer_timeout = answer_timeout
-        self.retry = retry
+    max_connections: int
+    requests_per_second: float | None
+    timeout: float
+    answer_timeout: float
+    retry: RetryPolicy
 
 
 def _is_real(value: Any) -> bool:

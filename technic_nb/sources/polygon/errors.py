@@ -27,7 +27,7 @@ import orjson
 
 from technic_nb.core.errors import ErrorType, ScanError, data_error
 from technic_nb.sources.polygon.config import API_KEY_ENV, _Secret, redact
-from technic_nb.sources.retry import TransientFetchError
+from technic_nb.sources.retry.policy import TransientFetchError
 
 __all__ = [
     "TRANSIENT_STATUSES",

@@ -22,7 +22,7 @@ from typing import Any
 from technic_nb.core.cancel import ScanCancellation, ScanCancelled
 from technic_nb.core.errors import ScanError
 from technic_nb.sources.polygon.errors import plan_covers_nothing
-from technic_nb.sources.retry import TransientFetchError
+from technic_nb.sources.retry.policy import TransientFetchError
 
 __all__ = ["ENTITLEMENT_PROBE", "KeyGuard", "KeyState", "RateLimiter", "RetryAfterGate"]
 

@@ -21,7 +21,7 @@ from technic_nb.core.bars import normalize_bars
 from technic_nb.core.errors import data_error
 from technic_nb.sources.base import BarsPayload, DateWindow
 from technic_nb.sources.polygon.config import KEY_PARAMS, _Secret, redact
-from technic_nb.sources.retry import TransientFetchError
+from technic_nb.sources.retry.policy import TransientFetchError
 
 __all__ = ["Page", "PolygonRows", "parse_page", "without_key"]
 

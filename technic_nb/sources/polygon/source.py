@@ -49,7 +49,7 @@ import backoff
 import pandas as pd
 
 from technic_nb.core.cancel import ScanCancellation
-from technic_nb.core.errors import ErrorType, ScanError, data_error
+from technic_nb.core.errors import ErrorType, ScanError, data_error, symbol_error
 from technic_nb.core.symbols import validate_symbol
 from technic_nb.sources.base import DataSource, DateWindow
 from technic_nb.sources.polygon.client import HttpClient, RequestFailed
@@ -63,14 +63,12 @@ from technic_nb.sources.polygon.config import (
 from technic_nb.sources.polygon.errors import Answer, classify, parse_retry_after
 from technic_nb.sources.polygon.guard import KeyGuard, KeyState, RateLimiter
 from technic_nb.sources.polygon.pages import Page, PolygonRows, parse_page, without_key
-from technic_nb.sources.retry import (
+from technic_nb.sources.retry.calls import (
     RETRY_OPTIONS,
-    RetryPolicy,
-    RetryStats,
-    TransientFetchError,
     cancellable_waits,
     retrying,
 )
+from technic_nb.sources.retry.policy import RetryPolicy, RetryStats, TransientFetchError
 
 __all__ = ["API_KEY_ENV", "PolygonRows", "PolygonSource", "parse_retry_after", "redact"]
 
@@ -232,13 +230,14 @@ class PolygonSource(DataSource):
         seen: set[str] = set()
         while url:
             if len(pages) >= _MAX_PAGES or url in seen:
-                raise ScanError(
+                raise symbol_error(
                     ErrorType.API_ERROR,
-                    f"{symbol}: the data service's pagination does not end "
-                    f"(page {len(pages) + 1}, next_url repeats or too many pages)",
-                    details={"symbol": symbol, "pages": len(pages) + 1, "url": self._redact(url)},
-                    suggestion="Try again later; report the problem if it persists.",
-                    affected_symbols=(symbol,),
+                    symbol,
+                    f"the data service's pagination does not end (page {len(pages) + 1}, "
+                    "next_url repeats or too many pages)",
+                    "Try again later; report the problem if it persists.",
+                    pages=len(pages) + 1,
+                    url=self._redact(url),
                 )
             seen.add(url)
             page = self._get_page(url, params, symbol, guard, cancellation)
@@ -252,13 +251,13 @@ class PolygonSource(DataSource):
         base = urlsplit(self.base_url)
         split = urlsplit(next_url)
         if (split.scheme, split.netloc) != (base.scheme, base.netloc):
-            raise ScanError(
+            raise symbol_error(
                 ErrorType.API_ERROR,
-                f"{symbol}: the data service's next_url points to another host; "
-                "it was not followed (the API key is only sent to base_url)",
-                details={"symbol": symbol, "next_url": self._redact(next_url)},
-                suggestion="Check base_url; report the problem if it persists.",
-                affected_symbols=(symbol,),
+                symbol,
+                "the data service's next_url points to another host; it was not followed "
+                "(the API key is only sent to base_url)",
+                "Check base_url; report the problem if it persists.",
+                next_url=self._redact(next_url),
             )
         return without_key(next_url)
 
@@ -355,12 +354,12 @@ def _check_window(symbol: str, window: DateWindow) -> tuple[dt.date, dt.date]:
 
 
 def _request_failed(symbol: str, text: str, shown_url: str) -> ScanError:
-    return ScanError(
+    return symbol_error(
         ErrorType.API_ERROR,
-        f"{symbol}: the request to the data service failed ({text})",
-        details={"symbol": symbol, "url": shown_url},
-        suggestion="Check base_url and the network; report the problem if it persists.",
-        affected_symbols=(symbol,),
+        symbol,
+        f"the request to the data service failed ({text})",
+        "Check base_url and the network; report the problem if it persists.",
+        url=shown_url,
     )
 
 

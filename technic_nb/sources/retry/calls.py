@@ -257,31 +257,17 @@ def retrying(
         raise error
 
 
-def call_with_retries(
-    fn: Callable[[], T],
-    *,
-    policy: RetryPolicy,
-    stats: RetryStats | None = None,
-    cancellation: ScanCancellation | None = None,
-    is_transient: Callable[[BaseException], bool] = is_transient_fetch_error,
-    describe: str = "request",
-    symbol: str | None = None,
-) -> T:
+def call_with_retries(fn: Callable[[], T], *, policy: RetryPolicy, **options: Any) -> T:
     """Call ``fn()`` until it succeeds, retrying transient failures under ``policy``.
 
-    The same backoff decorator as every fetch (:data:`retry_transient`) applied
-    to ``fn``.
-
-    Args:
-        fn: the attempt; called with no argument.
-        policy: the limits and delays.
-        stats: counters to update (attempts, retries, give-ups, time waited).
-        cancellation: checked before the first attempt and woken while waiting.
-        is_transient: which exceptions are retried (default: :class:`TransientFetchError`).
-            Every other exception propagates at once, unchanged.
-        describe: a short, secret-free text naming the call, used in messages
-            and logs (``"AAPL: GET /v2/aggs/..."``).
-        symbol: the symbol concerned, recorded in the error if given.
+    The same backoff decorator as every fetch (:data:`retry_transient`) applied to
+    ``fn``, inside :func:`retrying` ``(policy, **options)``: ``stats`` (counters
+    to update), ``cancellation`` (checked before the first attempt and woken while
+    waiting), ``is_transient`` (which exceptions are retried; default
+    :class:`~technic_nb.sources.retry.policy.TransientFetchError`: every other one
+    propagates at once, unchanged), ``describe`` (a short, secret-free text naming
+    the call in messages and logs, ``"AAPL: GET /v2/aggs/..."``) and ``symbol``
+    (recorded in the error).
 
     The delay before a retry is the next backoff delay, or the failure's
     ``retry_after`` (capped by ``policy.retry_after_cap``) when the server sent
@@ -294,17 +280,10 @@ def call_with_retries(
             timeout, else ``api_error``; ``recoverable=True``; details hold
             ``status``, ``attempts``, ``elapsed``, ``last_error``, ``gave_up``
             (``"max_tries"`` or ``"max_time"``), ``request`` and ``retry_after``.
-        ScanCancelled: when ``cancellation`` is cancelled before an attempt or
+        ScanCancelled: when the cancellation is cancelled before an attempt or
             while waiting.
     """
-    with retrying(
-        policy,
-        stats=stats,
-        cancellation=cancellation,
-        is_transient=is_transient,
-        describe=describe,
-        symbol=symbol,
-    ):
+    with retrying(policy, **options):
         return retry_transient(fn)()
 
 
