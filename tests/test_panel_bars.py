@@ -12,40 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import ipywidgets as widgets
 import pytest
 from kernel_support import execute, report, start_kernel
-from tqdm.notebook import tqdm as notebook_tqdm
 
 import technic_nb as tn
-from technic_nb.compat.tqdm_internals import bar_view, notebook_bar_parts, set_notebook_total
 from technic_nb.notebook.bars import StageBars
 
 STAGES = ["universe_loading", "data_fetching", "symbol_scanning", "finalization"]
-
-
-# -- what the panel relies on in tqdm (fails loudly when tqdm changes) ----------------------
-
-
-def test_tqdm_notebook_bar_is_an_hbox_of_html_progress_and_html():
-    bar = notebook_tqdm(total=10, desc="x", display=False)
-    left, progress, _ = notebook_bar_parts(bar)
-    assert isinstance(progress, widgets.FloatProgress) and progress.max == 10
-    bar.n = 4
-    bar.refresh()
-    assert progress.value == 4 and left.value.startswith("x")
-    set_notebook_total(bar, 25)
-    assert (bar.total, progress.max) == (25, 25)
-    bar.close()
-    assert bar_view(bar).bar_style == "danger"  # tqdm's close: stopped short
-
-
-def test_an_unknown_container_layout_is_a_loud_error():
-    class Changed:
-        container = widgets.HBox([widgets.HTML(), widgets.HTML()])
-
-    with pytest.raises(TypeError, match="not supported by technic_nb's panel"):
-        notebook_bar_parts(Changed())
 
 
 def test_bars_follow_the_snapshot_and_keep_each_stage_clock():

@@ -1,15 +1,18 @@
-"""What the panel relies on in ``tqdm.notebook.tqdm`` beyond its documented arguments.
+"""What technic_nb relies on in tqdm beyond its documented arguments (the one place).
 
-tqdm's notebook bar keeps its widgets in ``bar.container``: an ``HBox`` whose
-three children are the description (``HTML``), the bar (``FloatProgress``, whose
-``max`` is the total) and the figures (``HTML``).  tqdm sets the bar's ``max``
-only when the bar is made or ``reset``, so a stage whose total changes while
-it runs (:meth:`~technic_nb.MultiStageProgressTracker.set_total`) needs
-:func:`set_notebook_total`; and :func:`bar_view` reads what a bar shows.
+* **The notebook bar's widgets.**  tqdm's notebook bar keeps them in
+  ``bar.container``: an ``HBox`` whose three children are the description
+  (``HTML``), the bar (``FloatProgress``, whose ``max`` is the total) and the
+  figures (``HTML``).  tqdm sets the bar's ``max`` only when the bar is made or
+  ``reset``, so a stage whose total changes while it runs needs
+  :func:`set_notebook_total`; :func:`bar_view` reads what a bar shows.
+* **A bar's clock.**  The console bars show each stage's own time, not the time
+  since the bar was made: :func:`set_elapsed` sets the start of the bar's clock
+  (``start_t``, read through tqdm's ``_time``), and :func:`mark_printed` its last
+  print (``last_print_t``: tqdm does not print again a bar it thinks unprinted).
 
-This module is the one place that knows that layout (tested with tqdm 4.66 to
-4.x, the range ``pyproject.toml`` allows); ``tests/test_panel_bars.py`` fails
-loudly if a tqdm release changes it.
+``tests/test_compat.py`` fails loudly if a tqdm release changes any of these (tested
+with tqdm 4.66 to 4.x, the range ``pyproject.toml`` allows).
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
-__all__ = ["BarView", "bar_view", "notebook_bar_parts", "set_notebook_total"]
+__all__ = [
+    "BarView",
+    "bar_view",
+    "mark_printed",
+    "notebook_bar_parts",
+    "set_elapsed",
+    "set_notebook_total",
+]
 
 
 def notebook_bar_parts(bar: Any) -> tuple[widgets.HTML, widgets.FloatProgress, widgets.HTML]:
@@ -75,3 +85,13 @@ def bar_view(bar: Any) -> BarView:
         float(progress.max),
         str(progress.bar_style),
     )
+
+
+def set_elapsed(bar: Any, seconds: float) -> None:
+    """Make a tqdm bar's clock show ``seconds`` elapsed now."""
+    bar.start_t = bar._time() - seconds
+
+
+def mark_printed(bar: Any) -> None:
+    """Tell a tqdm bar it was printed just now (so that closing it prints it)."""
+    bar.last_print_t = bar._time()

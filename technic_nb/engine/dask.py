@@ -29,19 +29,18 @@ Dask: its tasks are rescheduled on the remaining workers and the scan goes on.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import dataclasses
 import logging
 import os
 import re
 import sys
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 from technic_nb._version import __version__
+from technic_nb.compat.joblib_internals import cancelling_dask_backend
 from technic_nb.core.errors import ErrorType, ScanError, config_error
 from technic_nb.engine.work import SymbolJob
 
@@ -193,97 +192,6 @@ def _remove_probe(folder: str, name: str) -> None:
         os.unlink(os.path.join(folder, name))
 
 
-def _take_submitted(
-    backend: Any, results: dict[Any, Any], callbacks: dict[Any, Any] | None, timeout: float
-) -> list[Any]:
-    """Empty the Dask backend's table of submitted futures; return the futures taken.
-
-    ``results`` and ``callbacks`` are the backend's ``_results`` and ``_callbacks``
-    (joblib's future -> result and future -> callback tables).  They are emptied on
-    the client's event loop, after every submission queued before, and this waits
-    at most ``timeout`` seconds for that.
-    """
-    taken: list[Any] = []
-    done = threading.Event()
-
-    async def take() -> None:
-        # On the client's event loop, after every submission queued before it.
-        try:
-            taken.extend(results)
-            results.clear()
-            if callbacks is not None:
-                callbacks.clear()
-        finally:
-            done.set()
-        # joblib's collector may wait on the emptied as_completed forever,
-        # holding the last future: wake it so that it sees it is empty
-        condition = getattr(backend.waiting_futures, "condition", None)
-        if condition is not None:
-            async with condition:
-                condition.notify_all()
-
-    backend.client.loop.add_callback(take)
-    done.wait(timeout)
-    return taken
-
-
-def _backend_class() -> type:
-    """joblib's Dask backend class, extended to cancel its tasks on the cluster (lazy import).
-
-    Private joblib pieces, because no public way exists: joblib exposes its Dask
-    backend only by name (``parallel_config(backend="dask")``), so a subclass must
-    import the class from ``joblib._dask``; and joblib's own abort only forgets
-    the submitted futures (they keep running on the cluster), so cancelling them
-    reads the backend's ``_results``/``_callbacks`` tables of those futures.  If
-    joblib renames them, :meth:`cancel_submitted` finds none and the tasks of a
-    cancelled scan run to their end instead (their results are still
-    checkpointed); the Dask tests notice.
-    """
-    from joblib._dask import DaskDistributedBackend
-
-    class CancellingDaskBackend(DaskDistributedBackend):
-        """joblib's Dask backend whose abort also cancels the tasks on the cluster."""
-
-        _refusing = False
-
-        def start_call(self) -> None:
-            self._refusing = False
-            super().start_call()
-
-        def effective_n_jobs(self, n_jobs: int) -> int:
-            # the cluster's threads; never 1, which would make joblib run the
-            # tasks in this process instead of on a one-thread cluster
-            return max(2, super().effective_n_jobs(n_jobs))
-
-        def submit(self, func: Any, callback: Any = None) -> Any:
-            if self._refusing:  # the call is being aborted: run nothing more
-                future: Any = cf.Future()
-                future.get = future.result
-                return future
-            return super().submit(func, callback)
-
-        def abort_everything(self, ensure_ready: bool = True) -> None:
-            self._refusing = True
-            super().abort_everything(ensure_ready=ensure_ready)
-            self.cancel_submitted()
-
-        def cancel_submitted(self, timeout: float = 5.0) -> int:
-            """Cancel every task submitted and not handed back yet; return how many."""
-            results = getattr(self, "_results", None)
-            callbacks = getattr(self, "_callbacks", None)
-            if results is None or self.client.status not in ("running", "connecting"):
-                return 0
-            taken = _take_submitted(self, results, callbacks, timeout)
-            if taken:
-                try:
-                    self.client.cancel(taken)
-                except Exception:  # the cluster is going away: nothing left to stop
-                    logger.debug("cancelling %d Dask tasks failed", len(taken), exc_info=True)
-            return len(taken)
-
-    return CancellingDaskBackend
-
-
 def _cluster_failure(exc: BaseException | None) -> ScanError | None:
     """A ScanError for an exception of the cluster itself (tasks never raise: see _work)."""
     if exc is None or not type(exc).__module__.startswith("distributed"):
@@ -333,7 +241,7 @@ class DaskScan:
             self._check_package()
             self.job = self._worker_job(self.job)
             self._find_dashboard()
-            self.backend = _backend_class()(client=self.client)
+            self.backend = cancelling_dask_backend()(client=self.client)
         except BaseException:
             self._close_client()
             raise

@@ -10,6 +10,7 @@ from typing import IO, Any
 from tqdm.auto import tqdm as _tqdm_auto
 from tqdm.std import tqdm as _tqdm_std
 
+from technic_nb.compat.tqdm_internals import mark_printed, set_elapsed
 from technic_nb.engine.progress import STAGES, MultiStageProgressTracker
 
 __all__ = ["STAGE_LABELS", "ConsoleProgress"]
@@ -107,7 +108,7 @@ class ConsoleProgress:
                 continue
             bar.total = stage.total
             bar.n = stage.current
-            bar.start_t = bar._time() - stage.elapsed  # the stage's own clock
+            set_elapsed(bar, stage.elapsed)  # the stage's own clock
             if stage.state in ("done", "stopped"):
                 self._frozen[stage.name] = stage.elapsed
                 if stage.state == "stopped":
@@ -136,8 +137,8 @@ class ConsoleProgress:
             for stage in snapshot.stages:
                 bar = self.bars[stage.name]
                 if stage.name in self._frozen:  # the time the stage took, not until now
-                    bar.start_t = bar._time() - self._frozen[stage.name]
-                    bar.last_print_t = bar._time()  # tqdm skips bars "never printed" since
+                    set_elapsed(bar, self._frozen[stage.name])
+                    mark_printed(bar)  # tqdm skips bars "never printed" since
                 bar.close()
             stopped = any(stage.state == "stopped" for stage in snapshot.stages)
             ended = all(stage.state == "done" for stage in snapshot.stages)
