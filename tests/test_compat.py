@@ -101,15 +101,15 @@ def test_joblibs_dask_backend_keeps_the_tables_the_cancel_reads(client):
 
 def test_tqdm_notebook_bar_is_an_hbox_of_html_progress_and_html():
     bar = notebook_tqdm(total=10, desc="x", display=False)
-    left, progress, _ = notebook_bar_parts(bar)
+    left, progress, _ = tc.notebook_bar_parts(bar)
     assert isinstance(progress, widgets.FloatProgress) and progress.max == 10
     bar.n = 4
     bar.refresh()
     assert progress.value == 4 and left.value.startswith("x")
-    set_notebook_total(bar, 25)
+    tc.set_notebook_total(bar, 25)
     assert (bar.total, progress.max) == (25, 25)
     bar.close()
-    assert bar_view(bar).bar_style == "danger"  # tqdm's close: stopped short
+    assert tc.bar_view(bar).bar_style == "danger"  # tqdm's close: stopped short
 
 
 def test_an_unknown_container_layout_is_a_loud_error():
@@ -117,7 +117,7 @@ def test_an_unknown_container_layout_is_a_loud_error():
         container = widgets.HBox([widgets.HTML(), widgets.HTML()])
 
     with pytest.raises(TypeError, match="not supported by technic_nb's panel"):
-        notebook_bar_parts(Changed())
+        tc.notebook_bar_parts(Changed())
 
 
 def test_a_tqdm_bar_has_the_clock_the_console_bars_set():
