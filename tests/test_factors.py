@@ -368,7 +368,7 @@ class Odd(dict):
 
 def test_unreadable_results_are_factor_errors(bars):
     (error,) = compute_factors(bars, [factor(lambda b: Odd(a=1.0), name="odd")], "AAA")[1]
-    assert "could not be read (RuntimeError: cannot read)" in error["message"]
+    assert "could not be read (RuntimeError: cannot read)" in error.message
 
 
 KEY_SCRIPT = """
@@ -456,7 +456,7 @@ def test_interactive_factor_runs_in_a_fresh_process(cell, bars):
         "from technic_nb.rules.factors import compute_factors\n"
         "f, bars = cloudpickle.loads(sys.stdin.buffer.read())\n"
         "values, errors = compute_factors(bars, [f], 'SYM')\n"
-        "print(json.dumps([values, errors, f.code_key()]))\n"
+        "print(json.dumps([values, [e.to_dict() for e in errors], f.code_key()]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
@@ -522,13 +522,13 @@ def test_invalid_outputs_are_factor_errors(bars, result, text):
     assert values == {"good": 1.0}
     assert len(errors) == 1
     error = errors[0]
-    assert set(error) == ERROR_KEYS
-    assert error["error_type"] == "factor_error"
-    assert error["affected_symbols"] == ["XYZ"]
-    assert error["details"]["symbol"] == "XYZ" and error["details"]["factor"] == "bad"
-    assert error["message"].startswith("XYZ: factor 'bad' ")
-    assert re.search(text, error["message"]), error["message"]
-    json.dumps(error)  # JSON-friendly
+    assert set(error.to_dict()) == ERROR_KEYS
+    assert error.error_type == "factor_error"
+    assert error.affected_symbols == ("XYZ",)
+    assert error.details["symbol"] == "XYZ" and error.details["factor"] == "bad"
+    assert error.message.startswith("XYZ: factor 'bad' ")
+    assert re.search(text, error.message), error.message
+    json.dumps(error.to_dict())  # JSON-friendly
 
 
 def test_declared_outputs_are_enforced(bars):
@@ -536,8 +536,8 @@ def test_declared_outputs_are_enforced(bars):
     g = factor(lambda b: 1.0, name="one", outputs=("k",))
     values, errors = compute_factors(bars, [f, g], "AAA")
     assert values == {}
-    assert "returned the keys ['k'], but declares outputs ['k', 'd']" in errors[0]["message"]
-    assert "declares the outputs ['k']" in errors[1]["message"]
+    assert "returned the keys ['k'], but declares outputs ['k', 'd']" in errors[0].message
+    assert "declares the outputs ['k']" in errors[1].message
 
 
 def test_exception_reports_the_users_line(cell, bars):
@@ -559,7 +559,7 @@ def test_exception_reports_the_users_line(cell, bars):
     assert values == {"fine": 2.0}
     (error,) = errors
     filename = ns["fragile"].func.__code__.co_filename
-    details = error["details"]
+    details = error.details
     assert details["exception_type"] == "KeyError"
     assert "missing_column" in details["exception"]
     assert details["file"] == filename
@@ -567,10 +567,10 @@ def test_exception_reports_the_users_line(cell, bars):
     assert (
         details["source_line"] == 'return float(close.iloc[-1] / bars["missing_column"].iloc[-1])'
     )
-    message = error["message"]
+    message = error.message
     assert message.startswith("MSFT: factor 'fragile' raised KeyError: 'missing_column'")
     assert f"at {filename}, line 7: return float(" in message
-    assert set(error) == ERROR_KEYS
+    assert set(error.to_dict()) == ERROR_KEYS
 
 
 def test_exception_in_a_nested_user_function(cell, bars):
@@ -587,10 +587,10 @@ def test_exception_in_a_nested_user_function(cell, bars):
         """
     )
     (error,) = compute_factors(bars, [ns["outer"]], "AAA")[1]
-    assert "ZeroDivisionError: division by zero" in error["message"]
-    assert error["details"]["line"] == 5  # the deepest line of the user's cell
-    assert error["details"]["source_line"] == "return 1 / x"
-    assert len(error["details"]["frames"]) == 2
+    assert "ZeroDivisionError: division by zero" in error.message
+    assert error.details["line"] == 5  # the deepest line of the user's cell
+    assert error.details["source_line"] == "return 1 / x"
+    assert len(error.details["frames"]) == 2
 
 
 def test_exception_without_source_still_has_the_line_number(cell, bars):
@@ -605,16 +605,16 @@ def test_exception_without_source_still_has_the_line_number(cell, bars):
         register=False,
     )
     (error,) = compute_factors(bars, [ns["broken"]], "AAA")[1]
-    assert "raised RuntimeError: no luck at <cell-" in error["message"]
-    assert error["details"]["line"] == 6
+    assert "raised RuntimeError: no luck at <cell-" in error.message
+    assert error.details["line"] == 6
 
 
 def test_too_few_bars_is_a_factor_error(bars):
     f = factor(lambda b: 1.0, name="long", min_bars=500)
     values, errors = compute_factors(bars, [f], "NEW")
     assert values == {}
-    assert errors[0]["message"] == "NEW: factor 'long' needs at least 500 daily bars, got 300"
-    assert errors[0]["details"]["min_bars"] == 500
+    assert errors[0].message == "NEW: factor 'long' needs at least 500 daily bars, got 300"
+    assert errors[0].details["min_bars"] == 500
 
 
 def test_weekly_factor_gets_weekly_bars(bars):
@@ -639,10 +639,10 @@ def test_weekly_factor_gets_weekly_bars(bars):
 def test_weekly_too_short_and_weekly_errors_are_reported(bars):
     f = factor(lambda b: 1.0, name="wk", timeframe="W", min_bars=100)
     (error,) = compute_factors(bars, [f], "AAA")[1]
-    assert "needs at least 100 weekly bars, got 60" in error["message"]
+    assert "needs at least 100 weekly bars, got 60" in error.message
     g = factor(lambda b: 1 / 0, name="wk2", timeframe="W")
     (error,) = compute_factors(bars, [g], "AAA")[1]
-    assert "(on weekly bars)" in error["message"]
+    assert "(on weekly bars)" in error.message
 
 
 def test_column_collisions_are_factor_errors(bars):
@@ -651,8 +651,8 @@ def test_column_collisions_are_factor_errors(bars):
     c = factor(lambda b: 3.0, name="rsi")
     values, errors = compute_factors(bars, [a, b, c], "AAA", reserved={"rsi"})
     assert values == {"st_k": 1.0}
-    assert "already factor 'st'" in errors[0]["message"]
-    assert "already a built-in table column" in errors[1]["message"]
+    assert "already factor 'st'" in errors[0].message
+    assert "already a built-in table column" in errors[1].message
 
 
 def test_factors_cannot_alter_the_bars_seen_by_others(bars):
@@ -680,9 +680,9 @@ def test_compute_factors_refuses_non_factors(bars):
 
 def test_factor_error_helper_has_the_scan_error_keys():
     error = factor_error("AAA", "f", "did something", "Fix it.", extra=1)
-    assert set(error) == ERROR_KEYS
-    assert error["message"] == "AAA: factor 'f' did something"
-    assert error["details"] == {"symbol": "AAA", "factor": "f", "extra": 1}
+    assert set(error.to_dict()) == ERROR_KEYS
+    assert error.message == "AAA: factor 'f' did something"
+    assert error.details == {"symbol": "AAA", "factor": "f", "extra": 1}
 
 
 # -- the library ---------------------------------------------------------------------------------
@@ -892,8 +892,8 @@ def test_library_factor_with_too_few_bars_reports_how_many(real_daily):
     daily = window(real_daily["XOM"], "2017-11-10").iloc[-70:]
     values, errors = compute_factors(daily, [lib.ichimoku(), lib.weekly_trend()], "XOM")
     assert values == {}
-    assert errors[0]["message"] == "XOM: factor 'ichimoku' needs at least 78 daily bars, got 70"
-    assert errors[1]["message"].startswith(
+    assert errors[0].message == "XOM: factor 'ichimoku' needs at least 78 daily bars, got 70"
+    assert errors[1].message.startswith(
         "XOM: factor 'weekly_trend' needs at least 30 weekly bars, got "
     )
 

@@ -17,9 +17,10 @@ import pandas as pd
 from technic_nb.core.symbols import validate_symbol
 from technic_nb.engine.cache.checkpoints import CheckpointCache
 from technic_nb.engine.config import ScanConfig
+from technic_nb.engine.outcomes import Computed, Features
 from technic_nb.engine.work import SymbolJob, trim_bars
 from technic_nb.sources import resolve_source
-from technic_nb.sources.base import BarsArrays, BarsPayload, DataSource, DateWindow
+from technic_nb.sources.base import BarsPayload, DataSource, DateWindow
 
 __all__ = ["ScanBars"]
 
@@ -65,9 +66,9 @@ class ScanBars:
         if self.cache is None:
             return None
         key = job.features_key(source.fingerprint(symbol, self.window))
-        value = self.cache.features.peek(key, tuple, lambda note: None)
-        if value is not None and len(value) > 2 and isinstance(value[2], BarsArrays):
-            return value[2].frame()
+        value = self.cache.features.peek(key, Computed, lambda note: None)
+        if isinstance(value, Features) and value.window is not None:
+            return value.window.frame()
         return None
 
     def _fetched(self, source: DataSource, symbol: str, job: SymbolJob) -> pd.DataFrame:

@@ -40,15 +40,9 @@ from technic_nb.core.cancel import ScanCancellation, ScanCancelled
 from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.engine.hooks import ScanHooks
 from technic_nb.engine.orphans import watched
+from technic_nb.engine.outcomes import TaskResult
 from technic_nb.engine.plan import ScanPlan
-from technic_nb.engine.work import (
-    Shipped,
-    SymbolJob,
-    TaskResult,
-    peek_outcomes,
-    run_local,
-    run_shipped,
-)
+from technic_nb.engine.work import Shipped, SymbolJob, peek_outcomes, run_local, run_shipped
 from technic_nb.sources.base import BarsPayload
 
 __all__ = [
@@ -82,6 +76,46 @@ CANCEL_GRACE = 0.3
 
 #: Takes one symbol's outcome (a ``SymbolOutcome`` for a scan).
 Emit = Callable[[Any], None]
+
+
+# -- the messages between the threads of a scan ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskDone:
+    """A worker task handed back its results (pool thread -> scanning thread)."""
+
+    result: TaskResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """Symbols whose bars are in hand, on their way to the workers (producer -> scanning)."""
+
+    items: list[Shipped]
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A symbol settled without the workers: its fetch failed (producer -> scanning)."""
+
+    outcome: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """What stopped the thread that sends it, raised again in the scanning thread."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    """The thread that sends it has nothing more."""
+
+
+_PoolMessage = _TaskDone | _Raised | _Ended
+_Handoff = _Fetched | _Settled | _Raised | _Ended
 
 
 def effective_jobs(n_jobs: int) -> int:
@@ -123,7 +157,7 @@ class ComputePool:
                 arrived within :data:`CANCEL_GRACE` were handed over).
         """
         token = self.token
-        results: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        results: queue.SimpleQueue[_PoolMessage] = queue.SimpleQueue()
         # On loky each task first sets up its worker (technic_nb.engine.orphans): it exits
         # with this process and ignores SIGINT.  Done per task rather than as the pool's
         # initializer, which would give loky's shared pool arguments of its own and
@@ -146,17 +180,17 @@ class ComputePool:
                     pre_dispatch="2*n_jobs",
                 )
                 for result in parallel(feed()):
-                    results.put(("result", result))
+                    results.put(_TaskDone(result))
             except BaseException as exc:  # surfaced in the scanning thread
-                results.put(("error", exc))
+                results.put(_Raised(exc))
             finally:
-                results.put(("end", None))
+                results.put(_Ended())
 
         threading.Thread(target=pump, name="technic_nb-results", daemon=True).start()
         self._receive(results, on_result)
 
     def _receive(
-        self, results: queue.SimpleQueue[tuple[str, Any]], on_result: Callable[[TaskResult], None]
+        self, results: queue.SimpleQueue[_PoolMessage], on_result: Callable[[TaskResult], None]
     ) -> None:
         token = self.token
         deadline: float | None = None
@@ -168,20 +202,20 @@ class ComputePool:
             if deadline is not None and time.monotonic() > deadline:
                 break  # the tasks still running finish in the background
             try:
-                kind, value = results.get(timeout=POLL_SECONDS)
+                message = results.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 continue
             except KeyboardInterrupt:  # Kernel > Interrupt in a blocking run
                 token.cancel("interrupted")
                 continue
-            if kind == "end":
+            if isinstance(message, _Ended):
                 break
-            if kind == "error":
+            if isinstance(message, _Raised):
                 if token.is_cancelled():
-                    logger.debug("a task failed after the cancel", exc_info=value)
+                    logger.debug("a task failed after the cancel", exc_info=message.error)
                     continue
-                raise value
-            on_result(value)
+                raise message.error
+            on_result(message.result)
         token.check_and_raise()
 
 
@@ -251,7 +285,7 @@ class FetchExecutor:
         self.warnings: list[str] = []
         concurrency = plan.config.fetch_concurrency
         self._budget = threading.BoundedSemaphore(max(FETCH_AHEAD * REMOTE_CHUNK, 4 * concurrency))
-        self._handoff: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._handoff: queue.SimpleQueue[_Handoff] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._fetches = cf.ThreadPoolExecutor(concurrency, thread_name_prefix="technic_nb-fetch")
         self._producer: threading.Thread | None = None
@@ -278,28 +312,28 @@ class FetchExecutor:
         """Raise the producer's error if it queued one (it does so before cancelling)."""
         while True:
             try:
-                kind, value = self._handoff.get_nowait()
+                message = self._handoff.get_nowait()
             except queue.Empty:
                 return
-            if kind == "error":
-                raise value
+            if isinstance(message, _Raised):
+                raise message.error
 
     def _receive(self, emit: Emit) -> None:
         while True:
             try:
-                kind, value = self._handoff.get(timeout=POLL_SECONDS)
+                message = self._handoff.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 self.token.check_and_raise()
                 continue
-            if kind == "end":
+            if isinstance(message, _Ended):
                 self.token.check_and_raise()
                 return
-            if kind == "error":
-                raise value
-            if kind == "outcome":
-                emit(value)
+            if isinstance(message, _Raised):
+                raise message.error
+            if isinstance(message, _Settled):
+                emit(message.outcome)
             else:
-                self._compute(value, emit)
+                self._compute(message.items, emit)
             self.token.check_and_raise()
 
     def _resume(self, symbols: list[str], keys: dict[str, str], emit: Emit) -> list[str]:
@@ -373,13 +407,13 @@ class FetchExecutor:
                 # ready while the network is slow or done
                 size = SHIP_BATCH if not pending else REMOTE_CHUNK
                 while ready and (len(ready) >= size or not done or not in_flight):
-                    self._handoff.put(("chunk", ready[:size]))
+                    self._handoff.put(_Fetched(ready[:size]))
                     ready = ready[size:]
         except BaseException as exc:  # surfaced in the scanning thread
-            self._handoff.put(("error", exc))  # before the cancel: whoever sees it finds this
+            self._handoff.put(_Raised(exc))  # before the cancel: whoever sees it finds this
             self.token.cancel("failed")
         finally:
-            self._handoff.put(("end", None))
+            self._handoff.put(_Ended())
 
     def _submit(
         self, pending: deque[str], in_flight: dict[cf.Future[Any], str], keys: dict[str, str]
@@ -413,7 +447,7 @@ class FetchExecutor:
         self.hooks.stage_advanced("data_fetching", 1, symbol)
         if not isinstance(item, Shipped):
             self._budget.release()  # an outcome holds no bars
-            self._handoff.put(("outcome", item))
+            self._handoff.put(_Settled(item))
             return None
         return item
 

@@ -18,15 +18,14 @@ from typing import Any
 
 import pandas as pd
 
+from technic_nb.core.errors import ScanError
+from technic_nb.engine.outcomes import Columns, FactorValue, Failure
 from technic_nb.rules.factors import Factor, compute_factors
 
 __all__ = ["FACTOR_VERSION", "FactorSet", "FactorValues", "factor_values"]
 
 #: Bump when a cached factor value changes meaning.
-FACTOR_VERSION = "1"
-
-#: What a factor entry holds: ``("values", {column: value})`` or ``("error", error dict)``.
-FactorValue = tuple[str, dict[str, Any]]
+FACTOR_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class FactorValues:
     """The factor columns of one symbol and its factor errors."""
 
     values: dict[str, Any] = field(default_factory=dict)
-    errors: tuple[dict[str, Any], ...] = ()
+    errors: tuple[ScanError, ...] = ()
     computed: int = 0
 
 
@@ -58,9 +57,7 @@ def compute_one(
     item: Factor, window: pd.DataFrame, symbol: str, reserved: frozenset[str]
 ) -> FactorValue:
     values, errors = compute_factors(window, [item], symbol, reserved=reserved)
-    if errors:
-        return ("error", errors[0])
-    return ("values", values)
+    return Failure(errors[0]) if errors else Columns(values)
 
 
 def factor_values(
@@ -81,13 +78,13 @@ def factor_values(
     whatever is returned.
     """
     values: dict[str, Any] = {}
-    errors: list[dict[str, Any]] = []
+    errors: list[ScanError] = []
     warnings = notes
     computed = 0
     frame: pd.DataFrame | None = None
     for item, code_key in factors.items:
         key = (bars_key, code_key, lookback, FACTOR_VERSION)
-        value = cache.factor.peek(key, tuple, warnings.append) if cache is not None else None
+        value = cache.factor.peek(key, FactorValue, warnings.append) if cache is not None else None
         if value is None:
             if peek_only:
                 return None
@@ -98,10 +95,9 @@ def factor_values(
             value = compute_one(item, frame, symbol, factors.reserved)
             computed += 1
             if cache is not None:
-                cache.factor.get(key, lambda value=value: value, tuple, warnings.append)
-        kind, data = value
-        if kind == "values":
-            values.update(data)
+                cache.factor.get(key, lambda value=value: value, FactorValue, warnings.append)
+        if isinstance(value, Columns):
+            values.update(value.values)
         else:
-            errors.append(data)
+            errors.append(value.error)
     return FactorValues(values, tuple(errors), computed)

@@ -9,20 +9,22 @@ checkpoint cache (:class:`~technic_nb.engine.bars.ScanBars`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from technic_nb.core.errors import ScanError
 from technic_nb.core.regime import MarketRegime
 from technic_nb.core.scoring import apply_filters, rank_table, score_frame
 from technic_nb.core.scoring.columns import ERROR_COLUMNS, LEADING_COLUMNS
 from technic_nb.engine.bars import ScanBars
 from technic_nb.engine.cache.envelope import summarize_notes
 from technic_nb.engine.config import ScanConfig
+from technic_nb.engine.outcomes import SymbolOutcome
 from technic_nb.engine.plan import ScanPlan
 from technic_nb.engine.result import ScanResult
-from technic_nb.engine.work import SymbolOutcome
 
 __all__ = [
     "Collected",
@@ -41,13 +43,13 @@ class Collected:
     """The outcomes gathered so far (rows, errors) and what the run noted."""
 
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, ScanError] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     from_cache: int = 0
     computed: int = 0
     extra_stats: dict[str, Any] = field(default_factory=dict)
     #: symbol -> the errors of its user factors (the symbol keeps its row)
-    factor_errors: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    factor_errors: dict[str, tuple[ScanError, ...]] = field(default_factory=dict)
     #: factor values computed (not read from the cache)
     factors_computed: int = 0
 
@@ -234,43 +236,44 @@ def factor_error_table(collected: Collected) -> tuple[pd.DataFrame, list[str]]:
     """One row per failed (symbol, factor); a factor that failed for every symbol with a
     row is one row (symbol ``*``) and a warning, not a row per symbol. Rows are sorted
     by factor, then symbol, whatever order the symbols finished in."""
-    by_factor: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    by_factor: dict[str, list[tuple[str, ScanError]]] = {}
     for symbol, errors in sorted(collected.factor_errors.items()):
         for error in errors:
-            name = str(error.get("details", {}).get("factor", "?"))
+            name = str(error.details.get("factor", "?"))
             by_factor.setdefault(name, []).append((symbol, error))
-    records: list[tuple[str, dict[str, Any]]] = []
+    records: list[tuple[str, ScanError]] = []
     notes: list[str] = []
     for name, failures in sorted(by_factor.items()):
         if len(failures) == len(collected.rows) and len(failures) > 1:
             first = failures[0][1]
-            summary = dict(first)
-            summary["message"] = (
+            summary = ScanError(
+                first.error_type,
                 f"factor {name!r} failed for all {len(failures)} symbols; the first: "
-                f"{first['message']}"
+                f"{first.message}",
+                details={**first.details, "symbols": len(failures)},
+                suggestion=first.suggestion,
             )
-            summary["details"] = {**first.get("details", {}), "symbols": len(failures)}
             records.append(("*", summary))
-            notes.append(f"factor {name!r} failed for every symbol: {first['message']}")
+            notes.append(f"factor {name!r} failed for every symbol: {first.message}")
         else:
             records.extend(failures)
     return _error_records(records), notes
 
 
-def error_table(errors: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def error_table(errors: Mapping[str, ScanError]) -> pd.DataFrame:
     """One row per failed symbol, sorted by symbol."""
     return _error_records(sorted(errors.items()))
 
 
-def _error_records(errors: list[tuple[str, dict[str, Any]]]) -> pd.DataFrame:
+def _error_records(errors: list[tuple[str, ScanError]]) -> pd.DataFrame:
     records = [
         {
             "symbol": symbol,
-            "error_type": e["error_type"],
-            "message": e["message"],
-            "suggestion": e.get("suggestion", ""),
-            "recoverable": bool(e.get("recoverable", False)),
-            "details": e.get("details", {}),
+            "error_type": e.error_type.value,
+            "message": e.message,
+            "suggestion": e.suggestion,
+            "recoverable": e.recoverable,
+            "details": dict(e.details),
         }
         for symbol, e in errors
     ]

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.core.cancel import ScanCancellation
+from technic_nb.core.errors import ScanError
 from technic_nb.core.scoring.columns import builtin_columns
 from technic_nb.engine.cache.location import Checkpoints
 from technic_nb.engine.config import ScanConfig
@@ -67,8 +68,8 @@ class ScanPlan:
     source: DataSource
     owns_source: bool
     universe: pd.DataFrame
-    #: symbol -> error dict of universe entries that are not valid symbols
-    invalid: dict[str, dict[str, Any]]
+    #: the universe's entries that are not valid symbols, with their errors
+    invalid: dict[str, ScanError]
     window: DateWindow
     job: SymbolJob
     checkpoints: Checkpoints | None = None
@@ -126,7 +127,7 @@ def prepare(
             factors=factor_set(config),
         )
         stats = getattr(source, "retry_stats", None)
-        invalid = {str(exc.details.get("symbol", "?")): exc.to_dict() for exc in bad}
+        invalid = {str(exc.details.get("symbol", "?")): exc for exc in bad}
         plan = ScanPlan(config, source, owns, frame, invalid, window, job, checkpoints)
         plan.warnings.extend(universe.notes)
         plan.retry_before = stats.snapshot() if stats is not None else {}

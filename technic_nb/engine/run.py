@@ -161,9 +161,9 @@ def _symbols(
 
     def accept(outcome: Outcome) -> None:
         error = getattr(outcome, "error", None)
-        if error is not None and error.get("fatal"):
+        if isinstance(error, ScanError) and error.fatal:
             token.cancel("failed")
-            raise ScanError.from_dict(error)
+            raise error
         done = collector.accept(outcome)
         hooks.symbol_done(outcome)
         stages.step(

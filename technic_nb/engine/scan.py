@@ -21,12 +21,13 @@ from technic_nb.engine.cache.location import Checkpoints
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.finalize import Collected, finalize
 from technic_nb.engine.hooks import ScanHooks
+from technic_nb.engine.outcomes import SymbolOutcome
 from technic_nb.engine.plan import ScanPlan, as_of_date, resolve_window
 from technic_nb.engine.progress import MultiStageProgressTracker, ProgressCallback
 from technic_nb.engine.result import ScanResult
 from technic_nb.engine.run import Stages, engine_hooks, run
 from technic_nb.engine.universe import load_universe
-from technic_nb.engine.work import SymbolJob, SymbolOutcome
+from technic_nb.engine.work import SymbolJob
 from technic_nb.sources import resolve_source
 
 __all__ = ["ScanCollector", "clear_scan_cache", "prune_cache", "run_scan", "scan"]

@@ -24,18 +24,23 @@ from technic_nb.core.errors import ScanError, data_error, unexpected_error
 from technic_nb.core.indicators import IndicatorParams, latest_features
 from technic_nb.engine.cache.checkpoints import CheckpointCache
 from technic_nb.engine.factor_work import FactorSet, factor_values
+from technic_nb.engine.outcomes import (
+    Computed,
+    Failure,
+    Features,
+    Recoverable,
+    SymbolOutcome,
+    TaskResult,
+    Unfinished,
+)
 from technic_nb.sources.base import BarsArrays, BarsPayload, DataSource, DateWindow
 
 __all__ = [
     "FEATURES_VERSION",
-    "Recoverable",
     "ScanWork",
     "Shipped",
     "SymbolJob",
-    "SymbolOutcome",
     "SymbolWork",
-    "TaskResult",
-    "Unfinished",
     "compute_outcome",
     "outcome_of_used",
     "peek_outcomes",
@@ -46,77 +51,7 @@ __all__ = [
 
 #: Bump when the meaning of a cached per-symbol result changes (indicator
 #: formulas, trimming, validation); old entries are then ignored.
-FEATURES_VERSION = "5"
-
-#: What a features entry holds: ``("features", {...})`` or ``("error", error dict)``.
-CachedOutcome = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolOutcome:
-    """What a scan learned about one symbol: its feature row or its error.
-
-    Attributes:
-        symbol: the symbol.
-        features: the indicator row (None when the symbol failed).
-        error: the :meth:`~technic_nb.ScanError.to_dict` of its failure (None when ok).
-        from_cache: True when it was read from the checkpoint cache.
-        warnings: notes for ``result.warnings`` (a damaged cache entry recomputed).
-    """
-
-    symbol: str
-    features: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    from_cache: bool = False
-    warnings: tuple[str, ...] = ()
-    #: errors of user factors (the symbol still has its features)
-    factor_errors: tuple[dict[str, Any], ...] = ()
-    #: factor values computed now (the others came from the cache)
-    factors_computed: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when the symbol has features."""
-        return self.error is None
-
-    @classmethod
-    def from_cached(
-        cls, symbol: str, value: CachedOutcome, from_cache: bool, warnings: tuple[str, ...] = ()
-    ) -> SymbolOutcome:
-        """The outcome stored in (or about to be stored in) a features entry."""
-        kind, data = value[0], value[1]
-        if kind == "features":
-            return cls(symbol, features=data, from_cache=from_cache, warnings=warnings)
-        return cls(symbol, error=data, from_cache=from_cache, warnings=warnings)
-
-    @classmethod
-    def failed(cls, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()) -> SymbolOutcome:
-        """An outcome for ``error`` (not cached)."""
-        return cls(symbol, error=error.to_dict(), warnings=warnings)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskResult:
-    """What one worker task returns: the outcomes it finished, the symbols it did not
-    finish (cancelled, or not in the cache when it only read back), and notes for
-    ``result.warnings`` that belong to no outcome (an unreadable entry of a symbol
-    that is computed again)."""
-
-    outcomes: tuple[Any, ...]  # SymbolOutcome for a scan
-    unfinished: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-
-class Unfinished(Exception):
-    """Raised by a :class:`SymbolWork` cut short by the scan's cancel: the symbol is not done."""
-
-
-class Recoverable(Exception):
-    """A failure that must not be cached (a give-up, a garbled answer, a bug)."""
-
-    def __init__(self, error: ScanError) -> None:
-        super().__init__(error.message)
-        self.error = error
+FEATURES_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -170,7 +105,7 @@ def no_bars_error(symbol: str, window: DateWindow) -> ScanError:
     )
 
 
-def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> CachedOutcome:
+def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> Computed:
     """The features of ``symbol`` from its bars, or its permanent data error.
 
     The outcome keeps the bars used (see :func:`outcome_of_used`).
@@ -183,11 +118,11 @@ def compute_outcome(symbol: str, bars: pd.DataFrame, job: SymbolJob) -> CachedOu
 
 def outcome_of_used(
     symbol: str, used: pd.DataFrame, job: SymbolJob, keep_window: bool = False
-) -> CachedOutcome:
+) -> Computed:
     """The outcome of ``symbol`` from exactly the bars a scan uses (already trimmed).
 
-    With ``keep_window`` a features outcome also holds those bars (a third item,
-    :class:`BarsArrays`), so user factors can be computed from the cache later.
+    With ``keep_window`` the features also hold those bars, so user factors can be
+    computed from the cache later.
 
     Raises:
         Recoverable: for a failure that must not be cached.
@@ -197,23 +132,21 @@ def outcome_of_used(
             raise no_bars_error(symbol, job.window)
         check_bar_values(used, symbol)
         row = latest_features(used, job.indicators)
-        if keep_window:
-            return ("features", row, BarsArrays.of(used))  # type: ignore[return-value]
-        return ("features", row)
+        return Features(row, BarsArrays.of(used) if keep_window else None)
     except ScanError as exc:
         if exc.recoverable or exc.fatal:
             raise Recoverable(exc) from None
-        return ("error", exc.to_dict())
+        return Failure(exc)
 
 
-def _outcome_of(symbol: str, produce: Callable[[], CachedOutcome]) -> CachedOutcome:
+def _outcome_of(symbol: str, produce: Callable[[], Computed]) -> Computed:
     """``produce()``, with loading failures sorted into cached and not cached."""
     try:
         return produce()
     except ScanError as exc:
         if exc.recoverable or exc.fatal:
             raise Recoverable(exc) from None
-        return ("error", exc.to_dict())  # a permanent data error of the source
+        return Failure(exc)  # a permanent data error of the source
     except Recoverable:
         raise
     except Exception as exc:  # a bug or an unexpected library error: keep the scan going
@@ -221,7 +154,7 @@ def _outcome_of(symbol: str, produce: Callable[[], CachedOutcome]) -> CachedOutc
 
 
 def checkpointed(
-    symbol: str, bars_key: str, job: SymbolJob, produce: Callable[[], CachedOutcome]
+    symbol: str, bars_key: str, job: SymbolJob, produce: Callable[[], Computed]
 ) -> tuple[SymbolOutcome, BarsArrays | None]:
     """The outcome of one symbol through its features entry (computed and stored on a miss),
     and the bars it was computed from when the entry holds them."""
@@ -233,13 +166,13 @@ def checkpointed(
             value, hit = job.cache.features.get(
                 job.features_key(bars_key),
                 lambda: _outcome_of(symbol, produce),
-                tuple,
+                Computed,
                 warnings.append,
             )
     except Recoverable as failure:
         return SymbolOutcome.failed(symbol, failure.error, tuple(warnings)), None
-    window = value[2] if len(value) > 2 and isinstance(value[2], BarsArrays) else None
-    return SymbolOutcome.from_cached(symbol, value, hit, tuple(warnings)), window
+    window = value.window if isinstance(value, Features) else None
+    return SymbolOutcome.of(symbol, value, hit, tuple(warnings)), window
 
 
 def with_factors(
@@ -332,11 +265,11 @@ class ScanWork(SymbolWork):
     ) -> SymbolOutcome | None:
         if job.cache is None:
             return None
-        value = job.cache.features.peek(job.features_key(bars_key), tuple, notes.append)
+        value = job.cache.features.peek(job.features_key(bars_key), Computed, notes.append)
         if value is None:
             return None
-        outcome = SymbolOutcome.from_cached(symbol, value, True)
-        window = value[2] if len(value) > 2 and isinstance(value[2], BarsArrays) else None
+        outcome = SymbolOutcome.of(symbol, value, True)
+        window = value.window if isinstance(value, Features) else None
         # factors missing from the cache are computed here when the entry holds its bars
         return with_factors(
             outcome,
@@ -353,13 +286,13 @@ class ScanWork(SymbolWork):
     def remember(
         self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
     ) -> SymbolOutcome:
-        value: CachedOutcome = ("error", error.to_dict())
+        value = Failure(error)
         warnings: list[str] = []
         if job.cache is not None:
             job.cache.features.get(
-                job.features_key(bars_key), lambda: value, tuple, warnings.append
+                job.features_key(bars_key), lambda: value, Computed, warnings.append
             )
-        return SymbolOutcome(symbol, error=value[1], warnings=tuple(warnings))
+        return SymbolOutcome(symbol, error=error, warnings=tuple(warnings))
 
     def __repr__(self) -> str:
         return "ScanWork()"

@@ -51,7 +51,7 @@ from joblib import Memory
 from technic_nb.compat.joblib_internals import STORE_BACKEND
 from technic_nb.core.errors import ScanError, cache_error
 from technic_nb.engine.cache import cached as _cached
-from technic_nb.engine.cache.envelope import CorruptEntry, UnsavedEntry, seal, unseal
+from technic_nb.engine.cache.envelope import CorruptEntry, Expected, UnsavedEntry, seal, unseal
 
 __all__ = ["CheckpointCache", "Layer"]
 
@@ -74,16 +74,14 @@ class Layer:
         self,
         key: tuple[Any, ...],
         produce: Callable[[], T],
-        expected: type | tuple[type, ...],
+        expected: Expected,
         on_warning: Warn,
     ) -> tuple[T, bool]:
         """``(value, from_cache)`` of the entry ``key``: read back and verified, or (on a
         miss, or an unreadable entry) ``produce()``, stored before this returns."""
         return _load_or_compute(self._memo, key, produce, expected, on_warning)
 
-    def peek(
-        self, key: tuple[Any, ...], expected: type | tuple[type, ...], on_warning: Warn
-    ) -> Any | None:
+    def peek(self, key: tuple[Any, ...], expected: Expected, on_warning: Warn) -> Any | None:
         """The value of the entry ``key``, or None (nothing is produced)."""
         return _peek(self._memo, key, expected, on_warning)
 
@@ -220,7 +218,7 @@ def _load_or_compute(
     memo: Any,
     key: tuple[Any, ...],
     produce: Callable[[], T],
-    expected: type | tuple[type, ...],
+    expected: Expected,
     on_warning: Warn,
 ) -> tuple[T, bool]:
     produced: list[T] = []
@@ -292,9 +290,7 @@ class _ProducerFailed(Exception):
         self.error = error
 
 
-def _peek(
-    memo: Any, key: tuple[Any, ...], expected: type | tuple[type, ...], on_warning: Warn
-) -> Any | None:
+def _peek(memo: Any, key: tuple[Any, ...], expected: Expected, on_warning: Warn) -> Any | None:
     try:
         reference = memo.call_and_shelve(key)
     except LookupError:  # not cached: the memoized function ran without a producer

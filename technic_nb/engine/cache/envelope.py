@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import os
 import pickle
+import types
 import zlib
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ENVELOPE", "CorruptEntry", "UnsavedEntry", "seal", "summarize_notes", "unseal"]
+__all__ = [
+    "ENVELOPE",
+    "CorruptEntry",
+    "Expected",
+    "UnsavedEntry",
+    "seal",
+    "summarize_notes",
+    "unseal",
+]
+
+#: What a stored value must be: a type, a union of types or a tuple of types.
+Expected = type | types.UnionType | tuple[type, ...]
 
 
 #: The format tag of a sealed envelope.
@@ -78,7 +90,7 @@ def seal(value: Any) -> tuple[str, int, int, bytes]:
     return (ENVELOPE, zlib.crc32(payload), len(payload), payload)
 
 
-def unseal(envelope: Any, expected: type | tuple[type, ...]) -> Any:
+def unseal(envelope: Any, expected: Expected) -> Any:
     """The value inside a sealed ``envelope``, checked against its checksum and type.
 
     Raises:

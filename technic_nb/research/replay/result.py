@@ -324,7 +324,9 @@ def _rank_by_date(scored: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _error_rows(outcomes: Mapping[str, ReplayOutcome], invalid: dict[str, dict]) -> pd.DataFrame:
+def _error_rows(
+    outcomes: Mapping[str, ReplayOutcome], invalid: Mapping[str, ScanError]
+) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
     for symbol, error in invalid.items():
         records.append({"date": pd.NaT, "symbol": symbol, **_error_fields(error)})
@@ -344,13 +346,13 @@ def _error_rows(outcomes: Mapping[str, ReplayOutcome], invalid: dict[str, dict])
     return frame.sort_values(["date", "symbol"], na_position="first").reset_index(drop=True)
 
 
-def _error_fields(error: Mapping[str, Any]) -> dict[str, Any]:
+def _error_fields(error: ScanError) -> dict[str, Any]:
     return {
-        "error_type": error["error_type"],
-        "message": error["message"],
-        "suggestion": error.get("suggestion", ""),
-        "recoverable": bool(error.get("recoverable", False)),
-        "details": error.get("details", {}),
+        "error_type": error.error_type.value,
+        "message": error.message,
+        "suggestion": error.suggestion,
+        "recoverable": error.recoverable,
+        "details": dict(error.details),
     }
 
 

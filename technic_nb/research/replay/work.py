@@ -25,23 +25,25 @@ import pandas as pd
 from technic_nb.core.bars import check_bar_arrays
 from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.core.indicators import features_from_arrays
-from technic_nb.engine.plan import window_ending
-from technic_nb.engine.work import (
-    CachedOutcome,
+from technic_nb.engine.factor_work import compute_one
+from technic_nb.engine.outcomes import (
+    Columns,
+    Computed,
+    FactorValue,
+    Failure,
+    Features,
     Recoverable,
-    SymbolJob,
-    SymbolWork,
     Unfinished,
-    no_bars_error,
-    outcome_of_used,
 )
+from technic_nb.engine.plan import window_ending
+from technic_nb.engine.work import SymbolJob, SymbolWork, no_bars_error, outcome_of_used
 from technic_nb.research.replay.rows import RowBlock
 from technic_nb.sources.base import BarsArrays
 
 __all__ = ["REPLAY_VERSION", "ReplayOutcome", "ReplayRecord", "ReplayWork"]
 
 #: Bump when a cached replay record changes meaning (with FEATURES_VERSION's changes too).
-REPLAY_VERSION = "1"
+REPLAY_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,11 @@ class ReplayRecord:
     """What a replay entry stores for one symbol."""
 
     bars: BarsArrays | None  # None when the symbol's bars could not be had
-    error: dict[str, Any] | None  # the permanent data error of its bars, if any
+    error: ScanError | None  # the permanent data error of its bars, if any
     block: RowBlock = field(default_factory=RowBlock.empty)  # feature rows by ISO date
-    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # ISO date -> error
-    #: factor code key -> ISO date -> ("values", {...}) or ("error", ...)
-    factor_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, ScanError] = field(default_factory=dict)  # ISO date -> error
+    #: factor code key -> ISO date -> its columns, or its failure
+    factor_rows: dict[str, dict[str, FactorValue]] = field(default_factory=dict)
 
     def done(self, day: str) -> bool:
         """True when the record has the outcome (features or error) of ``day``."""
@@ -86,13 +88,13 @@ class ReplayOutcome:
 
     symbol: str
     block: RowBlock = field(default_factory=RowBlock.empty)
-    errors: dict[dt.date, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[dt.date, ScanError] = field(default_factory=dict)
     bars: BarsArrays | None = None
-    error: dict[str, Any] | None = None
+    error: ScanError | None = None
     from_cache: bool = False
     computed: int = 0
     warnings: tuple[str, ...] = ()
-    factor_errors: dict[dt.date, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    factor_errors: dict[dt.date, tuple[ScanError, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -126,7 +128,7 @@ class ReplayWork(SymbolWork):
             except ScanError as exc:
                 if exc.recoverable or exc.fatal:
                     return self.failed(symbol, exc, tuple(warnings))
-                failed = ReplayRecord(None, exc.to_dict())
+                failed = ReplayRecord(None, exc)
                 self._store(bars_key, job, failed, warnings)
                 return self._outcome(symbol, failed, False, 0, warnings, job)
             except Exception as exc:  # a bug: the symbol fails, the replay goes on
@@ -165,18 +167,18 @@ class ReplayWork(SymbolWork):
             day = date.isoformat()
             has_features = record is not None and day in record._dates
             if not has_features and day not in errors:
-                kind, data = history.outcome_at(symbol, date, job)
-                if kind == "features":
-                    rows[day] = data
+                computed = history.outcome_at(symbol, date, job)
+                if isinstance(computed, Features):
+                    rows[day] = computed.row
                     has_features = True
                 else:
-                    errors[day] = data
+                    errors[day] = computed.error
             if has_features:
                 for item, key in job.factors.items:
                     done = factor_rows.setdefault(key, {})
                     if day not in done:
                         used, _ = used_bars(bars, date, job)
-                        done[day] = _factor_value(item, used, symbol, job)
+                        done[day] = compute_one(item, used, symbol, job.factors.reserved)
             if job.cancelled():  # a long history: see the cancel between dates too
                 raise Unfinished(symbol)
         block = RowBlock.from_rows(rows)
@@ -200,12 +202,12 @@ class ReplayWork(SymbolWork):
     def failed(
         self, symbol: str, error: ScanError, warnings: tuple[str, ...] = ()
     ) -> ReplayOutcome:
-        return ReplayOutcome(symbol, error=error.to_dict(), warnings=warnings)
+        return ReplayOutcome(symbol, error=error, warnings=warnings)
 
     def remember(
         self, symbol: str, bars_key: str, error: ScanError, job: SymbolJob
     ) -> ReplayOutcome:
-        record = ReplayRecord(None, error.to_dict())
+        record = ReplayRecord(None, error)
         warnings: list[str] = []
         self._store(bars_key, job, record, warnings)
         return self._outcome(symbol, record, False, 0, warnings, job)
@@ -235,17 +237,17 @@ class ReplayWork(SymbolWork):
         days = {date.isoformat(): date for date in self.dates}
         block = record.block.take(days)
         errors = {days[d]: e for d, e in record.errors.items() if d in days}
-        factor_errors: dict[dt.date, list[dict[str, Any]]] = {}
+        factor_errors: dict[dt.date, list[ScanError]] = {}
         extra: dict[str, dict[str, float]] = {}
         for _, key in job.factors.items:
-            for day, (kind, data) in record.factor_rows.get(key, {}).items():
+            for day, value in record.factor_rows.get(key, {}).items():
                 if day not in days:
                     continue
-                if kind == "values":
-                    for column, value in data.items():
-                        extra.setdefault(column, {})[day] = value
+                if isinstance(value, Columns):
+                    for column, number in value.values.items():
+                        extra.setdefault(column, {})[day] = number
                 else:
-                    factor_errors.setdefault(days[day], []).append(data)
+                    factor_errors.setdefault(days[day], []).append(value.error)
         return ReplayOutcome(
             symbol,
             block.with_columns(extra),
@@ -274,7 +276,7 @@ def used_bars(bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> tuple[pd.Dat
     return bars.iloc[max(low, high - job.lookback) : high], window
 
 
-def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> CachedOutcome:
+def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -> Computed:
     """The outcome of ``symbol`` as a scan with ``as_of=date`` computes it from ``bars``."""
     used, window = used_bars(bars, date, job)
     return _outcome_of_window(symbol, used, window, job)
@@ -309,7 +311,7 @@ class History:
         high = int(np.searchsorted(self.stamps, np.datetime64(date, "ns") + _DAY, "left"))
         return max(low, high - lookback), high, window
 
-    def outcome_at(self, symbol: str, date: dt.date, job: SymbolJob) -> CachedOutcome:
+    def outcome_at(self, symbol: str, date: dt.date, job: SymbolJob) -> Computed:
         """What :func:`outcome_at` gives, from the arrays."""
         first, end, window = self.span(date, job.lookback)
         try:
@@ -317,8 +319,7 @@ class History:
                 raise no_bars_error(symbol, window)
             check_bar_arrays(self.values[first:end], self.dates, symbol, start=first)
             c = self.columns
-            return (
-                "features",
+            return Features(
                 features_from_arrays(
                     self.iso[end - 1],
                     c["high"][first:end],
@@ -326,25 +327,17 @@ class History:
                     c["close"][first:end],
                     c["volume"][first:end],
                     job.indicators,
-                ),
+                )
             )
         except ScanError as exc:
-            return ("error", exc.to_dict())
+            return Failure(exc)
 
 
 _DAY = np.timedelta64(1, "D")
 
 
-def _outcome_of_window(
-    symbol: str, used: pd.DataFrame, window: Any, job: SymbolJob
-) -> CachedOutcome:
+def _outcome_of_window(symbol: str, used: pd.DataFrame, window: Any, job: SymbolJob) -> Computed:
     try:
         return outcome_of_used(symbol, used, dataclasses.replace(job, window=window))
     except Recoverable as failure:  # bars in hand fail only for good: keep the reason
-        return ("error", failure.error.to_dict())
-
-
-def _factor_value(item: Any, used: pd.DataFrame, symbol: str, job: SymbolJob) -> Any:
-    from technic_nb.engine.factor_work import compute_one
-
-    return compute_one(item, used, symbol, job.factors.reserved)
+        return Failure(failure.error)

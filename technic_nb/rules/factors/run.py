@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from technic_nb.core.errors import ErrorType, ScanError, symbol_error
 from technic_nb.core.timeframes import weekly_bars
 from technic_nb.rules.factors.define import Factor
 from technic_nb.rules.factors.keys import unwrap
@@ -29,8 +30,8 @@ from technic_nb.rules.factors.names import key_problem
 __all__ = ["FACTOR_ERROR", "compute_factors", "factor_error"]
 
 
-#: The error type of a failing factor (to become ``ErrorType.FACTOR_ERROR``).
-FACTOR_ERROR = "factor_error"
+#: The error type of a failing factor.
+FACTOR_ERROR = ErrorType.FACTOR_ERROR
 
 
 _MAX_MESSAGE_TEXT = 300
@@ -45,22 +46,17 @@ def factor_error(
     problem: str,
     suggestion: str,
     **details: Any,
-) -> dict[str, Any]:
-    """The error dict of a failing factor, with the keys of :meth:`ScanError.to_dict`.
-
-    ``error_type`` is ``"factor_error"``; the message reads
-    ``"<symbol>: factor '<name>' <problem>"``.
-    """
-    return {
-        "error_type": FACTOR_ERROR,
-        "message": f"{symbol}: factor {factor_name!r} {problem}",
-        "details": {"symbol": symbol, "factor": factor_name, **details},
-        "suggestion": suggestion,
-        "recoverable": False,
-        "retry_after": None,
-        "affected_symbols": [symbol],
-        "fatal": False,
-    }
+) -> ScanError:
+    """The error of a failing factor (``error_type`` ``"factor_error"``); the message reads
+    ``"<symbol>: factor '<name>' <problem>"``."""
+    return symbol_error(
+        FACTOR_ERROR,
+        symbol,
+        f"factor {factor_name!r} {problem}",
+        suggestion,
+        factor=factor_name,
+        **details,
+    )
 
 
 def _short(text: str) -> str:
@@ -84,9 +80,7 @@ def _user_frames(func: Any, exc: BaseException) -> list[traceback.FrameSummary]:
     return [frame for frame in frames if frame.filename != _THIS_FILE]
 
 
-def _exception_error(
-    symbol: str, item: Factor, exc: Exception, timeframe_note: str
-) -> dict[str, Any]:
+def _exception_error(symbol: str, item: Factor, exc: Exception, timeframe_note: str) -> ScanError:
     kind = type(exc).__name__
     text = str(exc)
     frames = _user_frames(item.func, exc)
@@ -191,7 +185,7 @@ class _Frames:
         return self._weekly
 
 
-def _no_frame_error(symbol: str, item: Factor, problem: str) -> dict[str, Any]:
+def _no_frame_error(symbol: str, item: Factor, problem: str) -> ScanError:
     """The error of a weekly factor whose weekly bars could not be built."""
     return factor_error(
         symbol,
@@ -201,7 +195,7 @@ def _no_frame_error(symbol: str, item: Factor, problem: str) -> dict[str, Any]:
     )
 
 
-def _too_short_error(symbol: str, item: Factor, bars: int) -> dict[str, Any]:
+def _too_short_error(symbol: str, item: Factor, bars: int) -> ScanError:
     """The error of a factor given fewer bars than its ``min_bars``."""
     return factor_error(
         symbol,
@@ -215,7 +209,7 @@ def _too_short_error(symbol: str, item: Factor, bars: int) -> dict[str, Any]:
     )
 
 
-def _invalid_error(symbol: str, item: Factor, problem: str) -> dict[str, Any]:
+def _invalid_error(symbol: str, item: Factor, problem: str) -> ScanError:
     """The error of a factor that returned an invalid value."""
     return factor_error(
         symbol,
@@ -231,7 +225,7 @@ def _clash_error(
     columns: Iterable[str],
     owners: Mapping[str, str],
     reserved: Collection[str],
-) -> dict[str, Any] | None:
+) -> ScanError | None:
     """The error for the first of ``columns`` already produced or reserved, or None."""
     clash = next((c for c in columns if c in owners or c in reserved), None)
     if clash is None:
@@ -248,7 +242,7 @@ def _clash_error(
 
 def _run_factor(
     item: Factor, frame: pd.DataFrame, symbol: str
-) -> tuple[dict[str, float], None] | tuple[None, dict[str, Any]]:
+) -> tuple[dict[str, float], None] | tuple[None, ScanError]:
     """Run one factor on the bars of its timeframe: ``(columns, None)`` or ``(None, error)``."""
     note = " (on weekly bars)" if item.timeframe == "W" else ""
     if len(frame) < item.min_bars:
@@ -272,7 +266,7 @@ def compute_factors(
     symbol: str,
     *,
     reserved: Collection[str] = frozenset(),
-) -> tuple[dict[str, float], list[dict[str, Any]]]:
+) -> tuple[dict[str, float], list[ScanError]]:
     """Run each factor on one symbol's bars.
 
     Daily factors get ``bars``; weekly factors get ``weekly_bars(bars,
@@ -289,9 +283,9 @@ def compute_factors(
 
     Returns:
         ``(values, errors)``: ``values`` maps each column of every factor that
-        succeeded to a float, in factor order; ``errors`` holds one dict per
-        failed factor, with the keys of :meth:`ScanError.to_dict` and
-        ``error_type="factor_error"``.  A factor fails when it has fewer bars
+        succeeded to a float, in factor order; ``errors`` holds one
+        :class:`~technic_nb.ScanError` per failed factor (``error_type``
+        ``"factor_error"``).  A factor fails when it has fewer bars
         than its ``min_bars``, raises an exception (the message gives the
         exception and the file, line number and text of the line of the
         factor's code that raised it), returns an invalid value (see the module
@@ -299,7 +293,7 @@ def compute_factors(
         listed in ``reserved``.
     """
     values: dict[str, float] = {}
-    errors: list[dict[str, Any]] = []
+    errors: list[ScanError] = []
     owners: dict[str, str] = {}
     reserved_set = frozenset(reserved)
     frames = _Frames(bars)
