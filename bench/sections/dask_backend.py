@@ -75,12 +75,12 @@ def _cold_scans(bench: Bench, client: Any, out: dict[str, Any]) -> None:
 
 
 def _per_task(bench: Bench, client: Any) -> dict[str, list[float]]:
-    from technic_nb.engine.dask import _backend_class
+    from technic_nb.compat.joblib_internals import cancelling_dask_backend
 
     n_tasks = bench.sizes.dask_tasks
 
     def joblib_dask(count: int) -> float:
-        with parallel_config(backend=_backend_class()(client=client)):
+        with parallel_config(backend=cancelling_dask_backend()(client=client)):
             return _noop_parallel(count, n_jobs=-1)
 
     def client_map(count: int) -> float:

@@ -19,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 import technic_nb as tn
-from technic_nb.engine.cache.envelope import seal
+from technic_nb.engine.cache.envelope import Expected, seal
 from technic_nb.engine.config import DEFAULT_LOOKBACK_DAYS
 from technic_nb.engine.factor_work import compute_one
+from technic_nb.engine.outcomes import Computed, FactorValue
 from technic_nb.engine.work import SymbolJob, compute_outcome, trim_bars
 from technic_nb.research.replay.work import ReplayRecord, ReplayWork
 from technic_nb.sources import DemoSource, DirectorySource
@@ -38,7 +39,7 @@ class LayerValue:
     """One value to store, what the layer's read expects, and what it is."""
 
     value: Any
-    expected: type | tuple[type, ...]
+    expected: Expected
     describe: str
 
     @property
@@ -79,7 +80,7 @@ def features_value(bench: Bench, lookback: int = DEFAULT_LOOKBACK_DAYS) -> Layer
     symbol, bars = _history(bench)
     job = SymbolJob(tn.DateWindow(None, None), lookback, tn.IndicatorParams())
     value = compute_outcome(symbol, bars, job)
-    return LayerValue(value, tuple, f"features row + {lookback}-bar window")
+    return LayerValue(value, Computed, f"features row + {lookback}-bar window")
 
 
 def factor_value(bench: Bench) -> LayerValue:
@@ -87,7 +88,7 @@ def factor_value(bench: Bench) -> LayerValue:
     symbol, bars = _history(bench)
     job = SymbolJob(tn.DateWindow(None, None), DEFAULT_LOOKBACK_DAYS, tn.IndicatorParams())
     value = compute_one(tn.factors.bollinger(), trim_bars(bars, job), symbol, frozenset())
-    return LayerValue(value, tuple, "bollinger (2 values)")
+    return LayerValue(value, FactorValue, "bollinger (2 values)")
 
 
 def replay_dates(last: dt.date, count: int) -> list[dt.date]:
