@@ -424,10 +424,14 @@ def _restart_kernel(base: str, token: str, name: str) -> None:
 
 
 _COVERED = """el => {
+    // the topmost of the note and the button at the button's centre; JupyterLab's own
+    // overlays (toolbars, the active cell's tools) may lie above both and do not count
     const cancel = el.querySelector("[class*='tn-cancel-']");
+    cancel.scrollIntoView({block: "center"});
     const box = cancel.getBoundingClientRect();
-    const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
-    return !cancel.contains(top) && !!top.closest("[class*='tn-note-']");
+    const stack = document.elementsFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+    const first = stack.find(e => cancel.contains(e) || !!e.closest("[class*='tn-note-']"));
+    return first !== undefined && !cancel.contains(first);
 }"""
 
 
