@@ -1,15 +1,19 @@
-"""Every README code block and CLI example runs as a user would run it.
+"""Every code block and CLI example of the README and of ``docs/`` runs as a user would run it.
 
-Python blocks are written to a script and run in a fresh interpreter; the
-``technic-nb`` lines of the shell blocks are run as commands.  Both run in an
-empty folder with their own cache.  A block the README marks with
-``<!-- readme-test: skip: <reason> -->`` on the line before it is not run, and the
-reason must be given.  Placeholders in the shell examples are replaced by what
-a user would type here: ``path/to/folder`` by the real data folder beside the
-repository (skipped when it is absent) and the scheduler address by a local
-Dask cluster's.  When a block is followed by a comment giving its printed
-output (``# Scanned 500 symbols in 3.2s: ...``), the output must match it, the
-numbers that depend on the clock aside.
+The documents are ``README.md`` and every ``docs/*.md``.  Their Python blocks are
+written to a script and run in a fresh interpreter; the ``technic-nb`` lines of
+their shell blocks are run as commands.  Both run in an empty folder with their
+own cache.  A block marked with ``<!-- readme-test: skip: <reason> -->`` on the
+line before it is not run, and the reason must be given.  Placeholders in the
+shell examples are replaced by what a user would type here: ``path/to/folder``
+by the real data folder beside the repository (skipped when it is absent) and
+the scheduler address by a local Dask cluster's.  When a block is followed by a
+comment giving its printed output (``# Scanned 500 symbols in 3.2s: ...``), the
+output must match it, the numbers that depend on the clock aside.
+
+The documents also hold together: the README fits on a screen, every relative
+link points to a file (and every ``#anchor`` to a heading) that exists, and
+every page of ``docs/`` is linked from the README or from ``docs/README.md``.
 """
 
 from __future__ import annotations
@@ -27,21 +31,38 @@ import pytest
 
 import technic_nb as tn
 
-pytestmark = pytest.mark.slow
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "us_equities_daily"
 README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
+DOCS_INDEX = DOCS / "README.md"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip:\s*(?P<reason>[^>]*?)\s*-->")
-#: Shell lines that are not CLI examples: installing, testing, benchmarking, servers.
-NOT_EXAMPLES = ("pip ", "python -m pytest", "python -m bench", "conda ", "dask ")
+#: Shell lines that are not CLI examples: installing, testing, benchmarking, servers,
+#: opening JupyterLab.
+NOT_EXAMPLES = ("pip ", "python -m pytest", "python -m bench", "conda ", "dask ", "jupyter ")
 TIMEOUT = 240
+#: The README is read on one screen; the reference material lives in docs/.
+README_MAX_LINES = 130
+#: Link targets (relative to the repository) that are added separately: the picture of
+#: the panel, taken from the browser test, and the command-line reference.  Remove an
+#: entry once its file is in the repository.
+NOT_YET_ADDED = frozenset({"docs/images/panel.png", "docs/cli.md"})
+
+
+def documents() -> list[Path]:
+    """The README, then every page of docs/ in name order."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(REPO_ROOT).as_posix()
 
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced code block of the README."""
+    """One fenced code block of a document."""
 
+    document: str
     language: str
     code: str
     line: int
@@ -49,12 +70,26 @@ class Block:
 
     @property
     def name(self) -> str:
-        return f"{self.language}@{self.line}"
+        return f"{self.document}:{self.language}@{self.line}"
 
 
-def blocks() -> list[Block]:
+@dataclass(frozen=True)
+class CliLine:
+    """One ``technic-nb`` line of a shell block."""
+
+    document: str
+    line: int
+    command: str
+    skip: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.document}:bash@{self.line}:{self.command}"
+
+
+def blocks(path: Path) -> list[Block]:
     found: list[Block] = []
-    lines = README.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     index = 0
     while index < len(lines):
         fence = re.match(r"^```(\w*)\s*$", lines[index])
@@ -70,29 +105,92 @@ def blocks() -> list[Block]:
         previous = lines[start - 1] if start else ""
         marker = SKIP.search(previous)
         found.append(
-            Block(fence.group(1), "\n".join(body), start + 1, marker["reason"] if marker else None)
+            Block(
+                relative(path),
+                fence.group(1),
+                "\n".join(body),
+                start + 1,
+                marker["reason"] if marker else None,
+            )
         )
         index += 1
     return found
 
 
-def python_blocks() -> list[Block]:
-    return [b for b in blocks() if b.language == "python"]
+def python_blocks(paths: list[Path]) -> list[Block]:
+    return [b for path in paths for b in blocks(path) if b.language == "python"]
 
 
-def cli_lines() -> list[tuple[str, str | None]]:
-    """``(command, reason to skip or None)`` for every ``technic-nb`` line of the shell blocks."""
+def cli_lines(paths: list[Path]) -> list[CliLine]:
+    """Every ``technic-nb`` line of the shell blocks of ``paths``."""
     out = []
-    for block in blocks():
-        if block.language != "bash":
-            continue
-        for raw in block.code.splitlines():
-            command = raw.split("  #")[0].strip()
-            if not command or command.startswith(NOT_EXAMPLES):
+    for path in paths:
+        for block in blocks(path):
+            if block.language != "bash":
                 continue
-            assert command.startswith("technic-nb "), f"README line {block.line}: {raw!r}"
-            out.append((command, block.skip))
+            for offset, raw in enumerate(block.code.splitlines(), start=1):
+                command = raw.split("  #")[0].strip()
+                if not command or command.startswith(NOT_EXAMPLES):
+                    continue
+                where = f"{block.document} line {block.line + offset}"
+                assert command.startswith("technic-nb "), f"{where}: {raw!r}"
+                out.append(CliLine(block.document, block.line + offset, command, block.skip))
     return out
+
+
+def prose(path: Path, *, code: bool = False) -> list[tuple[int, str]]:
+    """``(line number, text)`` of the lines outside code blocks; the inside of inline
+    code is removed unless ``code``."""
+    out = []
+    fenced = False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            out.append((number, line if code else re.sub(r"`[^`]*`", "``", line)))
+    return out
+
+
+#: ``[text](target)``, ``![alt](target)`` and ``[text](target "title")``; the text may
+#: hold inline code, which :func:`prose` has emptied.
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?(?P<target>[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+#: ``[label]: target`` reference definitions.
+REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(?P<target>[^\s>]+)>?")
+
+
+def links(path: Path) -> list[tuple[int, str]]:
+    """``(line number, target)`` of every link of ``path`` outside code blocks."""
+    out = []
+    for number, line in prose(path):
+        out.extend((number, m["target"]) for m in LINK.finditer(line))
+        out.extend((number, m["target"]) for m in REFERENCE.finditer(line))
+    return out
+
+
+def is_external(target: str) -> bool:
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", target) is not None
+
+
+def anchors(path: Path) -> set[str]:
+    """The ``#anchors`` GitHub gives the headings of ``path``."""
+    seen: dict[str, int] = {}
+    out = set()
+    for _, line in prose(path, code=True):
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.add(slug if count == 0 else f"{slug}-{count}")
+    return out
+
+
+def resolve(path: Path, target: str) -> tuple[Path, str]:
+    """The file a relative link of ``path`` points to, and its anchor ('' if none)."""
+    file_part, _, anchor = target.partition("#")
+    return ((path.parent / file_part).resolve() if file_part else path.resolve()), anchor
 
 
 def environment(folder: Path) -> dict[str, str]:
@@ -118,13 +216,51 @@ def pattern_of(text: str) -> re.Pattern[str]:
 
 
 def test_the_readme_has_code_to_run():
-    assert len(python_blocks()) >= 5 and len(cli_lines()) >= 5
-    for block in blocks():
-        if block.skip is not None:
-            assert len(block.skip) > 10, f"README line {block.line}: say why it is not run"
+    pages = documents()[1:]
+    assert len(python_blocks([README])) >= 1 and len(cli_lines([README])) >= 1
+    assert len(python_blocks(pages)) >= 5 and len(cli_lines(pages)) >= 5
+    for path in documents():
+        for block in blocks(path):
+            if block.skip is not None:
+                assert len(block.skip) > 10, f"{block.name}: say why it is not run"
 
 
-@pytest.mark.parametrize("block", python_blocks(), ids=lambda b: b.name)
+def test_the_readme_fits_on_a_screen():
+    lines = len(README.read_text(encoding="utf-8").splitlines())
+    assert lines <= README_MAX_LINES, (
+        f"README.md has {lines} lines (at most {README_MAX_LINES}): move reference material "
+        "to a page of docs/"
+    )
+
+
+@pytest.mark.parametrize("path", documents(), ids=relative)
+def test_every_relative_link_points_to_a_file_that_exists(path):
+    broken = []
+    for number, target in links(path):
+        if is_external(target):
+            continue
+        file, anchor = resolve(path, target)
+        name = relative(file) if file.is_relative_to(REPO_ROOT) else str(file)
+        if not file.exists():
+            if name not in NOT_YET_ADDED:
+                broken.append(f"line {number}: {target} ({name} does not exist)")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"line {number}: {target} (no heading #{anchor} in {name})")
+    assert not broken, f"{relative(path)}:\n" + "\n".join(broken)
+
+
+def test_every_page_of_docs_is_linked_from_the_readme_or_the_docs_index():
+    linked = set()
+    for path in (README, DOCS_INDEX):
+        for _, target in links(path):
+            if not is_external(target):
+                linked.add(resolve(path, target)[0])
+    missing = [relative(page) for page in sorted(DOCS.glob("*.md")) if page.resolve() not in linked]
+    assert not missing, f"not linked from README.md or docs/README.md: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", python_blocks(documents()), ids=lambda b: b.name)
 def test_a_python_block_runs_as_a_script(block, tmp_path):
     if block.skip is not None:
         pytest.skip(block.skip)
@@ -139,12 +275,12 @@ def test_a_python_block_runs_as_a_script(block, tmp_path):
         timeout=TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
-    assert done.returncode == 0, f"README line {block.line}:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{block.name}:\n{done.stdout}\n{done.stderr}"
     expected = expected_output(block.code)
     if expected is not None:
         first = done.stdout.splitlines()[0] if done.stdout else ""
         assert pattern_of(expected).fullmatch(first), (
-            f"README line {block.line} says\n  {expected}\nbut the block prints\n  {first}"
+            f"{block.name} says\n  {expected}\nbut the block prints\n  {first}"
         )
 
 
@@ -167,10 +303,12 @@ def polygon_server():
         yield server, list(demo.universe()["symbol"])
 
 
-@pytest.mark.parametrize(("command", "skip"), cli_lines(), ids=lambda v: str(v)[:60])
-def test_a_cli_example_runs(command, skip, tmp_path, request):
-    if skip is not None:
-        pytest.skip(skip)
+@pytest.mark.slow
+@pytest.mark.parametrize("example", cli_lines(documents()), ids=lambda c: c.name)
+def test_a_cli_example_runs(example, tmp_path, request):
+    if example.skip is not None:
+        pytest.skip(example.skip)
+    command = example.command
     env = environment(tmp_path)
     if "--source polygon " in command:  # the real API needs a key and the network
         server, symbols = request.getfixturevalue("polygon_server")
@@ -196,5 +334,5 @@ def test_a_cli_example_runs(command, skip, tmp_path, request):
         timeout=TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
-    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{example.name}\n{done.stdout}\n{done.stderr}"
     assert "Scanned" in done.stdout or "Scanned" in done.stderr
