@@ -139,3 +139,66 @@ def start_kernel(tmp_path) -> Iterator[tuple[Any, Any, IopubRecorder]]:
             recorder.close()
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def widget_models(recorder: IopubRecorder) -> dict[str, dict[str, Any]]:
+    """comm id -> initial state of every widget model the kernel opened."""
+    models = {}
+    for _, msg in recorder.messages():
+        if msg["msg_type"] == "comm_open" and msg["content"].get("target_name") == "jupyter.widget":
+            models[msg["content"]["comm_id"]] = msg["content"]["data"]["state"]
+    return models
+
+
+def cancel_buttons(recorder: IopubRecorder) -> list[str]:
+    """The comm ids of the panels' Cancel buttons, oldest first."""
+    return [
+        comm_id
+        for comm_id, state in widget_models(recorder).items()
+        if state.get("_model_name") == "ButtonModel" and "Cancel" in state.get("description", "")
+    ]
+
+
+def click(client, comm_id: str) -> float:
+    """Click a button as the front end does (a ``comm_msg`` on the shell channel);
+    return when it was sent (``time.monotonic()``)."""
+    message = client.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}},
+    )
+    client.shell_channel.send(message)
+    return time.monotonic()
+
+
+def progressed(at_least: int):
+    """A predicate: a panel update whose counters show ``at_least`` symbols done."""
+    import re
+
+    def check(msg: dict[str, Any]) -> bool:
+        if msg["msg_type"] != "comm_msg":
+            return False
+        value = str(msg["content"].get("data", {}).get("state", {}).get("value", ""))
+        found = re.search(r"<b>([\d,]+)</b> of [\d,]+ symbols? done", value)
+        return found is not None and int(found.group(1).replace(",", "")) >= at_least
+
+    return check
+
+
+def reply_of(client, msg_id: str, timeout: float) -> dict[str, Any]:
+    """The ``execute_reply`` to ``msg_id`` (other replies on the way are dropped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
+def printed(recorder: IopubRecorder, msg_id: str) -> str:
+    """Everything a request printed to stdout."""
+    return "".join(
+        m["content"]["text"]
+        for _, m in recorder.messages()
+        if m["msg_type"] == "stream"
+        and m["content"]["name"] == "stdout"
+        and m["parent_header"].get("msg_id") == msg_id
+    )

@@ -1,7 +1,8 @@
-"""What technic_nb relies on in joblib's and tqdm's internals still holds.
+"""What technic_nb relies on in joblib's, tqdm's and ipykernel's internals still holds.
 
-:mod:`technic_nb.compat.joblib_internals` and :mod:`technic_nb.compat.tqdm_internals`
-are the only places that reach past those libraries' documented API.  These
+:mod:`technic_nb.compat.joblib_internals`, :mod:`technic_nb.compat.tqdm_internals`
+and :mod:`technic_nb.compat.ui_poll` (jupyter-ui-poll, which drives ipykernel) are
+the only places that reach past those libraries' documented API.  These
 tests fail, loudly and by name, when a release changes what they rely on, rather
 than letting a scan or a panel silently misbehave.
 """
@@ -149,3 +150,37 @@ def test_the_declared_versions_are_the_ones_tested():
         specifier = requirements[name].specifier
         assert any(s.operator == "<" for s in specifier), f"{name} has no upper bound"
         assert specifier.contains(module.__version__), (name, module.__version__, specifier)
+
+
+# -- jupyter-ui-poll: widget messages while a cell waits ------------------------------
+
+
+def test_the_installed_kernel_has_what_jupyter_ui_poll_drives():
+    """jupyter-ui-poll handles each message with ``Kernel.do_one_iteration()`` and replays
+    held cells with these methods; without them the Cancel button is dead during a wait."""
+    from importlib.metadata import version
+
+    from ipykernel.kernelbase import Kernel
+    from packaging.specifiers import SpecifierSet
+
+    from technic_nb.compat.ui_poll import SUPPORTED_IPYKERNEL
+
+    installed = version("ipykernel")
+    assert installed in SpecifierSet(SUPPORTED_IPYKERNEL), (
+        f"ipykernel {installed} is outside the tested range {SUPPORTED_IPYKERNEL}"
+    )
+    for name in ("do_one_iteration", "execute_request", "set_parent", "get_parent"):
+        assert callable(getattr(Kernel, name, None)), f"ipykernel's Kernel has no {name}()"
+    assert inspect.iscoroutinefunction(Kernel.do_one_iteration)
+    # the queue do_one_iteration() takes from is fed only without a shell channel thread
+    assert "shell_channel_thread" not in Kernel.class_traits(), (
+        "this ipykernel delivers shell messages through a shell channel thread"
+    )
+
+
+def test_outside_a_kernel_a_wait_does_not_poll():
+    from technic_nb.compat.ui_poll import ui_events, why_not_polled
+
+    assert why_not_polled() == "not running in a Jupyter kernel"
+    with ui_events() as poll:
+        assert poll is None

@@ -286,3 +286,15 @@ def test_fetching_runs_ahead_of_the_workers_only_within_its_budget(cache_dir):
     assert max(ahead) <= budget  # ...but never by more than its budget
     clean = tn.scan(ScanConfig(source="demo:1200", use_cache=False))
     pd.testing.assert_frame_equal(result.table, clean.table)
+
+
+def test_filtered_has_the_same_columns_when_nothing_was_filtered(tmp_path):
+    """A scan with no filtered symbol (as one cancelled early often is) still gives
+    ``result.filtered`` its names, sectors and reasons, so code reading them runs."""
+    config = tn.ScanConfig(
+        source="demo:12", cache_dir=tmp_path, n_jobs=1, min_price=0.0, min_dollar_volume=0
+    )
+    result = tn.scan(config)
+    assert len(result.filtered) == 0 and len(result.table) > 0
+    columns = ["name", "sector", "close", "dollar_volume20", "bars", "reason"]
+    assert result.filtered[columns].empty

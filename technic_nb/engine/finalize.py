@@ -195,8 +195,9 @@ def present_table(scored: pd.DataFrame, meta: pd.DataFrame, config: ScanConfig) 
 
 
 def present_filtered(rejected: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
-    """The filtered rows with names and sectors, by symbol."""
-    return (rejected.join(meta, how="left") if len(rejected) else rejected).sort_index()
+    """The filtered rows with names and sectors, by symbol (the same columns when
+    nothing was filtered, as in a scan cancelled early)."""
+    return rejected.join(meta, how="left").sort_index()
 
 
 def status_line(

@@ -49,6 +49,7 @@ __all__ = ["LIVE_COLUMNS", "ScanPanel"]
 
 _BLOCKING_TIP = "The {kind} runs in this cell: use Kernel > Interrupt to stop it"
 _BLOCKING_NOTE = " - Kernel > Interrupt stops it and keeps the results so far"
+_CLICKABLE_NOTE = " - Cancel or Kernel > Interrupt stops it and keeps the results so far"
 #: The button at the end: description, icon, style.
 _FINAL_BUTTON = {
     "finished": ("Done", "check", "success"),
@@ -78,18 +79,19 @@ class _PanelBox(widgets.VBox):
         return data
 
 
-def _summary(config: Any, blocking: bool, kind: str) -> str:
+def _summary(config: Any, blocking: bool, kind: str, clickable: bool = False) -> str:
     if config is None:
         name = "demo"
     elif isinstance(config.source, str):
         name = config.source_label  # an API key in the text is masked
     else:
         name = type(config.source).__name__
-    how = (
-        "runs in this cell; Kernel > Interrupt stops it"
-        if blocking
-        else "runs in the background; runner.wait() returns its result"
-    )
+    if not blocking:
+        how = "runs in the background; runner.wait() returns its result"
+    elif clickable:
+        how = "runs in this cell; Cancel or Kernel > Interrupt stops it"
+    else:
+        how = "runs in this cell; Kernel > Interrupt stops it"
     shows = "progress, Cancel and the top so far" if kind == "scan" else "progress and Cancel"
     return f"technic_nb {kind} panel ({name}): {shows}; the {kind} {how}"
 
@@ -105,8 +107,10 @@ class ScanPanel:
         extra_counters: ``fn() -> {"retrying": n, ...}`` read on every refresh.
         live_rows: rows in the live table.
         result_rows: rows of the final ranked table shown in the panel.
-        blocking: the scan runs in the cell itself (``ScanRunner.run``), so a click
-            could only arrive once it ended: the button is disabled and the
+        blocking: the scan holds the cell (``ScanRunner.run``).
+        clickable: with ``blocking``, whether the kernel handles clicks meanwhile
+            (the wait processes widget messages).  When it cannot, a click could
+            only arrive once the scan ended: the button is disabled and the
             status line says to use Kernel > Interrupt.
     """
 
@@ -120,6 +124,7 @@ class ScanPanel:
         live_rows: int = 10,
         result_rows: int = 25,
         blocking: bool = False,
+        clickable: bool = True,
     ) -> None:
         self._on_cancel = on_cancel
         self._extra_counters = extra_counters
@@ -128,13 +133,14 @@ class ScanPanel:
         self._lock = threading.RLock()
         self._finished = False
         self._blocking = False
+        self._note = ""
         self._click_taken = False
         self.kind = kind
         self.uid = uuid.uuid4().hex[:10]
         self.header = widgets.HTML(value=header_html(config, kind) + panel_css(self.uid))
         self.progress = ProgressBlock(self.uid)
         self.stage_bars = self.progress.bars
-        self._build_controls(blocking)
+        self._build_controls(blocking and not clickable)
         self._build_outputs()
         self.widget = _PanelBox(
             [
@@ -152,7 +158,7 @@ class ScanPanel:
         self._config = config
         self.widget.summary = _summary(config, False, kind)
         if blocking:
-            self.set_blocking()
+            self.set_blocking(clickable)
 
     def _build_controls(self, blocking: bool) -> None:
         self.button = widgets.Button(
@@ -228,13 +234,16 @@ class ScanPanel:
         """Everything logged so far."""
         return "".join(o.get("text", "") for o in self.log_output.outputs)
 
-    def set_blocking(self) -> None:
-        """The scan runs in the cell itself: the kernel cannot take a click until it ends."""
+    def set_blocking(self, clickable: bool = False) -> None:
+        """The scan holds the cell; unless ``clickable``, the kernel cannot take a
+        click until it ends, so the button is disabled."""
         self._blocking = True
-        self.widget.summary = _summary(self._config, True, self.kind)
-        self.button.disabled = True
-        self.button.tooltip = _BLOCKING_TIP.format(kind=self.kind)
-        self.set_status("running", "Running in this cell" + _BLOCKING_NOTE)
+        self._note = _CLICKABLE_NOTE if clickable else _BLOCKING_NOTE
+        self.widget.summary = _summary(self._config, True, self.kind, clickable)
+        if not clickable:
+            self.button.disabled = True
+            self.button.tooltip = _BLOCKING_TIP.format(kind=self.kind)
+        self.set_status("running", "Running in this cell" + self._note)
 
     # -- cancel -----------------------------------------------------------------
     def _clicked(self, _button: Any = None) -> None:
@@ -272,7 +281,7 @@ class ScanPanel:
             elif state == "running":
                 stages = [s for s in snapshot.stages if s.state == "running"]
                 text = f"Running: {STAGE_LABELS[stages[-1].name]}" if stages else "Running…"
-                self.set_status("running", text + (_BLOCKING_NOTE if self._blocking else ""))
+                self.set_status("running", text + (self._note if self._blocking else ""))
 
     def _counters(self, snapshot: ProgressSnapshot, running: bool) -> str:
         scanning = snapshot.stage("symbol_scanning")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from technic_nb.compat.ui_poll import why_not_polled
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.finalize import error_table
@@ -48,7 +49,7 @@ from technic_nb.notebook.live import LiveTop
 from technic_nb.notebook.record import RunnerState, RunRecord
 from technic_nb.notebook.registry import cache_key, in_jupyter, register, unregister
 from technic_nb.notebook.view import RunnerView
-from technic_nb.notebook.waiting import SigintGuard, wait_for
+from technic_nb.notebook.waiting import SigintGuard, wait_for, wait_to_end
 from technic_nb.research.replay.result import ReplayResult
 from technic_nb.research.replay.run import (
     DEFAULT_HORIZONS,
@@ -219,26 +220,26 @@ class Runner:
         :attr:`result` for the outcome.
         """
         self._begin(blocking=False)
-        thread = threading.Thread(
-            target=self._execute, name=f"technic_nb-{self.kind}-{id(self):x}", daemon=True
-        )
-        try:
-            thread.start()
-        except BaseException as exc:
-            self._complete(error=exc)
-            raise
+        self._start_thread()
 
     def run(self) -> Any:
-        """Run in the calling thread and return the result.
+        """Run to the end and return the result: the blocking form, for Run All,
+        nbval, papermill and scripts.
 
-        Kernel > Interrupt (SIGINT, Ctrl-C) cancels the run and returns the
-        partial result (``cancelled=True``); a second interrupt while it stops
-        raises ``KeyboardInterrupt`` inside the run, which still ends with a
-        partial result.
+        In a Jupyter kernel the run goes on in a background thread while this
+        call waits and handles the panel's widget messages, so the Cancel button
+        works; outside one it runs in the calling thread.  Either way Kernel >
+        Interrupt (SIGINT, Ctrl-C) cancels the run and returns the partial result
+        (``cancelled=True``).
 
         Raises:
             ScanError: when the run fails (bad configuration, rejected API key...).
         """
+        if self.view.display and why_not_polled() is None:
+            self._begin(blocking=True, clickable=True)
+            self._start_thread()
+            wait_to_end(self, self._interrupted)
+            return self.result
         self._begin(blocking=True)
         try:
             with SigintGuard(self.token, self._record):
@@ -295,10 +296,25 @@ class Runner:
         )
 
     # -- lifecycle ------------------------------------------------------------------
-    def _begin(self, blocking: bool) -> None:
+    def _interrupted(self) -> None:
+        """Kernel > Interrupt while run() waits: cancel, and say so when it ends."""
+        self._record.interrupted = True
+        self.cancel("interrupted")
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(
+            target=self._execute, name=f"technic_nb-{self.kind}-{id(self):x}", daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException as exc:
+            self._complete(error=exc)
+            raise
+
+    def _begin(self, blocking: bool, clickable: bool = False) -> None:
         self._record.begin(cancelled=self.token.is_cancelled())
         try:
-            self.view.show(blocking)
+            self.view.show(blocking, clickable)
         except BaseException as exc:  # end in a final state, never half started
             self._complete(error=exc)
             raise

@@ -142,6 +142,7 @@ class RunnerView:
         self._ticks_to_live = 0
         self._started = False
         self._blocking = False
+        self._clickable = True
         self._finished: tuple[Any, ...] | None = None
 
     # -- the panel ----------------------------------------------------------------------
@@ -157,6 +158,7 @@ class RunnerView:
                     on_cancel=self._on_cancel,
                     extra_counters=self._extra_counters,
                     blocking=self._blocking,
+                    clickable=self._clickable,
                 )
                 for message in self._messages:
                     panel.log(message)
@@ -167,13 +169,18 @@ class RunnerView:
                     self._start_ticker()
             return self._panel
 
-    def show(self, blocking: bool) -> None:
-        """Display the panel (Jupyter) and open the console bars, as configured."""
+    def show(self, blocking: bool, clickable: bool = True) -> None:
+        """Display the panel (Jupyter) and open the console bars, as configured.
+
+        ``blocking``: the run holds the cell (``run()``); ``clickable``: the
+        kernel handles the Cancel button's clicks meanwhile.
+        """
         with self._lock:
             self._blocking = blocking
+            self._clickable = clickable or not blocking
             self._started = True
             if self._panel is not None and blocking:
-                self._panel.set_blocking()
+                self._panel.set_blocking(self._clickable)
         if self.display:
             from IPython.display import display
 

@@ -1,4 +1,9 @@
-"""Waiting on a runner from the kernel's main thread, and interrupts while it runs."""
+"""Waiting on a runner from the kernel's main thread, and interrupts while it runs.
+
+In a Jupyter kernel a wait processes the front end's widget messages between
+short slices (:func:`technic_nb.compat.ui_poll.ui_events`), so the panel's
+Cancel button works while a cell waits in ``wait()`` or ``run()``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from technic_nb.compat.ui_poll import Poll, kernel_cannot_poll, ui_events
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.engine.progress import ProgressSnapshot
 from technic_nb.notebook.record import RunnerState, RunRecord
@@ -33,7 +40,7 @@ class Runner(Protocol):
     def progress(self) -> ProgressSnapshot: ...
 
 
-__all__ = ["SigintGuard", "wait_for"]
+__all__ = ["SigintGuard", "wait_for", "wait_to_end"]
 
 
 class SigintGuard:
@@ -70,16 +77,43 @@ class SigintGuard:
         self.record.cancelling()
 
 
-def _wait_in_slices(event: threading.Event, timeout: float | None) -> bool:
-    """``event.wait(timeout)`` in slices of 0.1 s, so that an interrupt is seen at once
-    even when the signal reached another thread."""
+def _wait_in_slices(event: threading.Event, timeout: float | None, poll: Poll | None) -> bool:
+    """``event.wait(timeout)`` in short slices, so that an interrupt is seen at once
+    even when the signal reached another thread, handling widget messages between
+    slices when ``poll`` is given (a click on Cancel is one)."""
+    step = 0.1 if poll is None else 0.05
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+        if poll is not None:
+            poll()
+        left = step if deadline is None else min(step, deadline - time.monotonic())
         if event.wait(max(0.0, left)):
             return True
         if deadline is not None and time.monotonic() >= deadline:
             return False
+
+
+def _wait(event: threading.Event, timeout: float | None) -> bool:
+    if timeout == 0:
+        return event.is_set()
+    with ui_events() as poll:
+        return _wait_in_slices(event, timeout, poll)
+
+
+def wait_to_end(runner: Runner, on_interrupt: Callable[[], None]) -> None:
+    """Wait until a run started in the background ends; an interrupt cancels it.
+
+    The blocking form (``run()``) in a kernel: the Cancel button works during
+    the wait, and Kernel > Interrupt calls ``on_interrupt`` (which asks the run to
+    stop) and keeps waiting the fraction of a second the run takes to hand back
+    its partial result.
+    """
+    while True:
+        try:
+            _wait(runner.ended, None)
+            return
+        except KeyboardInterrupt:
+            on_interrupt()
 
 
 def wait_for(runner: Runner, timeout: float | None) -> None:
@@ -90,8 +124,14 @@ def wait_for(runner: Runner, timeout: float | None) -> None:
         )
     if timeout is not None:
         timeout = max(0.0, float(timeout))
+    reason = kernel_cannot_poll() if timeout != 0 else None
+    if reason is not None:
+        runner.view.log(
+            f"The Cancel button takes effect only once this cell ends ({reason}); "
+            "Kernel > Interrupt stops the wait, and runner.cancel() the scan"
+        )
     try:
-        ended = _wait_in_slices(runner.ended, timeout)
+        ended = _wait(runner.ended, timeout)
     except KeyboardInterrupt:
         if runner.done:  # it ended meanwhile: nothing is left running
             raise
