@@ -367,3 +367,23 @@ def test_a_cancel_keeps_the_worker_processes(tmp_path, cancel_midway):
         )
         assert result.cancelled
         assert _worker_pids() == pids_before
+
+
+def test_a_cancel_after_the_scan_leaves_no_flag_file(tmp_path):
+    """The flag file that worker processes read is removed when the scan ends, and a
+    cancel of the same token afterwards (a late click, a timer) writes none."""
+    from technic_nb.core.cancel import CancelFlag, ScanCancellation
+
+    token = ScanCancellation()
+    with CancelFlag(token, folder=str(tmp_path)) as flag:
+        assert not flag.is_set()
+    token.cancel("late")
+    assert list(tmp_path.iterdir()) == []
+
+    running = ScanCancellation()
+    with CancelFlag(running, folder=str(tmp_path)) as flag:
+        running.cancel()
+        assert flag.is_set() and [p.name for p in tmp_path.iterdir()] == [
+            flag.path.rsplit("/", 1)[1]
+        ]
+    assert list(tmp_path.iterdir()) == []

@@ -107,9 +107,12 @@ class CancelFlag:
             folder or tempfile.gettempdir(), f".technic_nb-cancel-{uuid.uuid4().hex}"
         )
         self._token: ScanCancellation | None = token
+        self._removed = False
         token.on_cancel(self._raise_flag)
 
     def _raise_flag(self) -> None:
+        if self._removed:  # a cancel after the scan ended: no task is left to see it
+            return
         try:
             with open(self.path, "x", encoding="ascii"):
                 pass
@@ -130,6 +133,7 @@ class CancelFlag:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.path = state["path"]
         self._token = None
+        self._removed = False
 
     def __enter__(self) -> CancelFlag:
         return self
@@ -138,7 +142,9 @@ class CancelFlag:
         self.remove()
 
     def remove(self) -> None:
-        """Delete the flag file (when the scan's tasks are all back)."""
+        """Delete the flag file (when the scan's tasks are all back); a later cancel
+        of the token writes none."""
+        self._removed = True
         with contextlib.suppress(OSError):
             os.unlink(self.path)
 
