@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -12,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import technic_nb as tn
 from technic_nb.cli import main
+from technic_nb.notebook.console import LineProgress
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -287,3 +290,52 @@ def test_a_cli_scan_ends_with_its_worker_processes_gone(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "workers 0", proc.stderr
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def test_plain_progress_lines_are_written_at_most_once_per_interval():
+    now = [0.0]
+    tracker = tn.MultiStageProgressTracker(clock=lambda: now[0])
+    sink = io.StringIO()
+    with LineProgress(tracker, file=sink, interval=5.0, clock=lambda: now[0]):
+        tracker.start_stage("universe_loading", 3)
+        tracker.advance("universe_loading", 3)
+        tracker.finish_stage("universe_loading")
+        tracker.start_stage("data_fetching", 6000)
+        tracker.start_stage("symbol_scanning", 6000)
+        for _ in range(6000):  # one minute of work, an event every 10 ms
+            now[0] += 0.01
+            tracker.advance("data_fetching")
+            tracker.advance("symbol_scanning")
+        tracker.finish_stage("data_fetching")
+        tracker.finish_stage("symbol_scanning")
+        tracker.start_stage("finalization", 3)
+        tracker.advance("finalization", 3)
+        tracker.finish_stage("finalization")
+    text = sink.getvalue()
+    assert "\r" not in text and "\x1b" not in text and text.endswith("\n")
+    lines = text.splitlines()
+    periodic = [line for line in lines if re.match(r"^ *overall: \d+% after", line)]
+    assert 10 <= len(periodic) <= 12  # 60 s of work, a line at most every 5 s
+    assert re.search(r"fetching \d+/6,000 symbols, 100 symbols/s; scanning \d+/6,000", periodic[0])
+    assert len(lines) - len(periodic) == 9
+    assert lines[-2].strip() == "finalizing: done, 3/3 steps in 0.00 s"
+    assert lines[-1].strip() == "overall: done in 60.0 s"
+
+
+def test_plain_progress_of_a_stopped_scan():
+    tracker = tn.MultiStageProgressTracker()
+    sink = io.StringIO()
+    view = LineProgress(tracker, file=sink)
+    tracker.start_stage("universe_loading", 1)
+    tracker.finish_stage("universe_loading")
+    tracker.start_stage("symbol_scanning", 100)
+    tracker.advance("symbol_scanning", 40)
+    tracker.stop("cancelled")
+    view.close("Cancelled after 40 of 100 symbols")
+    lines = [line.strip() for line in sink.getvalue().splitlines()]
+    assert lines[-2].startswith("scanning: stopped at 40/100 symbols after")
+    assert lines[-1].startswith("overall: stopped at")
+    assert not [line for line in lines if line.startswith(("fetching", "finalizing"))]
