@@ -15,10 +15,12 @@ import pytest
 
 import technic_nb as tn
 from technic_nb.cli import main
+from technic_nb.cli.report import failure_cause
 from technic_nb.notebook.console import LineProgress
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the command with stdout and stderr on pipes (not a terminal)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run(
         [sys.executable, "-m", "technic_nb.cli", *args],
@@ -27,6 +29,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         timeout=300,
         env=env,
         cwd=cwd,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -290,6 +293,146 @@ def test_a_cli_scan_ends_with_its_worker_processes_gone(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "workers 0", proc.stderr
+
+
+# -- what the command says on stderr -----------------------------------------------------------
+
+
+def test_the_universe_notes_are_printed_as_warnings(tmp_path):
+    proc = run_cli(
+        "scan",
+        "--source",
+        "demo:20",
+        "--universe",
+        "EVVB,lae,EVVB,,VANP",
+        "--cache-dir",
+        str(tmp_path),
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith("Scanned 3 symbols")
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: universe: 1 blank entry skipped (position 4)",
+        "warning: universe: 1 duplicate skipped after normalising, the first occurrence "
+        "kept (EVVB again)",
+    ]
+
+
+def test_the_universe_notes_with_real_tickers(real_data_dir, tmp_path):
+    proc = run_cli(
+        "scan",
+        "--source",
+        f"csv:{real_data_dir}",
+        "--universe",
+        "AAPL,msft,AAPL,,BRK.B",
+        "--cache-dir",
+        str(tmp_path),
+        "--jobs",
+        "1",
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert all(s in proc.stdout for s in ("AAPL", "MSFT", "BRK.B", "Scanned 3 symbols"))
+    assert "warning: universe: 1 blank entry skipped (position 4)" in proc.stderr
+    assert "(AAPL again)" in proc.stderr
+
+
+def test_real_tickers_on_the_demo_source_fail_with_exit_1_and_a_hint(tmp_path):
+    proc = run_cli("scan", "--universe", "AAPL,MSFT", "--cache-dir", str(tmp_path), "--no-progress")
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout.strip().splitlines()
+    assert out[0] == "(no ranked symbols)" and out[-1].startswith("Scanned 2 symbols")
+    err = proc.stderr.strip().splitlines()
+    assert err[0].startswith("2 symbols failed; first: AAPL: not a symbol of the synthetic")
+    assert err[1] == (
+        "technic-nb: error: nothing ranked: every symbol failed "
+        "(all 2 symbols: not in the synthetic demo market)"
+    )
+    assert err[2].startswith("hint: ")
+    assert "--source csv:DIR" in err[2] and "--source polygon" in err[2]
+    assert len(err) == 3
+
+
+def test_missing_files_in_a_data_folder_fail_with_a_folder_hint(tmp_path):
+    folder = tmp_path / "bars"
+    folder.mkdir()
+    proc = run_cli(
+        "scan",
+        "--source",
+        f"csv:{folder}",
+        "--universe",
+        "AAPL",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--no-progress",
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "every symbol failed (all 1 symbol: no file in the data folder)" in proc.stderr
+    assert "hint: check the symbols given with --universe" in proc.stderr
+
+
+def test_the_most_common_cause_gives_the_hint():
+    errors = pd.DataFrame(
+        {
+            "message": [
+                "A: not a symbol of the synthetic demo market (500 symbols)",
+                "B: not a symbol of the synthetic demo market (500 symbols)",
+                "symbol 'x y' is not a valid ticker",
+            ],
+            "suggestion": ["", "", ""],
+        }
+    )
+    cause, covered = failure_cause(errors)
+    assert covered == 2 and cause.what == "not in the synthetic demo market"
+    other, n = failure_cause(
+        pd.DataFrame({"message": ["A: something new"], "suggestion": ["Do this."]})
+    )
+    assert n == 1 and other.hint == "Do this."
+
+
+def test_everything_filtered_is_said_but_is_not_an_error(tmp_path):
+    proc = run_cli(
+        "scan",
+        "--source",
+        "demo:30",
+        "--min-price",
+        "1000000",
+        "--cache-dir",
+        str(tmp_path),
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("(no ranked symbols)")
+    assert "Scanned 30 symbols" in proc.stdout and "30 filtered" in proc.stdout
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        "technic-nb: nothing ranked: every symbol was filtered out (30 symbols), none failed"
+    )
+    assert "30 by --min-price 1,000,000" in line and "lower these filters" in line
+
+
+# -- --out and --all ---------------------------------------------------------------------------
+
+
+def test_out_writes_the_rows_shown_and_all_writes_every_ranked_row(tmp_path):
+    common = ["scan", "--source", "demo:60", "--cache-dir", str(tmp_path / "c")]
+    common += ["--top-n", "5", "--jobs", "1", "--no-progress"]
+    top = run_cli(*common, "--out", str(tmp_path / "top.csv"))
+    assert top.returncode == 0, top.stderr
+    ranked = int(re.search(r": (\d+) ranked", top.stdout).group(1))
+    assert ranked > 5
+    assert len(pd.read_csv(tmp_path / "top.csv")) == 5
+    assert (
+        f"technic-nb: wrote the top 5 of {ranked} ranked rows to {tmp_path / 'top.csv'} "
+        "(--all writes every ranked row)" in top.stderr
+    )
+    every = run_cli(*common, "--all", "--out", str(tmp_path / "all.csv"))
+    assert every.returncode == 0, every.stderr
+    table = pd.read_csv(tmp_path / "all.csv", index_col="symbol")
+    assert len(table) == ranked and list(table["rank"]) == list(range(1, ranked + 1))
+    assert f"technic-nb: wrote {ranked} ranked rows to {tmp_path / 'all.csv'}" in every.stderr
+    assert len(every.stdout.strip().splitlines()) == 1 + 1 + 5 + 1  # still the top 5 printed
 
 
 # -- progress ----------------------------------------------------------------------------------

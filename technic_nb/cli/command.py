@@ -1,10 +1,12 @@
 """The ``technic-nb`` terminal command.
 
 ``technic-nb scan`` runs a scan with console progress bars on stderr and prints
-the top of the ranked table on stdout.  Exit codes: 0 success, 2 bad input
-(configuration, universe, data folder), 1 other failures, 130 cancelled by
-Ctrl-C (partial results are still written with ``--out``; run the same command
-again to resume from the cache).
+the top of the ranked table on stdout; the scan's warnings, its failed symbols
+and, when nothing was ranked, why, go to stderr.  Exit codes: 0 success
+(symbols ranked, or every symbol filtered out), 1 failure (nothing ranked
+because every symbol failed, a scan-wide failure, results that could not be
+written), 2 bad input, 130 cancelled by Ctrl-C (partial results are still
+written with ``--out``; run the same command again to resume from the cache).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.cli.checks import check_as_of, check_output, check_rows, error_text
+from technic_nb.cli.report import failed_lines, filtered_lines, warning_lines, written_line
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ErrorType, ScanError
 from technic_nb.engine.config import ScanConfig
@@ -101,7 +104,7 @@ def _config_from_args(args: argparse.Namespace) -> ScanConfig:
             and "/" not in universe
         )
     ):
-        universe = [s for s in universe.split(",") if s.strip()]
+        universe = universe.split(",")  # blanks and repeats are the universe's notes
     options: dict[str, Any] = {"universe": universe, "source": args.source}
     for name, value in (
         ("lookback_days", args.lookback),
@@ -140,9 +143,15 @@ def _print_errors(errors: pd.DataFrame) -> None:
         print(f"{count(len(errors), 'symbol')} failed; first: {first}", file=sys.stderr)
 
 
+def _say(*lines: str) -> None:
+    """Print ``lines`` on stderr."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
 def _fail(text: str) -> int:
     """Print ``technic-nb: error: text`` (redacted) on stderr; the bad-input exit code 2."""
-    print(f"technic-nb: error: {redact(text)}", file=sys.stderr)
+    _say(f"technic-nb: error: {redact(text)}")
     return 2
 
 
@@ -189,11 +198,12 @@ def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
         result = scan(config, cancellation_token=token, tracker=tracker)
     except ScanError as exc:
         view.close()
-        print(f"technic-nb: error: {redact(error_text(exc))}", file=sys.stderr)
-        return 2 if exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR) else 1
+        _say(f"technic-nb: error: {redact(error_text(exc))}")
+        bad_input = exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR)
+        return 2 if bad_input else 1
     except KeyboardInterrupt:
         view.close()
-        print("technic-nb: interrupted", file=sys.stderr)
+        _say("technic-nb: interrupted")
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -202,15 +212,21 @@ def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
 
 
 def _report(result: ScanResult, args: argparse.Namespace) -> int:
-    """Write the files asked for, print the top rows and the status; the exit code."""
+    """Write the files asked for, print the top rows, the status and the notes; the exit code.
+
+    stdout gets the table and the status line; stderr the warnings, the failed
+    symbols, what ``--out`` wrote and, when nothing was ranked, why.
+    """
     table = result.table
+    written = table if args.all else table.head(args.top_n)
+    _say(*warning_lines(result))
     try:
         if args.out:
-            _write_table(table if args.all else table.head(args.top_n), args.out)
+            _write_table(written, args.out)
         if args.errors_out:
             result.errors.to_csv(Path(args.errors_out).expanduser(), index=False)
     except OSError as exc:
-        print(f"technic-nb: error: could not write the results: {exc}", file=sys.stderr)
+        _say(f"technic-nb: error: could not write the results: {exc}")
         return 1
     shown = [c for c in DISPLAY_COLUMNS if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -219,8 +235,17 @@ def _report(result: ScanResult, args: argparse.Namespace) -> int:
         else:
             print("(no ranked symbols)")
     _print_errors(result.errors)
+    if args.out:
+        _say(written_line(len(written), len(table), args.out, args.all))
     print(result.status)
-    return 130 if result.cancelled else 0
+    if result.cancelled:
+        return 130
+    if len(table) == 0 and len(result.filtered):
+        _say(*filtered_lines(result))
+    elif len(table) == 0 and len(result.errors):
+        _say(*failed_lines(result))
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
