@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
+import pty
 import re
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +23,14 @@ from technic_nb.cli import main
 from technic_nb.cli.report import failure_cause
 from technic_nb.notebook.console import LineProgress
 
+COMMAND = [sys.executable, "-m", "technic_nb.cli"]
+
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the command with stdout and stderr on pipes (not a terminal)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run(
-        [sys.executable, "-m", "technic_nb.cli", *args],
+        [*COMMAND, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -31,6 +38,54 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
+
+
+class Terminal:
+    """The command with its stderr on a terminal (a 40 x 120 pseudo-terminal), its stdout
+    on a pipe (a few lines); :meth:`read` what the terminal shows as it comes,
+    :meth:`finish` at the end.
+    """
+
+    def __init__(self, *args: str) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.proc = subprocess.Popen(
+            [*COMMAND, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        os.close(slave)
+        self._master = master
+        self.screen = ""  # everything written to the terminal so far
+
+    def read(self) -> bool:
+        """Read what is there (waiting for it); False once the terminal has nothing more."""
+        while True:
+            ready, _, _ = select.select([self._master], [], [], 1.0)
+            if ready:
+                try:
+                    data = os.read(self._master, 4096)
+                except OSError:  # every process holding the terminal has closed it
+                    return False
+                self.screen += data.decode(errors="replace")
+                return bool(data)
+            if self.proc.poll() is not None:
+                return False
+
+    def finish(self) -> tuple[int, str, str]:
+        """Wait for the command; its exit code, its stdout and the terminal's text."""
+        try:
+            while self.read():
+                pass
+            stdout, _ = self.proc.communicate(timeout=300)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            os.close(self._master)
+        return self.proc.returncode, stdout, self.screen
 
 
 def test_scan_demo_end_to_end(tmp_path):
@@ -53,7 +108,7 @@ def test_scan_demo_end_to_end(tmp_path):
     assert lines[-1].startswith("Scanned 150 symbols")
     assert "signal" in lines[0] and "tech_rating" in lines[0]
     assert len(lines) == 1 + 1 + 10 + 1  # header, index name row, 10 rows, status
-    # progress bars go to stderr, one per stage
+    # progress goes to stderr (plain lines: stderr is a pipe here), one per stage at least
     for label in ("overall", "universe", "fetching", "scanning", "finalizing"):
         assert label in proc.stderr
     table = pd.read_csv(out, index_col="symbol")
@@ -123,9 +178,6 @@ def test_symbols_list_with_real_data(real_data_dir, tmp_path):
 def test_ctrl_c_writes_partial_results_exits_130_and_resumes(tmp_path):
     out = tmp_path / "partial.csv"
     args = [
-        sys.executable,
-        "-m",
-        "technic_nb.cli",
         "scan",
         "--source",
         "demo:3000",
@@ -137,30 +189,22 @@ def test_ctrl_c_writes_partial_results_exits_130_and_resumes(tmp_path):
         "--out",
         str(out),
     ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        # wait until the scanning bar has moved (tqdm writes carriage-return updates)
-        buffer = ""
-        while not [n for n in re.findall(r"scanning:[^\r\n]*?(\d+)/3000", buffer) if int(n) >= 50]:
-            chunk = proc.stderr.read(64)
-            assert chunk, f"the scan ended before it could be interrupted: {buffer[-500:]}"
-            buffer += chunk
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the command
-        stdout, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130
+    terminal = Terminal(*args)  # Ctrl-C is pressed at a terminal, where the bars are drawn
+    # wait until the scanning bar has moved (tqdm writes carriage-return updates)
+    while not [
+        n for n in re.findall(r"scanning:[^\r\n]*?(\d+)/3000", terminal.screen) if int(n) >= 50
+    ]:
+        assert terminal.read(), f"the scan ended before it could be interrupted: {terminal.screen}"
+    terminal.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the command
+    code, stdout, _ = terminal.finish()
+    assert code == 130
     status = stdout.strip().splitlines()[-1]
     assert status.startswith("Cancelled after") and "run again to resume" in status
     done = int(status.split()[2])
     assert 0 < done < 3000
     partial = pd.read_csv(out, index_col="symbol")
     assert 0 < len(partial) <= done
-    again = run_cli(*args[3:-2], "--no-progress", "--max-symbols", "3000")
+    again = run_cli(*args[:-2], "--no-progress", "--max-symbols", "3000")
     assert again.returncode == 0, again.stderr
     last = again.stdout.strip().splitlines()[-1]
     cached = int(last.split(" from cache")[0].split()[-1])
@@ -255,14 +299,17 @@ def test_as_of_outside_a_folder_of_real_data(real_data_dir, tmp_path):
 
 
 def test_console_stage_bars_show_each_stage_own_time(tmp_path):
-    proc = run_cli("scan", "--source", "demo:120", "--cache-dir", str(tmp_path), "--jobs", "1")
-    assert proc.returncode == 0, proc.stderr
-    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "\n", proc.stderr).replace("\r", "\n")
+    code, stdout, screen = Terminal(
+        "scan", "--source", "demo:120", "--cache-dir", str(tmp_path), "--jobs", "1"
+    ).finish()
+    assert code == 0, screen
+    assert "\r" in screen and "\x1b[" in screen  # tqdm bars, redrawn in place
+    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "\n", screen).replace("\r", "\n")
     universe = [line for line in screen.splitlines() if line.strip().startswith("universe:")]
     final = universe[-1]
     assert "3/3" in final and "step/s" not in final and "s/step" not in final, final
     seconds = float(re.search(r"\[(\d+\.\d+) s\]", final).group(1))
-    scan_seconds = float(re.search(r" in (\d+\.\d+)s:", proc.stdout).group(1))
+    scan_seconds = float(re.search(r" in (\d+\.\d+)s:", stdout).group(1))
     assert seconds <= scan_seconds  # a stage's own time, not the time until the bars closed
 
 
@@ -436,6 +483,32 @@ def test_out_writes_the_rows_shown_and_all_writes_every_ranked_row(tmp_path):
 
 
 # -- progress ----------------------------------------------------------------------------------
+
+_STAGE_LINE = re.compile(
+    r"^ *(universe|fetching|scanning|finalizing): (started|done|stopped)\b|"
+    r"^ *overall: (\d+% after|done in|stopped at)"
+)
+
+
+def test_progress_into_a_pipe_is_a_few_plain_lines(tmp_path):
+    proc = run_cli("scan", "--source", "demo:120", "--cache-dir", str(tmp_path), "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert all(_STAGE_LINE.match(line) for line in lines), lines
+    for label in ("universe", "fetching", "scanning", "finalizing"):
+        assert sum(re.match(rf"^ *{label}: started", line) is not None for line in lines) <= 1
+        assert [line for line in lines if re.match(rf"^ *{label}: done", line)], lines
+    assert re.match(r"^ *overall: done in ", lines[-1])
+    periodic = [line for line in lines if re.match(r"^ *overall: \d+% after", line)]
+    assert len(lines) - len(periodic) <= 9  # a start and an end per stage, and the last line
+
+
+def test_no_progress_prints_nothing_on_stderr(tmp_path):
+    proc = run_cli("scan", "--source", "demo:40", "--cache-dir", str(tmp_path), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.strip().splitlines()[-1].startswith("Scanned 40 symbols")
 
 
 def test_plain_progress_lines_are_written_at_most_once_per_interval():

@@ -1,12 +1,13 @@
 """The ``technic-nb`` terminal command.
 
-``technic-nb scan`` runs a scan with console progress bars on stderr and prints
-the top of the ranked table on stdout; the scan's warnings, its failed symbols
-and, when nothing was ranked, why, go to stderr.  Exit codes: 0 success
-(symbols ranked, or every symbol filtered out), 1 failure (nothing ranked
-because every symbol failed, a scan-wide failure, results that could not be
-written), 2 bad input, 130 cancelled by Ctrl-C (partial results are still
-written with ``--out``; run the same command again to resume from the cache).
+``technic-nb scan`` runs a scan with progress on stderr (tqdm bars on a
+terminal, a few plain lines otherwise) and prints the top of the ranked table
+on stdout; the scan's warnings, its failed symbols and, when nothing was
+ranked, why, go to stderr.  Exit codes: 0 success (symbols ranked, or every
+symbol filtered out), 1 failure (nothing ranked because every symbol failed, a
+scan-wide failure, results that could not be written), 2 bad input, 130
+cancelled by Ctrl-C (partial results are still written with ``--out``; run the
+same command again to resume from the cache).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.progress import MultiStageProgressTracker
 from technic_nb.engine.result import ScanResult
 from technic_nb.engine.scan import scan
-from technic_nb.notebook.console import ConsoleProgress
+from technic_nb.notebook.console import ConsoleProgress, LineProgress
 from technic_nb.notebook.text import count
 from technic_nb.sources.polygon.config import redact
 
@@ -179,8 +180,20 @@ def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
     return _fail(problem) if problem else config
 
 
+def _progress(
+    tracker: MultiStageProgressTracker, no_progress: bool
+) -> ConsoleProgress | LineProgress | None:
+    """The progress on stderr: tqdm bars on a terminal, plain lines elsewhere, or none."""
+    if no_progress:
+        return None
+    isatty = getattr(sys.stderr, "isatty", None)
+    if isatty is not None and isatty():
+        return ConsoleProgress(tracker, file=sys.stderr)
+    return LineProgress(tracker, file=sys.stderr)
+
+
 def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
-    """Scan with console bars; Ctrl-C cancels (a second one stops at once)."""
+    """Scan with progress on stderr; Ctrl-C cancels (a second one stops at once)."""
     token = ScanCancellation()
     interrupts = 0
 
@@ -193,21 +206,24 @@ def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     tracker = MultiStageProgressTracker()
-    view = ConsoleProgress(tracker, file=sys.stderr, disable=no_progress)
+    view = _progress(tracker, no_progress)
     try:
         result = scan(config, cancellation_token=token, tracker=tracker)
     except ScanError as exc:
-        view.close()
+        if view is not None:
+            view.close()
         _say(f"technic-nb: error: {redact(error_text(exc))}")
         bad_input = exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR)
         return 2 if bad_input else 1
     except KeyboardInterrupt:
-        view.close()
+        if view is not None:
+            view.close()
         _say("technic-nb: interrupted")
         return 130
     finally:
         signal.signal(signal.SIGINT, previous)
-    view.close(result.status)
+    if view is not None:
+        view.close(result.status)
     return result
 
 
