@@ -28,7 +28,7 @@ COMMAND = [sys.executable, "-m", "technic_nb.cli"]
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the command with stdout and stderr on pipes (not a terminal)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="100")
     return subprocess.run(
         [*COMMAND, *args],
         capture_output=True,
@@ -340,6 +340,73 @@ def test_a_cli_scan_ends_with_its_worker_processes_gone(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "workers 0", proc.stderr
+
+
+# -- the help ----------------------------------------------------------------------------------
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The sections of a help text by title (``options``, ``exit codes``...)."""
+    found: dict[str, str] = {}
+    title = ""
+    for line in text.splitlines():
+        if re.match(r"^[a-z][a-z ]*:$", line):
+            title = line[:-1]
+            found[title] = ""
+        elif title:
+            found[title] += line + "\n"
+    return found
+
+
+def _option_helps(text: str) -> dict[str, str]:
+    """Each option of a help text -> its help (whitespace made single spaces)."""
+    entries = re.split(r"\n(?=  -)", text.split("\n\nstdout and stderr:")[0])
+    found = {}
+    for entry in entries:
+        name = re.match(r"\s*(?:-\w, )?(--[\w-]+)", entry)
+        if name:
+            found[name.group(1)] = " ".join(entry.split())
+    return found
+
+
+def test_help_has_a_description_examples_and_the_exit_codes():
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    sections = _sections(proc.stdout)
+    assert "Technical stock-market scans" in proc.stdout
+    assert "scan" in sections["positional arguments"] and "--version" in sections["options"]
+    examples = sections["examples"].strip().splitlines()
+    assert sum(line.lstrip().startswith("technic-nb scan") for line in examples) >= 5
+    codes = sections["exit codes"]
+    for code in ("0", "1", "2", "130"):
+        assert re.search(rf"^  {code} +\S", codes, re.MULTILINE), codes
+    assert "every symbol failed" in codes and "Ctrl-C" in codes
+
+
+def test_scan_help_gives_every_option_with_its_default():
+    proc = run_cli("scan", "--help")
+    assert proc.returncode == 0, proc.stderr
+    helps = _option_helps(proc.stdout)
+    usage = proc.stdout.split("\n\n")[0]
+    parser_options = set(re.findall(r"\[(--[\w-]+)", usage)) - {"--help"}
+    assert set(helps) - {"--help"} == parser_options
+    for option, text in helps.items():
+        if option != "--help":
+            assert "(default: " in text, text
+    assert "(default: 20)" in helps["--top-n"] and "(default: demo)" in helps["--source"]
+    assert "last close" in helps["--min-price"] and "(default: 1.0)" in helps["--min-price"]
+    volume = helps["--min-dollar-volume"]
+    assert "last 20 trading days" in volume and "(default: 250000.0)" in volume
+    assert "(default: off)" in helps["--all"] and "every ranked row" in helps["--all"]
+    assert "top --top-n" in helps["--out"]
+    sections = _sections(proc.stdout)
+    assert {"examples", "exit codes", "stdout and stderr"} <= set(sections)
+
+
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout == f"technic-nb {tn.__version__}\n"
 
 
 # -- what the command says on stderr -----------------------------------------------------------

@@ -3,11 +3,12 @@
 ``technic-nb scan`` runs a scan with progress on stderr (tqdm bars on a
 terminal, a few plain lines otherwise) and prints the top of the ranked table
 on stdout; the scan's warnings, its failed symbols and, when nothing was
-ranked, why, go to stderr.  Exit codes: 0 success (symbols ranked, or every
-symbol filtered out), 1 failure (nothing ranked because every symbol failed, a
-scan-wide failure, results that could not be written), 2 bad input, 130
-cancelled by Ctrl-C (partial results are still written with ``--out``; run the
-same command again to resume from the cache).
+ranked, why, go to stderr.  Exit codes (:mod:`technic_nb.cli.parser`): 0
+success (symbols ranked, or every symbol filtered out), 1 failure (nothing
+ranked because every symbol failed, a scan-wide failure, results that could
+not be written), 2 bad input, 130 cancelled by Ctrl-C (partial results are
+still written with ``--out``; run the same command again to resume from the
+cache).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.cli.checks import check_as_of, check_output, check_rows, error_text
+from technic_nb.cli.parser import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    build_parser,
+)
 from technic_nb.cli.report import failed_lines, filtered_lines, warning_lines, written_line
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ErrorType, ScanError
@@ -48,51 +56,6 @@ DISPLAY_COLUMNS = [
     "atr_pct",
     "ret_21d_pct",
 ]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``technic-nb``."""
-    parser = argparse.ArgumentParser(
-        prog="technic-nb", description="Technical stock-market scans with ranked TechRatings."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("scan", help="run a scan and print the ranked table")
-    p.add_argument(
-        "--universe",
-        default=None,
-        help="comma-separated symbols, a CSV file (symbol,name,sector), 'demo' or 'source' "
-        "(default: every symbol the source lists)",
-    )
-    p.add_argument(
-        "--source",
-        default="demo",
-        help="'demo', 'demo:N', 'csv:DIR' or 'polygon[:BASE_URL]' (default: demo)",
-    )
-    p.add_argument(
-        "--lookback", type=int, default=None, help="trading bars of history (default 300)"
-    )
-    p.add_argument("--as-of", default=None, help="scan as of this date (YYYY-MM-DD)")
-    p.add_argument(
-        "--top-n", type=int, default=20, help="rows printed (and kept with --out unless --all)"
-    )
-    p.add_argument("--all", action="store_true", help="write every ranked row with --out")
-    p.add_argument("--sectors", default=None, help="comma-separated sector filter")
-    p.add_argument("--max-symbols", type=int, default=None, help="scan at most this many symbols")
-    p.add_argument("--min-price", type=float, default=None)
-    p.add_argument("--min-dollar-volume", type=float, default=None)
-    p.add_argument("--cache-dir", default=None, help="checkpoint folder")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write checkpoints")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (-1: all cores)")
-    p.add_argument("--backend", default=None, help="joblib backend (loky, threading, dask, ...)")
-    p.add_argument(
-        "--dask-client",
-        default=None,
-        help="Dask scheduler address such as tcp://127.0.0.1:8786 (implies --backend dask)",
-    )
-    p.add_argument("--out", default=None, help="write the table to FILE (.csv or .parquet)")
-    p.add_argument("--errors-out", default=None, help="write the error table to FILE (.csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return parser
 
 
 def _config_from_args(args: argparse.Namespace) -> ScanConfig:
@@ -153,7 +116,7 @@ def _say(*lines: str) -> None:
 def _fail(text: str) -> int:
     """Print ``technic-nb: error: text`` (redacted) on stderr; the bad-input exit code 2."""
     _say(f"technic-nb: error: {redact(text)}")
-    return 2
+    return EXIT_BAD_INPUT
 
 
 def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
@@ -214,12 +177,12 @@ def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
             view.close()
         _say(f"technic-nb: error: {redact(error_text(exc))}")
         bad_input = exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR)
-        return 2 if bad_input else 1
+        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
     except KeyboardInterrupt:
         if view is not None:
             view.close()
         _say("technic-nb: interrupted")
-        return 130
+        return EXIT_CANCELLED
     finally:
         signal.signal(signal.SIGINT, previous)
     if view is not None:
@@ -243,7 +206,7 @@ def _report(result: ScanResult, args: argparse.Namespace) -> int:
             result.errors.to_csv(Path(args.errors_out).expanduser(), index=False)
     except OSError as exc:
         _say(f"technic-nb: error: could not write the results: {exc}")
-        return 1
+        return EXIT_FAILED
     shown = [c for c in DISPLAY_COLUMNS if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         if len(table):
@@ -255,13 +218,13 @@ def _report(result: ScanResult, args: argparse.Namespace) -> int:
         _say(written_line(len(written), len(table), args.out, args.all))
     print(result.status)
     if result.cancelled:
-        return 130
+        return EXIT_CANCELLED
     if len(table) == 0 and len(result.filtered):
         _say(*filtered_lines(result))
     elif len(table) == 0 and len(result.errors):
         _say(*failed_lines(result))
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
