@@ -23,6 +23,7 @@ from technic_nb.cli import main
 from technic_nb.cli.report import failure_cause
 from technic_nb.notebook.console import LineProgress
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "technic_nb.cli"]
 
 
@@ -407,6 +408,18 @@ def test_version():
     proc = run_cli("--version")
     assert proc.returncode == 0
     assert proc.stdout == f"technic-nb {tn.__version__}\n"
+
+
+def test_the_help_examples_and_exit_codes_are_those_of_the_reference():
+    """``docs/cli.md`` shows the examples of ``--help`` and explains every exit code."""
+    reference = (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = _sections(run_cli("--help").stdout)
+    for line in sections["examples"].splitlines():
+        command = line.split("  #")[0].strip()
+        if command:
+            assert command in reference, command
+    for code in re.findall(r"^  (\d+) ", sections["exit codes"], re.MULTILINE):
+        assert re.search(rf"^\| *`?{code}`? *\|", reference, re.MULTILINE), code
 
 
 # -- what the command says on stderr -----------------------------------------------------------
