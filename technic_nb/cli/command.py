@@ -1,10 +1,14 @@
 """The ``technic-nb`` terminal command.
 
-``technic-nb scan`` runs a scan with console progress bars on stderr and prints
-the top of the ranked table on stdout.  Exit codes: 0 success, 2 bad input
-(configuration, universe, data folder), 1 other failures, 130 cancelled by
-Ctrl-C (partial results are still written with ``--out``; run the same command
-again to resume from the cache).
+``technic-nb scan`` runs a scan with progress on stderr (tqdm bars on a
+terminal, a few plain lines otherwise) and prints the top of the ranked table
+on stdout; the scan's warnings, its failed symbols and, when nothing was
+ranked, why, go to stderr.  Exit codes (:mod:`technic_nb.cli.parser`): 0
+success (symbols ranked, or every symbol filtered out), 1 failure (nothing
+ranked because every symbol failed, a scan-wide failure, results that could
+not be written), 2 bad input, 130 cancelled by Ctrl-C (partial results are
+still written with ``--out``; run the same command again to resume from the
+cache).
 """
 
 from __future__ import annotations
@@ -18,13 +22,21 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.cli.checks import check_as_of, check_output, check_rows, error_text
+from technic_nb.cli.parser import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    build_parser,
+)
+from technic_nb.cli.report import failed_lines, filtered_lines, warning_lines, written_line
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ErrorType, ScanError
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.progress import MultiStageProgressTracker
 from technic_nb.engine.result import ScanResult
 from technic_nb.engine.scan import scan
-from technic_nb.notebook.console import ConsoleProgress
+from technic_nb.notebook.console import ConsoleProgress, LineProgress
 from technic_nb.notebook.text import count
 from technic_nb.sources.polygon.config import redact
 
@@ -46,51 +58,6 @@ DISPLAY_COLUMNS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``technic-nb``."""
-    parser = argparse.ArgumentParser(
-        prog="technic-nb", description="Technical stock-market scans with ranked TechRatings."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("scan", help="run a scan and print the ranked table")
-    p.add_argument(
-        "--universe",
-        default=None,
-        help="comma-separated symbols, a CSV file (symbol,name,sector), 'demo' or 'source' "
-        "(default: every symbol the source lists)",
-    )
-    p.add_argument(
-        "--source",
-        default="demo",
-        help="'demo', 'demo:N', 'csv:DIR' or 'polygon[:BASE_URL]' (default: demo)",
-    )
-    p.add_argument(
-        "--lookback", type=int, default=None, help="trading bars of history (default 300)"
-    )
-    p.add_argument("--as-of", default=None, help="scan as of this date (YYYY-MM-DD)")
-    p.add_argument(
-        "--top-n", type=int, default=20, help="rows printed (and kept with --out unless --all)"
-    )
-    p.add_argument("--all", action="store_true", help="write every ranked row with --out")
-    p.add_argument("--sectors", default=None, help="comma-separated sector filter")
-    p.add_argument("--max-symbols", type=int, default=None, help="scan at most this many symbols")
-    p.add_argument("--min-price", type=float, default=None)
-    p.add_argument("--min-dollar-volume", type=float, default=None)
-    p.add_argument("--cache-dir", default=None, help="checkpoint folder")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write checkpoints")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (-1: all cores)")
-    p.add_argument("--backend", default=None, help="joblib backend (loky, threading, dask, ...)")
-    p.add_argument(
-        "--dask-client",
-        default=None,
-        help="Dask scheduler address such as tcp://127.0.0.1:8786 (implies --backend dask)",
-    )
-    p.add_argument("--out", default=None, help="write the table to FILE (.csv or .parquet)")
-    p.add_argument("--errors-out", default=None, help="write the error table to FILE (.csv)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return parser
-
-
 def _config_from_args(args: argparse.Namespace) -> ScanConfig:
     universe: Any = args.universe
     if universe is not None and (
@@ -101,7 +68,7 @@ def _config_from_args(args: argparse.Namespace) -> ScanConfig:
             and "/" not in universe
         )
     ):
-        universe = [s for s in universe.split(",") if s.strip()]
+        universe = universe.split(",")  # blanks and repeats are the universe's notes
     options: dict[str, Any] = {"universe": universe, "source": args.source}
     for name, value in (
         ("lookback_days", args.lookback),
@@ -140,10 +107,16 @@ def _print_errors(errors: pd.DataFrame) -> None:
         print(f"{count(len(errors), 'symbol')} failed; first: {first}", file=sys.stderr)
 
 
+def _say(*lines: str) -> None:
+    """Print ``lines`` on stderr."""
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
 def _fail(text: str) -> int:
     """Print ``technic-nb: error: text`` (redacted) on stderr; the bad-input exit code 2."""
-    print(f"technic-nb: error: {redact(text)}", file=sys.stderr)
-    return 2
+    _say(f"technic-nb: error: {redact(text)}")
+    return EXIT_BAD_INPUT
 
 
 def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
@@ -170,8 +143,20 @@ def _checked_config(args: argparse.Namespace) -> ScanConfig | int:
     return _fail(problem) if problem else config
 
 
+def _progress(
+    tracker: MultiStageProgressTracker, no_progress: bool
+) -> ConsoleProgress | LineProgress | None:
+    """The progress on stderr: tqdm bars on a terminal, plain lines elsewhere, or none."""
+    if no_progress:
+        return None
+    isatty = getattr(sys.stderr, "isatty", None)
+    if isatty is not None and isatty():
+        return ConsoleProgress(tracker, file=sys.stderr)
+    return LineProgress(tracker, file=sys.stderr)
+
+
 def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
-    """Scan with console bars; Ctrl-C cancels (a second one stops at once)."""
+    """Scan with progress on stderr; Ctrl-C cancels (a second one stops at once)."""
     token = ScanCancellation()
     interrupts = 0
 
@@ -184,34 +169,44 @@ def _run(config: ScanConfig, no_progress: bool) -> ScanResult | int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     tracker = MultiStageProgressTracker()
-    view = ConsoleProgress(tracker, file=sys.stderr, disable=no_progress)
+    view = _progress(tracker, no_progress)
     try:
         result = scan(config, cancellation_token=token, tracker=tracker)
     except ScanError as exc:
-        view.close()
-        print(f"technic-nb: error: {redact(error_text(exc))}", file=sys.stderr)
-        return 2 if exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR) else 1
+        if view is not None:
+            view.close()
+        _say(f"technic-nb: error: {redact(error_text(exc))}")
+        bad_input = exc.error_type in (ErrorType.CONFIG_ERROR, ErrorType.DATA_ERROR)
+        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
     except KeyboardInterrupt:
-        view.close()
-        print("technic-nb: interrupted", file=sys.stderr)
-        return 130
+        if view is not None:
+            view.close()
+        _say("technic-nb: interrupted")
+        return EXIT_CANCELLED
     finally:
         signal.signal(signal.SIGINT, previous)
-    view.close(result.status)
+    if view is not None:
+        view.close(result.status)
     return result
 
 
 def _report(result: ScanResult, args: argparse.Namespace) -> int:
-    """Write the files asked for, print the top rows and the status; the exit code."""
+    """Write the files asked for, print the top rows, the status and the notes; the exit code.
+
+    stdout gets the table and the status line; stderr the warnings, the failed
+    symbols, what ``--out`` wrote and, when nothing was ranked, why.
+    """
     table = result.table
+    written = table if args.all else table.head(args.top_n)
+    _say(*warning_lines(result))
     try:
         if args.out:
-            _write_table(table if args.all else table.head(args.top_n), args.out)
+            _write_table(written, args.out)
         if args.errors_out:
             result.errors.to_csv(Path(args.errors_out).expanduser(), index=False)
     except OSError as exc:
-        print(f"technic-nb: error: could not write the results: {exc}", file=sys.stderr)
-        return 1
+        _say(f"technic-nb: error: could not write the results: {exc}")
+        return EXIT_FAILED
     shown = [c for c in DISPLAY_COLUMNS if c in table.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         if len(table):
@@ -219,8 +214,17 @@ def _report(result: ScanResult, args: argparse.Namespace) -> int:
         else:
             print("(no ranked symbols)")
     _print_errors(result.errors)
+    if args.out:
+        _say(written_line(len(written), len(table), args.out, args.all))
     print(result.status)
-    return 130 if result.cancelled else 0
+    if result.cancelled:
+        return EXIT_CANCELLED
+    if len(table) == 0 and len(result.filtered):
+        _say(*filtered_lines(result))
+    elif len(table) == 0 and len(result.errors):
+        _say(*failed_lines(result))
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,26 @@
-"""Console progress bars (tqdm on stderr) driven by a progress tracker."""
+"""Console progress driven by a progress tracker: tqdm bars, or plain lines.
+
+:class:`ConsoleProgress` draws tqdm bars for a terminal; :class:`LineProgress`
+writes a few plain lines for a log file or a pipe, where cursor movements and
+carriage returns would only be noise.
+"""
 
 from __future__ import annotations
 
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from tqdm.auto import tqdm as _tqdm_auto
 from tqdm.std import tqdm as _tqdm_std
 
 from technic_nb.compat.tqdm_internals import mark_printed, set_elapsed
-from technic_nb.engine.progress import STAGES, MultiStageProgressTracker
+from technic_nb.engine.progress import STAGES, MultiStageProgressTracker, StageSnapshot
+from technic_nb.notebook.text import count, duration, rate
 
-__all__ = ["STAGE_LABELS", "ConsoleProgress"]
+__all__ = ["STAGE_LABELS", "ConsoleProgress", "LineProgress"]
 
 STAGE_LABELS = {
     "universe_loading": "universe",
@@ -154,3 +161,120 @@ class ConsoleProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LineProgress:
+    """Progress as plain lines of text: for a log file or a pipe, not a terminal.
+
+    One line when a stage starts, one when it ends (or stops), and while stages
+    run at most one ``overall`` line every ``interval`` seconds with the overall
+    percentage, the time left and each running stage's count and rate;
+    :meth:`close` ends with one ``overall`` line.  No cursor escapes,
+    no carriage returns: every line is complete when written.  Thread-safe, and
+    cheap per event (the tracker's snapshot is read only when a line may be due).
+    """
+
+    def __init__(
+        self,
+        tracker: MultiStageProgressTracker,
+        file: IO[str] | None = None,
+        interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._tracker = tracker
+        self._file = file if file is not None else sys.stderr
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._closed = False
+        self._shown: dict[str, str] = {}  # stage -> the state its last line showed
+        self._line_at = clock()  # when the last progress line was written
+        tracker.add_listener(self._on_event)
+
+    def _on_event(self, stage: str, current: int, total: int, message: str, metadata: Any) -> None:
+        now = self._clock()
+        with self._lock:
+            if self._closed:
+                return
+            shown = self._shown.get(stage)
+            changed = shown != "running" or (total > 0 and current >= total)
+            if changed or metadata.get("stopped") or now - self._line_at >= self._interval:
+                self._write(now)
+
+    def _write(self, now: float) -> None:
+        """Write the lines due at ``now`` (called with the lock held)."""
+        snapshot = self._tracker.snapshot()
+        lines: list[str] = []
+        running: list[StageSnapshot] = []
+        for stage in snapshot.stages:
+            if stage.name not in STAGE_LABELS or stage.state == "pending":
+                continue
+            if stage.state == "stopped" and stage.name not in self._shown:
+                continue  # stopped before it started: nothing to say
+            if self._shown.get(stage.name) != stage.state:
+                self._shown[stage.name] = stage.state
+                lines.append(_stage_line(stage))
+            elif stage.state == "running":
+                running.append(stage)
+        if running and now - self._line_at >= self._interval:
+            left = f", about {duration(snapshot.eta)} left" if snapshot.eta is not None else ""
+            stages = "; ".join(_running_part(stage) for stage in running)
+            lines.append(
+                f"{'overall':>10}: {snapshot.fraction:.0%} after "
+                f"{duration(snapshot.elapsed)}{left} ({stages})"
+            )
+            self._line_at = now
+        if lines:
+            self._file.write("".join(line + "\n" for line in lines))
+            self._file.flush()
+
+    def close(self, status: str | None = None) -> None:
+        """Write the last stage lines and the ``overall`` line; a stopped scan says so.
+
+        ``status`` is the scan's status line (a cancelled scan ends "stopped").
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._write(float("-inf"))  # stage transitions only, no progress line
+            self._closed = True
+            snapshot = self._tracker.snapshot()
+            stopped = any(stage.state == "stopped" for stage in snapshot.stages)
+            if stopped or (status and status.startswith("Cancelled")):
+                end = f"stopped at {snapshot.fraction:.0%} after {duration(snapshot.elapsed)}"
+            elif all(stage.state == "done" for stage in snapshot.stages):
+                end = f"done in {duration(snapshot.elapsed)}"
+            else:
+                end = f"ended at {snapshot.fraction:.0%} after {duration(snapshot.elapsed)}"
+            self._file.write(f"{'overall':>10}: {end}\n")
+            self._file.flush()
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stage_line(stage: StageSnapshot) -> str:
+    """A stage that started, ended or stopped, e.g. ``  scanning: done, 150/150 symbols in
+    2.1 s, 71 symbols/s``."""
+    label = f"{STAGE_LABELS[stage.name]:>10}"
+    noun = "symbol" if stage.name in _SYMBOL_STAGES else "step"
+    done = f"{stage.current:,}/{count(stage.total, noun)}"
+    if stage.state == "done":
+        speed = f", {rate(stage.rate, noun + 's')}" if stage.name in _SYMBOL_STAGES else ""
+        return f"{label}: done, {done} in {duration(stage.elapsed)}{speed}"
+    if stage.state == "stopped":
+        return f"{label}: stopped at {done} after {duration(stage.elapsed)}"
+    if stage.current == 0:
+        return f"{label}: started, {count(stage.total, noun)}"
+    return f"{label}: started, {done} already"
+
+
+def _running_part(stage: StageSnapshot) -> str:
+    """A running stage within the periodic ``overall`` line: ``scanning 250/1,000 symbols,
+    50 symbols/s``."""
+    noun = "symbol" if stage.name in _SYMBOL_STAGES else "step"
+    part = f"{STAGE_LABELS[stage.name]} {stage.current:,}/{count(stage.total, noun)}"
+    return part + (f", {rate(stage.rate, noun + 's')}" if stage.rate else "")
