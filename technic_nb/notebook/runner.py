@@ -241,15 +241,7 @@ class Runner:
             wait_to_end(self, self._interrupted)
             return self.result
         self._begin(blocking=True)
-        try:
-            with SigintGuard(self.token, self._record):
-                try:
-                    self._execute()
-                except KeyboardInterrupt:  # a second interrupt while finishing
-                    self.token.cancel("interrupted")
-                    self._complete(result=_partial_result(self))
-        finally:
-            self._ensure_final()
+        _run_in_this_thread(self)
         return self.result
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -356,6 +348,19 @@ class Runner:
     def _ensure_final(self) -> None:
         unregister(self)
         self._record.done.set()
+
+
+def _run_in_this_thread(runner: Runner) -> None:
+    """The blocking run where no kernel can take clicks: SIGINT cancels it."""
+    try:
+        with SigintGuard(runner.token, runner._record):
+            try:
+                runner._execute()
+            except KeyboardInterrupt:  # a second interrupt while finishing
+                runner.token.cancel("interrupted")
+                runner._complete(result=_partial_result(runner))
+    finally:
+        runner._ensure_final()
 
 
 def _partial_result(runner: Runner) -> Any:
