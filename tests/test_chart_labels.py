@@ -61,27 +61,31 @@ def test_close_levels_have_labels_that_do_not_overlap(bars, figsize, dpi, apart)
     for (a, box_a), (b, box_b) in itertools.combinations(boxes.items(), 2):
         assert not box_a.overlaps(box_b), (a, b, box_a, box_b)
     pane = price.get_window_extent(renderer)
+    page = fig.bbox
     line_height = max(box.height for box in boxes.values())
     for name, box in boxes.items():
-        assert pane.y0 - 0.5 <= box.y0 and box.y1 <= pane.y1 + 0.5, name  # inside the pane
-        assert pane.x1 - 2 * line_height <= box.x1 <= pane.x1, name  # at its right edge
+        assert pane.y0 - 0.5 <= box.y0 and box.y1 <= pane.y1 + 0.5, name  # within its height
+        assert pane.x1 < box.x0 and box.x1 <= page.x1, name  # in the right margin, not cut
         level = float(price.transData.transform((0.0, plan[name]))[1])
         assert abs((box.y0 + box.y1) / 2 - level) < 2 * line_height, name  # near its line
     # in the order of the levels, bottom to top
     assert boxes["stop"].y0 < boxes["entry"].y0 < boxes["target"].y0
 
 
-def test_far_levels_keep_their_labels_just_above_their_lines(bars):
+def test_far_levels_keep_their_labels_level_with_their_lines(bars):
     close = float(bars["close"].iloc[-1])
     plan = _plan(bars, 0.08 * close)
     fig = plot_symbol(bars, trade_plan=plan, symbol="X")
     renderer = _drawn(fig)
     price, boxes = _labels(fig, renderer)
-    gap = renderer.points_to_pixels(LevelLabels.GAP_POINTS)
     for name in ("entry", "stop"):  # (the target's may meet the top of the pane)
         box = boxes[name]
         level = float(price.transData.transform((0.0, plan[name]))[1])
-        assert box.y0 == pytest.approx(level + gap, abs=0.5), name
+        assert (box.y0 + box.y1) / 2 == pytest.approx(level, abs=0.5), name
+    # the panes below keep the price pane's width (the margin is made for all)
+    assert {round(ax.get_window_extent(renderer).x1) for ax in fig.axes} == {
+        round(price.get_window_extent(renderer).x1)
+    }
 
 
 def test_the_labels_follow_a_redraw_at_another_size(bars):

@@ -1,8 +1,8 @@
 """Presentation of scan results: matplotlib figures (no widgets).
 
 * :func:`plot_symbol` - one symbol's chart: price with SMA 20/50/200 and the
-  trade plan levels (labelled at the right edge, apart even when the levels are
-  close: :mod:`technic_nb.display.levels`), volume, RSI and MACD panes.
+  trade plan levels (labelled in the right margin, apart even when the levels
+  are close: :mod:`technic_nb.display.levels`), volume, RSI and MACD panes.
 * :func:`plot_sector_scores` - the TechRating distribution of each sector.
 
 The styled tables are in :mod:`technic_nb.display.tables` (:func:`style_table`,
@@ -137,7 +137,7 @@ def _draw_price(
     for name, value in levels.items():
         colour, style = _LEVEL_STYLES[name]
         ax.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
-    if levels:  # labelled at the right edge, spread apart when levels are close
+    if levels:  # labelled in the right margin, spread apart when levels are close
         from technic_nb.display.levels import LevelLabels
 
         styled = {name: (value, _LEVEL_STYLES[name][0]) for name, value in levels.items()}

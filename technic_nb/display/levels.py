@@ -1,7 +1,8 @@
 """Labels of horizontal levels (a trade plan's entry, stop and target) that never overlap.
 
-:class:`LevelLabels` writes each level's label at the right edge of a pane, just
-above its line; when levels are close, the labels are stacked apart (see
+:class:`LevelLabels` writes each level's label in the right margin of a pane,
+level with its line (like a price on a price axis), clear of the bars drawn
+inside the pane; when levels are close, the labels are stacked apart (see
 :func:`spread_apart`) instead of printing over each other.  The placement is done
 at every draw, from the text sizes the renderer measures, so it holds at any
 figure size, dpi or zoom.
@@ -22,7 +23,7 @@ __all__ = ["LevelLabels", "spread_apart"]
 
 
 class LevelLabels(Artist):
-    """The labels of horizontal levels at the right edge of ``ax``, kept apart.
+    """The labels of horizontal levels in the right margin of ``ax``, kept apart.
 
     Args:
         ax: the axes of the levels (its lines are drawn by the caller).
@@ -30,22 +31,22 @@ class LevelLabels(Artist):
             (``entry 139.31``) in its colour.
 
     Each label is an ordinary text of the axes (in ``ax.texts`` and in
-    :attr:`texts`).  This artist draws nothing itself: it is drawn before the
-    texts and moves them, each just above its level, the ones that would overlap
-    stacked with a small gap as a group centred where they would have been, all
-    inside the pane.
+    :attr:`texts`), 4 points right of the pane (a constrained layout makes room
+    for it).  This artist draws nothing itself: it is drawn before the texts and
+    moves them, each level with its line, the ones that would overlap stacked with
+    a small gap as a group centred on their levels, all within the pane's height.
     """
 
-    #: Points between a label and its level, and between two stacked labels.
+    #: Points between two stacked labels.
     GAP_POINTS = 2.0
 
     def __init__(self, ax: Axes, levels: Mapping[str, tuple[float, str]]) -> None:
         super().__init__()
         self.set_zorder(-100)  # drawn before the texts it places (texts: zorder 3)
         self._ax = ax
-        # x: the right edge of the axes less 4 points; y: the data's
-        left_4pt = ScaledTranslation(-4 / 72, 0, ax.figure.dpi_scale_trans)
-        right_edge = ax.get_yaxis_transform() + left_4pt
+        # x: 4 points right of the axes; y: the data's
+        right_4pt = ScaledTranslation(4 / 72, 0, ax.figure.dpi_scale_trans)
+        margin = ax.get_yaxis_transform() + right_4pt
         self._values: list[float] = []
         self.texts: list[Text] = []
         for name, (value, colour) in levels.items():
@@ -55,8 +56,8 @@ class LevelLabels(Artist):
                     1.0,
                     value,
                     f"{name} {value:,.2f}",
-                    transform=right_edge,
-                    ha="right",
+                    transform=margin,
+                    ha="left",
                     va="center",
                     fontsize=8,
                     color=colour,
@@ -71,8 +72,7 @@ class LevelLabels(Artist):
         gap = renderer.points_to_pixels(self.GAP_POINTS)
         heights = [text.get_window_extent(renderer).height for text in self.texts]
         lines = [float(ax.transData.transform((0.0, value))[1]) for value in self._values]
-        wanted = [line + gap + height / 2 for line, height in zip(lines, heights, strict=True)]
-        centres = spread_apart(wanted, heights, gap, (ax.bbox.y0, ax.bbox.y1))
+        centres = spread_apart(lines, heights, gap, (ax.bbox.y0, ax.bbox.y1))
         to_data = ax.transData.inverted()
         for text, centre in zip(self.texts, centres, strict=True):
             text.set_y(float(to_data.transform((0.0, centre))[1]))
