@@ -2,21 +2,33 @@
 
 The rows are the feature rows of a real (small) demo scan, fed in batches as a
 scan hands them over; the live table must match the top of the final ranked
-table, row for row and value for value, and rate every row once.
+table, row for row and value for value, and rate every row once.  The live and
+the final tables of the panel lead with the columns a trader reads first and write
+signed numbers without ``+0`` or ``-0``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
 
 import technic_nb as tn
 import technic_nb.notebook.live as live_top
+from technic_nb.core.scoring import SUBSCORES
+from technic_nb.display.tables import signed
 from technic_nb.engine.finalize import score_rows
 from technic_nb.notebook.live import LiveTop, exact_live_ratings
-from technic_nb.notebook.text import LIVE_COLUMNS, live_caption, live_table_html
+from technic_nb.notebook.text import (
+    LIVE_COLUMNS,
+    RESULT_COLUMNS,
+    live_caption,
+    live_table_html,
+    result_html,
+)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +212,146 @@ def test_the_numpy_rating_is_the_scoring_one(scan_rows):
         np.testing.assert_array_equal(estimate, expected)
         for name, values in subs.items():
             np.testing.assert_array_equal(values, expected_subs[name].to_numpy())
+
+
+class _Table(HTMLParser):
+    """The first table of a page: its first header row and its body rows, as cell texts."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.heads: list[str] = []
+        self.rows: list[list[str]] = []
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._in_body = self._done = False
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if self._done:
+            return
+        if tag == "tbody":
+            self._in_body = True
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("th", "td") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if self._done:
+            return
+        if tag in ("th", "td") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            if self._in_body:
+                self.rows.append(self._row)
+            elif not self.heads:
+                self.heads = self._row
+            self._row = None
+        elif tag == "table":
+            self._done = True
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def records(self) -> list[dict[str, str]]:
+        return [dict(zip(self.heads, row, strict=True)) for row in self.rows]
+
+
+#: Signed values, and how every table writes them: never ``+0`` nor ``-0``.
+SIGNED = {
+    "trend": (2.0, "+2"),
+    "momentum": (0.0, "0"),
+    "volume": (-0.0, "0"),
+    "volatility": (-1.0, "-1"),
+    "oscillator": (0.4, "0"),  # rounds to 0: no sign
+    "breakout": (-0.4, "0"),
+    "tech_rating": (-0.04, "0.0"),
+}
+
+
+def test_the_live_table_leads_with_what_a_trader_reads(scan_rows):
+    rows, config = scan_rows
+    assert ("signal", "tech_rating", "close", *SUBSCORES, "rsi", "ret_21d_pct") == LIVE_COLUMNS
+    live = LiveTop(config)
+    _feed(live, rows, batch=100)
+    table = _Table(live_table_html(live.table(), ""))
+    assert table.heads == ["#", "symbol", *LIVE_COLUMNS]
+    assert len(table.rows) == 10
+    for record in table.records():
+        for name in SUBSCORES:
+            assert record[name] in ("-3", "-2", "-1", "0", "+1", "+2", "+3"), record
+
+
+def test_live_subscores_read_0_never_plus_or_minus_0():
+    top = pd.DataFrame(
+        [{"signal": "Neutral", "close": 12.5, **{c: v for c, (v, _) in SIGNED.items()}}],
+        index=pd.Index(["ABC"], name="symbol"),
+    )
+    (record,) = _Table(live_table_html(top, "")).records()
+    assert record["symbol"] == "ABC" and record["close"] == "12.50"
+    for column, (_, text) in SIGNED.items():
+        assert record[column] == text, column
+
+
+@pytest.fixture(scope="module")
+def scan_result(scan_rows):
+    _, config = scan_rows
+    return tn.scan(config)  # from the fixture's cache
+
+
+def test_the_final_table_of_the_panel_shows_the_plan_beside_the_rating(scan_result):
+    page = result_html(scan_result, rows=25)
+    table = _Table(page)
+    assert table.heads == ["", *RESULT_COLUMNS]  # the index (symbol), then the columns
+    assert RESULT_COLUMNS[:8] == (
+        "rank",
+        "signal",
+        "tech_rating",
+        "close",
+        "entry",
+        "stop",
+        "target",
+        "reward_risk",
+    )
+    assert RESULT_COLUMNS[8:] == SUBSCORES
+    assert len(table.rows) == 25
+    assert [r[""] for r in table.records()] == list(scan_result.table.index[:25])
+    assert "runner.result.styled()" in page
+
+
+@pytest.mark.parametrize("shown", ["panel", "styled"])
+def test_final_tables_write_signed_numbers_without_a_signed_zero(scan_result, shown):
+    table = scan_result.table.head(5).copy()
+    for column, (value, _) in SIGNED.items():
+        table.iloc[0, table.columns.get_loc(column)] = value
+    result = dataclasses.replace(scan_result, table=table)
+    page = result_html(result, rows=5) if shown == "panel" else result.styled().to_html()
+    records = _Table(page).records()
+    for column, (_, text) in SIGNED.items():
+        assert records[0][column] == text, column
+    for record in records:
+        for column in (*SUBSCORES, "tech_rating"):
+            assert record[column] not in ("+0", "-0", "+0.0", "-0.0"), record
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "text"),
+    [
+        (3, 0, "+3"),
+        (2.6, 0, "+3"),
+        (0.49, 0, "0"),
+        (0.0, 0, "0"),
+        (-0.0, 0, "0"),
+        (-0.49, 0, "0"),
+        (-2.0, 0, "-2"),
+        (12.34, 1, "+12.3"),
+        (-0.04, 1, "0.0"),
+        (-0.06, 1, "-0.1"),
+        (float("nan"), 0, "nan"),
+        ("n/a", 0, "n/a"),
+    ],
+)
+def test_signed_numbers(value, decimals, text):
+    assert signed(value, decimals) == text

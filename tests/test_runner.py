@@ -34,7 +34,8 @@ from technic_nb import (
     ScanError,
     ScanRunner,
 )
-from technic_nb.display.charts import plot_sector_scores, plot_symbol, style_table
+from technic_nb.display.charts import plot_sector_scores, plot_symbol
+from technic_nb.display.tables import style_table
 from technic_nb.notebook.console import ConsoleProgress
 from technic_nb.notebook.panel import ScanPanel
 from technic_nb.notebook.parts import STALE_AFTER, panel_css

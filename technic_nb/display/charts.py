@@ -1,12 +1,12 @@
-"""Presentation of scan results: matplotlib figures and styled tables (no widgets).
+"""Presentation of scan results: matplotlib figures (no widgets).
 
 * :func:`plot_symbol` - one symbol's chart: price with SMA 20/50/200 and the
-  trade plan levels, volume, RSI and MACD panes.
+  trade plan levels (labelled in the right margin, apart even when the levels
+  are close: :mod:`technic_nb.display.levels`), volume, RSI and MACD panes.
 * :func:`plot_sector_scores` - the TechRating distribution of each sector.
-* :func:`style_table` - the ranked table as a pandas ``Styler``: signal colours
-  (green shades for longs, red for shorts, grey for neutral), a TechRating bar
-  and formatted numbers.
-* :func:`errors_html` - the error table with each error's suggestion.
+
+The styled tables are in :mod:`technic_nb.display.tables` (:func:`style_table`,
+:func:`errors_html` and their constants can be imported from here too).
 
 Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state), so
 they are never shown twice in a notebook and never leak between cells; return
@@ -15,23 +15,27 @@ one as the last expression of a cell to display it, or call ``savefig``.
 
 from __future__ import annotations
 
-import html
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from technic_nb.core.indicators import IndicatorParams, indicator_series
-from technic_nb.core.scoring import SUBSCORES
-from technic_nb.core.scoring.columns import LEADING_COLUMNS
+from technic_nb.display.tables import (
+    DISPLAY_COLUMNS,
+    SIGNAL_COLOURS,
+    errors_html,
+    signal_css,
+    signed,
+    style_table,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from pandas.io.formats.style import Styler
 
 __all__ = [
     "DISPLAY_COLUMNS",
@@ -43,18 +47,6 @@ __all__ = [
     "style_table",
 ]
 
-#: Background and text colour of each signal.
-SIGNAL_COLOURS: Mapping[str, tuple[str, str]] = {
-    "Strong Long": ("#1a7f37", "#ffffff"),
-    "Long": ("#c6efce", "#0b4f23"),
-    "Neutral": ("#e5e7eb", "#374151"),
-    "Short": ("#f9cfcf", "#7a1010"),
-    "Strong Short": ("#b42318", "#ffffff"),
-}
-
-#: The columns :func:`style_table` shows by default (those present, in this order).
-DISPLAY_COLUMNS: tuple[str, ...] = (*LEADING_COLUMNS, "rsi", "atr_pct", "ret_21d_pct", "last_date")
-
 #: Marker colours of the signals in figures (stronger than the table backgrounds).
 _POINT_COLOURS: Mapping[str, str] = {
     "Strong Long": "#1a7f37",
@@ -63,154 +55,6 @@ _POINT_COLOURS: Mapping[str, str] = {
     "Short": "#ef5350",
     "Strong Short": "#b42318",
 }
-
-_PRICE_COLUMNS = (
-    "close",
-    "entry",
-    "stop",
-    "target",
-    "atr",
-    "high20",
-    "high52w",
-    "low_swing",
-    "low_recent",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-)
-_TABLE_CSS = [
-    {"selector": "", "props": [("border-collapse", "collapse"), ("font-size", "12px")]},
-    {
-        "selector": "th, td",
-        "props": [("padding", "2px 6px"), ("border-bottom", "1px solid #e5e7eb")],
-    },
-    {"selector": "th", "props": [("text-align", "left"), ("background-color", "#f9fafb")]},
-    {"selector": "td", "props": [("text-align", "right"), ("white-space", "nowrap")]},
-]
-_NA = "–"
-
-
-# -- tables ---------------------------------------------------------------------
-
-
-def signal_css(value: Any) -> str:
-    """CSS of a signal cell (empty for an unknown signal)."""
-    colours = SIGNAL_COLOURS.get(str(value))
-    if colours is None:
-        return ""
-    background, text = colours
-    return f"background-color: {background}; color: {text}; font-weight: 600; text-align: center"
-
-
-def _formats(columns: Sequence[str]) -> dict[str, Any]:
-    formats: dict[str, Any] = {}
-    for name in columns:
-        if name in ("rank", "percentile", "bars", "rsi"):
-            formats[name] = "{:.0f}"
-        elif name == "tech_rating":
-            formats[name] = "{:+.1f}"
-        elif name in SUBSCORES or name == "direction":
-            formats[name] = "{:+.0f}"
-        elif name == "reward_risk":
-            formats[name] = "{:.1f}"
-        elif name.endswith("_pct"):
-            formats[name] = "{:,.1f}%"
-        elif name in _PRICE_COLUMNS or name.startswith("sma"):
-            formats[name] = "{:,.2f}"
-        elif name == "volume_spike":
-            formats[name] = "{:.2f}x"
-        elif name in ("volume_shares", "dollar_volume20"):
-            formats[name] = "{:,.0f}"
-    return formats
-
-
-def style_table(
-    table: pd.DataFrame,
-    top: int | None = None,
-    columns: Sequence[str] | None = None,
-    caption: str | None = None,
-) -> Styler:
-    """The ranked ``table`` as a ``Styler``: signal colours and formatted numbers.
-
-    Args:
-        table: a ranked table (``ScanResult.table``) or any part of it.
-        top: show only the first ``top`` rows (None: every row).
-        columns: the columns to show (default: the :data:`DISPLAY_COLUMNS` present).
-        caption: an optional caption.
-
-    Long signals are green (dark for Strong Long), shorts red, Neutral grey; the
-    TechRating cell carries a bar from zero (green right, red left, scale
-    -100..100); prices have two decimals, percents one.
-    """
-    if columns is None:
-        columns = [c for c in DISPLAY_COLUMNS if c in table.columns]
-    else:
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise KeyError(f"columns not in the table: {missing}")
-        columns = list(columns)
-    shown = table.loc[:, columns]
-    if top is not None:
-        shown = shown.head(top)
-    from pandas.io.formats.style import Styler  # needs jinja2
-
-    # no id on cells that carry no style of their own: a third of the HTML
-    styler = Styler(shown, cell_ids=False).format(_formats(columns), na_rep=_NA)
-    styler = styler.set_table_styles(_TABLE_CSS)
-    if "signal" in columns:
-        styler = styler.map(signal_css, subset=["signal"])
-    if "tech_rating" in columns and len(shown):
-        styler = styler.bar(
-            subset=["tech_rating"],
-            align="zero",
-            color=["#f4a6a6", "#9fd8ae"],
-            vmin=-100.0,
-            vmax=100.0,
-            height=70,
-        )
-    text = [name for name in ("name", "sector", "last_date") if name in columns]
-    if text:  # one rule per column, not one per cell
-        styler = styler.set_table_styles(
-            {name: [{"selector": "td", "props": [("text-align", "left")]}] for name in text},
-            overwrite=False,
-        )
-    if caption:
-        styler = styler.set_caption(caption)
-    return styler
-
-
-def errors_html(errors: pd.DataFrame, max_rows: int = 20) -> str:
-    """The error table as HTML: symbol, type, message and what to do about it."""
-    if errors is None or len(errors) == 0:
-        return "<p>No errors.</p>"
-    counts = errors["error_type"].astype(str).value_counts()
-    summary = ", ".join(f"{count} {html.escape(kind)}" for kind, count in counts.items())
-    rows = []
-    for record in errors.head(max_rows).to_dict("records"):
-        rows.append(
-            "<tr>"
-            + "".join(
-                f"<td style='text-align:left;vertical-align:top;padding:2px 6px'>"
-                f"{html.escape(str(record.get(key, '')))}</td>"
-                for key in ("symbol", "error_type", "message", "suggestion")
-            )
-            + "</tr>"
-        )
-    more = ""
-    if len(errors) > max_rows:
-        more = f"<p>... and {len(errors) - max_rows} more (see <code>result.errors</code>).</p>"
-    head = "".join(
-        f"<th style='text-align:left;padding:2px 6px'>{label}</th>"
-        for label in ("symbol", "type", "message", "suggestion")
-    )
-    return (
-        f"<p><b>{len(errors)} error(s)</b>: {summary}</p>"
-        "<table style='border-collapse:collapse;font-size:12px'>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
-    )
-
-
-# -- figures --------------------------------------------------------------------
 
 
 def _new_figure(figsize: tuple[float, float]) -> Figure:
@@ -293,17 +137,11 @@ def _draw_price(
     for name, value in levels.items():
         colour, style = _LEVEL_STYLES[name]
         ax.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
-        ax.annotate(
-            f"{name} {value:,.2f}",
-            xy=(1.0, value),
-            xycoords=("axes fraction", "data"),
-            xytext=(-4, 2),
-            textcoords="offset points",
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            color=colour,
-        )
+    if levels:  # labelled in the right margin, spread apart when levels are close
+        from technic_nb.display.levels import LevelLabels
+
+        styled = {name: (value, _LEVEL_STYLES[name][0]) for name, value in levels.items()}
+        ax.add_artist(LevelLabels(ax, styled))
     ax.set_ylabel("price")
     ax.legend(loc="upper left", fontsize=8, ncol=3, frameon=False)
     ax.grid(alpha=0.3)
@@ -358,7 +196,7 @@ def _symbol_title(
             title.append(str(signal))
         rating = _finite(features_row.get("tech_rating"))
         if rating is not None:
-            title.append(f"TechRating {rating:+.1f}")
+            title.append(f"TechRating {signed(rating, 1)}")
     if len(x):
         title.append(f"last bar {pd.Timestamp(x[-1]).date().isoformat()}")
     return " · ".join(title)

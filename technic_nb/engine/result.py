@@ -67,7 +67,7 @@ class ScanResult:
         name, sector, signal, TechRating, subscores, trade plan and a few
         indicators).
         """
-        from technic_nb.display.charts import style_table
+        from technic_nb.display.tables import style_table
 
         return style_table(self.table, top=top, columns=columns)
 
@@ -117,7 +117,7 @@ class ScanResult:
         """Status line, the styled top 10 and the error summary (notebook display)."""
         import html
 
-        from technic_nb.display.charts import errors_html, style_table
+        from technic_nb.display.tables import errors_html, style_table
 
         colour = "#92400e" if self.cancelled else "#065f46"
         parts = [f"<p style='color:{colour};font-weight:600'>{html.escape(self.status)}</p>"]

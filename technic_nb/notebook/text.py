@@ -17,10 +17,11 @@ from typing import Any
 import pandas as pd
 
 from technic_nb.core.scoring import SUBSCORES
-from technic_nb.display.charts import _formats, errors_html, signal_css, style_table
+from technic_nb.display.tables import _formats, errors_html, signal_css, style_table, upright
 
 __all__ = [
     "LIVE_COLUMNS",
+    "RESULT_COLUMNS",
     "count",
     "counters_html",
     "duration",
@@ -35,8 +36,22 @@ __all__ = [
     "tidy_status",
 ]
 
-#: Columns of the live "top so far" table (what each row's own data decides).
-LIVE_COLUMNS = ("signal", "tech_rating", *SUBSCORES, "close", "rsi", "ret_21d_pct")
+#: Columns of the live "top so far" table (what each row's own data decides), in the
+#: order a trader reads them: the signal and rating, the price, the six subscores.
+LIVE_COLUMNS = ("signal", "tech_rating", "close", *SUBSCORES, "rsi", "ret_21d_pct")
+#: Columns of the panel's final table: the rating, the trade plan beside the price, then
+#: the six subscores (``result.styled()`` and ``result.table`` have every column).
+RESULT_COLUMNS = (
+    "rank",
+    "signal",
+    "tech_rating",
+    "close",
+    "entry",
+    "stop",
+    "target",
+    "reward_risk",
+    *SUBSCORES,
+)
 
 STATUS_COLOURS = {
     "pending": "#374151",
@@ -122,7 +137,7 @@ def _cell(column: str, value: Any, formats: dict[str, Any]) -> str:
         value += 0.0  # -0.0 (a sign times nothing) reads as 0
     fmt = formats.get(column)
     try:
-        text = fmt.format(value) if fmt else str(value)
+        text = fmt(value) if callable(fmt) else fmt.format(value) if fmt else str(value)
     except (TypeError, ValueError):
         text = str(value)
     return f"<td style='text-align:right'>{html.escape(text)}</td>"
@@ -131,15 +146,28 @@ def _cell(column: str, value: Any, formats: dict[str, Any]) -> str:
 _TABLE_STYLE = (
     "<style>.tn-live{border-collapse:collapse;font-size:12px}"
     ".tn-live td,.tn-live th{padding:2px 6px;border-bottom:1px solid #e5e7eb;white-space:nowrap}"
-    ".tn-live th{text-align:left;background:#f9fafb}</style>"
+    ".tn-live th{text-align:left;vertical-align:bottom;background:#f9fafb}"
+    ".tn-live th.tn-sub{padding:2px 3px}</style>"
 )
 
 
+def _head(column: str) -> str:
+    """A header of the live table; a subscore's is written upwards (a narrow column)."""
+    if column in SUBSCORES:
+        return f"<th class='tn-sub'>{upright(column)}</th>"
+    return f"<th>{html.escape(column)}</th>"
+
+
 def live_table_html(top: pd.DataFrame, caption: str, columns: Sequence[str] = LIVE_COLUMNS) -> str:
-    """The live table: position so far, symbol and ``columns``, best first (plain HTML)."""
+    """The live table: position so far, symbol and ``columns``, best first (plain HTML).
+
+    The subscores' headers are written upwards, so their columns are as narrow as
+    their numbers (``+3``, ``0``, ``-1``): with :data:`LIVE_COLUMNS` the table fits a
+    notebook in a 1,000 px window.
+    """
     shown = [c for c in columns if c in top.columns]
     formats = _formats(shown)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["#", "symbol", *shown])
+    head = "".join(_head(c) for c in ["#", "symbol", *shown])
     rows = []
     for position, (symbol, row) in enumerate(top.iterrows(), start=1):
         cells = "".join(_cell(c, row.get(c), formats) for c in shown)
@@ -228,9 +256,13 @@ def result_html(result: Any, rows: int) -> str:
         shown = min(rows, len(table))
         what = "ranked so far (partial: cancelled)" if result.cancelled else "ranked"
         caption = f"<b>Top {shown:,} of {len(table):,} {what}</b>"
-        if len(table) > shown:
-            caption += " · the full table is <code>runner.result.table</code>"
-        parts.append(scrolling(style_table(table, top=rows).to_html(), caption))
+        caption += (
+            " · every row and column: <code>runner.result.table</code>"
+            " (styled: <code>runner.result.styled()</code>)"
+        )
+        columns = [c for c in RESULT_COLUMNS if c in table.columns]
+        styled = style_table(table, top=rows, columns=columns, compact=True)
+        parts.append(scrolling(styled.to_html(), caption))
     else:
         parts.append("<p>No ranked symbols.</p>")
     parts.append(scrolling(errors_html(result.errors)))
