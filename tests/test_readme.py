@@ -43,10 +43,9 @@ NOT_EXAMPLES = ("pip ", "python -m pytest", "python -m bench", "conda ", "dask "
 TIMEOUT = 240
 #: The README is read on one screen; the reference material lives in docs/.
 README_MAX_LINES = 130
-#: Link targets (relative to the repository) that are added separately: the picture of
-#: the panel, taken from the browser test, and the command-line reference.  Remove an
-#: entry once its file is in the repository.
-NOT_YET_ADDED = frozenset({"docs/images/panel.png"})
+#: The picture of the panel in the README: a screenshot the browser test takes
+#: (tests/test_browser.py writes test-artifacts/panel-running.png).
+PANEL_PICTURE = REPO_ROOT / "docs" / "images" / "panel.png"
 
 
 def documents() -> list[Path]:
@@ -242,11 +241,16 @@ def test_every_relative_link_points_to_a_file_that_exists(path):
         file, anchor = resolve(path, target)
         name = relative(file) if file.is_relative_to(REPO_ROOT) else str(file)
         if not file.exists():
-            if name not in NOT_YET_ADDED:
-                broken.append(f"line {number}: {target} ({name} does not exist)")
+            broken.append(f"line {number}: {target} ({name} does not exist)")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
             broken.append(f"line {number}: {target} (no heading #{anchor} in {name})")
     assert not broken, f"{relative(path)}:\n" + "\n".join(broken)
+
+
+def test_the_readme_shows_a_picture_of_the_panel():
+    assert f"]({relative(PANEL_PICTURE)})" in README.read_text(encoding="utf-8")
+    data = PANEL_PICTURE.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < len(data) < 300_000
 
 
 def test_every_page_of_docs_is_linked_from_the_readme_or_the_docs_index():
