@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -53,3 +54,16 @@ def cancel_midway() -> Callable[..., tuple[Any, float]]:
         return box["result"], box["returned"] - cancelled_at
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interrupts_reach_the_tests():
+    """Ctrl-C means KeyboardInterrupt in this process and in the ones it starts.
+
+    A shell without job control starts a background command with SIGINT ignored,
+    and Python then keeps it ignored; the tests of Kernel > Interrupt, Ctrl-C and
+    workers that ignore SIGINT would test that instead.  So the handler is set back.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
