@@ -32,26 +32,23 @@ from technic_nb.cli.parser import (
 from technic_nb.cli.report import failed_lines, filtered_lines, warning_lines, written_line
 from technic_nb.core.cancel import ScanCancellation
 from technic_nb.core.errors import ErrorType, ScanError
+from technic_nb.core.scoring import SUBSCORES
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.progress import MultiStageProgressTracker
 from technic_nb.engine.result import ScanResult
 from technic_nb.engine.scan import scan
 from technic_nb.notebook.console import ConsoleProgress, LineProgress
-from technic_nb.notebook.text import count
+from technic_nb.notebook.text import RESULT_COLUMNS, count
 from technic_nb.sources.polygon.config import redact
 
 __all__ = ["build_parser", "main"]
 
+#: The columns printed: the panel's final table without the subscores, with the
+#: sector and three indicators beside the trade plan.
 DISPLAY_COLUMNS = [
     "rank",
     "sector",
-    "signal",
-    "tech_rating",
-    "close",
-    "entry",
-    "stop",
-    "target",
-    "reward_risk",
+    *(c for c in RESULT_COLUMNS if c != "rank" and c not in SUBSCORES),
     "rsi",
     "atr_pct",
     "ret_21d_pct",
