@@ -65,14 +65,17 @@ def why_not_polled() -> str | None:
         return "not running in a Jupyter kernel"
     if threading.current_thread() is not threading.main_thread():
         return "not waiting on the kernel's main thread"
-    return kernel_cannot_poll()
+    return _undrivable(kernel)
 
 
 def kernel_cannot_poll() -> str | None:
     """Why the running kernel cannot be polled, or None (also None outside a kernel)."""
     kernel = _kernel()
-    if kernel is None:
-        return None
+    return None if kernel is None else _undrivable(kernel)
+
+
+def _undrivable(kernel: Any) -> str | None:
+    """Why jupyter-ui-poll cannot drive ``kernel``, or None when it can."""
     iterates = callable(getattr(kernel, "do_one_iteration", None))
     if iterates and getattr(kernel, "shell_channel_thread", None) is None:
         return None

@@ -87,10 +87,10 @@ class ConsoleProgress:
             )
             for i, stage in enumerate(STAGES)
         }
+        self._closed = False
         self._frozen: dict[str, float] = {}  # stage -> its final elapsed seconds
         self._totals: dict[str, int] = {}
         self._drawn_at = float("-inf")
-        self._closed = False
         tracker.add_listener(self._on_event)
 
     def _on_event(self, stage: str, current: int, total: int, message: str, metadata: Any) -> None:
