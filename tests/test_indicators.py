@@ -24,6 +24,7 @@ from technic_nb.core.indicators import (
     feature_names,
     indicator_series,
     latest_features,
+    level_names,
 )
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "us_equities_daily"
@@ -77,7 +78,9 @@ CUSTOM = IndicatorParams(
     vol_window=10,
     dollar_volume_window=5,
     volume_spike_window=50,
-    swing_low_window=3,
+    pivot_bars=2,
+    congestion_bars=5,
+    base_window=30,
     recent_low_window=40,
 )
 
@@ -181,7 +184,6 @@ def reference(bars: pd.DataFrame, p: IndicatorParams) -> dict[str, np.ndarray]:
     ref["dollar_volume20"] = dollar.to_numpy()
     prior = volume_s.rolling(p.volume_spike_window).mean().shift(1)
     ref["volume_spike"] = (volume_s / prior.where(prior > 0)).to_numpy()
-    ref["low_swing"] = talib.MIN(low, p.swing_low_window)
     ref["low_recent"] = talib.MIN(low, p.recent_low_window)
     ref["low52w"] = talib.MIN(low, p.high_window)
     return ref
@@ -197,7 +199,7 @@ def assert_same(actual, expected, what: str, rtol: float = RTOL) -> None:
 def assert_latest_matches(bars: pd.DataFrame, p: IndicatorParams, what: str) -> dict:
     series = indicator_series(bars, p)
     latest = latest_features(bars, p)
-    assert list(latest) == CONTEXT_KEYS + list(series.columns), what
+    assert list(latest) == CONTEXT_KEYS + list(series.columns) + level_names(), what
     assert latest["bars"] == float(len(bars))
     assert latest["last_date"] == bars.index[-1].date().isoformat()
     assert latest["close"] == bars["close"].iloc[-1]
@@ -297,9 +299,9 @@ def test_empty_bars() -> None:
     series = indicator_series(bars)
     assert series.empty and list(series.columns) == feature_names()
     latest = latest_features(bars)
-    assert list(latest) == CONTEXT_KEYS + feature_names()
+    assert list(latest) == CONTEXT_KEYS + feature_names() + level_names()
     assert latest["last_date"] == "" and latest["bars"] == 0.0
-    assert all(math.isnan(latest[k]) for k in ["close", "volume", *feature_names()])
+    assert all(math.isnan(latest[k]) for k in ["close", "volume", *feature_names(), *level_names()])
 
 
 def test_extra_columns_and_order_are_ignored(aapl: pd.DataFrame) -> None:
@@ -473,10 +475,8 @@ def test_volume_spike_by_hand() -> None:
 def test_lows_by_hand() -> None:
     close = np.full(30, 10.0)
     low = np.full(30, 9.0)
-    low[-15] = 5.0  # inside the 20-bar window, outside the 10-bar one
-    low[-3] = 8.0
+    low[-15] = 5.0  # inside the 20-bar window
     latest = latest_features(make_bars(close, close, low))
-    assert latest["low_swing"] == 8.0
     assert latest["low_recent"] == 5.0
 
 
@@ -489,7 +489,7 @@ def test_params_defaults_key_and_min_bars() -> None:
     assert p.min_bars == 252
     assert p.key() == (
         f"ind{FORMULA_VERSION}:rsi14,atr14,sma20-50-200,macd12-26-9,hi20,hi252,"
-        "ret1-5-21-63,rv20,dv20,vs20,lo10,lo20"
+        "ret1-5-21-63,rv20,dv20,vs20,lo20,pv3,cg10,bs40"
     )
     assert p.key() == IndicatorParams().key()
     assert CUSTOM.key() != p.key()
@@ -521,7 +521,9 @@ def test_params_normalize_types() -> None:
         ({"vol_window": 1}, "vol_window", "got 1"),
         ({"volume_spike_window": 0}, "volume_spike_window", "got 0"),
         ({"dollar_volume_window": None}, "dollar_volume_window", "got None"),
-        ({"swing_low_window": 1}, "swing_low_window", "got 1"),
+        ({"pivot_bars": 0}, "pivot_bars", "got 0"),
+        ({"congestion_bars": 1}, "congestion_bars", "got 1"),
+        ({"base_window": 1}, "base_window", "got 1"),
         ({"recent_low_window": 0}, "recent_low_window", "got 0"),
         ({"macd_fast": 26}, "macd_fast", "macd_fast=26, macd_slow=26"),
         ({"macd_fast": 30, "macd_slow": 20}, "macd_fast", "macd_fast=30, macd_slow=20"),

@@ -19,7 +19,6 @@ from technic_nb.core.scoring import (
     signals,
     subscores,
     tech_rating,
-    trade_plan,
 )
 
 # -- helpers --------------------------------------------------------------------------
@@ -48,7 +47,6 @@ NEUTRAL: dict[str, float] = {
     "rvol20_pct": 40.0,
     "dollar_volume20": 100_000_000.0,
     "volume_spike": 1.0,
-    "low_swing": 96.0,
     "low_recent": 95.0,
 }
 
@@ -85,7 +83,6 @@ BEAR = {
     "ret_1d_pct": -1.5,
     "rvol20_pct": 20.0,
     "low_recent": 99.5,
-    "low_swing": 99.6,
     "ret_5d_pct": -3.0,
 }
 
@@ -188,7 +185,7 @@ def random_features(count: int, seed: int = 7, nan_share: float = 0.08) -> pd.Da
             rng.choice([0.7, 1.2, 1.5, 2.0], count),
             rng.lognormal(0.0, 0.5, count),
         ),
-        "low_swing": np.maximum(low_recent, close * (1.0 - rng.uniform(0.0, 0.05, count))),
+        "swing_low": np.maximum(low_recent, close * (1.0 - rng.uniform(0.0, 0.05, count))),
         "low_recent": low_recent,
     }
     out = pd.DataFrame(data, index=[f"S{i:04d}" for i in range(count)])
@@ -305,9 +302,9 @@ def test_breakout_uses_high_and_low_and_thrust() -> None:
     features = frame(
         AT_HIGH=make_row(high20=100.0),
         NEAR_HIGH=make_row(high20=102.0),
-        AT_LOW=make_row(low_recent=100.0, low_swing=100.0),
-        NEAR_LOW=make_row(low_recent=98.0, low_swing=98.0),
-        TIGHT=make_row(high20=100.5, low_recent=98.0, low_swing=98.0),
+        AT_LOW=make_row(low_recent=100.0),
+        NEAR_LOW=make_row(low_recent=98.0),
+        TIGHT=make_row(high20=100.5, low_recent=98.0),
         THRUST=make_row(ret_5d_pct=2.5),
         DUMP=make_row(ret_5d_pct=-2.5),
     )
@@ -403,7 +400,6 @@ SHORT_ROW = {
     "macd_hist": -0.1,
     "rsi": 42.0,
     "low_recent": 98.0,
-    "low_swing": 98.5,
     "ret_5d_pct": -2.5,
 }
 
@@ -498,7 +494,9 @@ def test_params_validation_and_key() -> None:
         ScoringParams(strong_rating=20.0)
     with pytest.raises(ValueError, match=r"ScoringParams\.risk_floor=1\.5 .*from 0 to 1"):
         ScoringParams(risk_floor=1.5)
-    with pytest.raises(ValueError, match=r"ScoringParams\.target_rr=inf .*finite number > 0"):
+    with pytest.raises(
+        ValueError, match=r"ScoringParams\.target_rr=inf .*finite number >= min_reward_risk"
+    ):
         ScoringParams(target_rr=math.inf)
     with pytest.raises(ValueError, match=r"ScoringParams\.weights='x'"):
         ScoringParams(weights="x")  # type: ignore[arg-type]
@@ -605,124 +603,6 @@ def test_empty_features() -> None:
     assert len(kept) == 0
     assert len(rejected) == 0
     assert "reason" in rejected.columns
-
-
-# -- trade plan ------------------------------------------------------------------------------
-
-
-def plan_for(signal: str, params: ScoringParams | None = None, **overrides: float) -> pd.Series:
-    features = frame(X=make_row(**overrides))
-    return trade_plan(features, pd.Series([signal], index=["X"]), params or ScoringParams()).loc[
-        "X"
-    ]
-
-
-def test_long_plan_targets_the_nearest_resistance_within_reach() -> None:
-    plan = plan_for("Long", low_swing=97.0, low_recent=96.0)
-    # stop = min(97, 96, 100 - 3) = 96, inside [94, 99]; entry 100.2; risk 4.2
-    assert plan["stop"] == pytest.approx(96.0)
-    assert plan["entry"] == pytest.approx(100.2)
-    # high20 105 is 4.8 above the entry (within 8 ATR = 16); high52w 120 is out of reach
-    assert plan["target"] == pytest.approx(105.0)
-    assert plan["target_kind"] == "resistance"
-    assert plan["reward_risk"] == pytest.approx(4.8 / 4.2)
-    assert not plan["plan_ok"]  # below min_reward_risk 1.5: marked
-    assert plan["target_fixed"] == pytest.approx(100.2 + 2 * 4.2)  # the fixed-2R plan
-    assert plan["direction"] == 1
-    nearer = plan_for("Long", high20=112.0, high52w=110.0)
-    assert nearer["target"] == pytest.approx(110.0)  # the nearest of the two
-    assert nearer["plan_ok"]
-
-
-def test_long_plan_at_its_highs_targets_atr_multiples() -> None:
-    at_high = plan_for("Strong Long", low_swing=99.0, low_recent=98.5, high20=100.1, high52w=100.1)
-    assert at_high["stop"] == pytest.approx(97.0)  # lows above close - 1.5 ATR: the ATR stop
-    assert at_high["target"] == pytest.approx(100.2 + 3 * 2.0)  # nothing above the entry
-    assert at_high["target_kind"] == "atr"
-    assert at_high["reward_risk"] == pytest.approx(6.0 / 3.2)
-    out_of_reach = plan_for("Long", high20=99.0, high52w=130.0)
-    assert out_of_reach["target"] == pytest.approx(106.2)
-    assert out_of_reach["target_kind"] == "atr"
-    wider = plan_for("Long", ScoringParams(max_target_atr=15.0), high20=99.0, high52w=130.0)
-    assert wider["target"] == pytest.approx(130.0)
-
-
-def test_long_plan_clamping() -> None:
-    far = plan_for("Long", low_swing=92.0, low_recent=90.0)
-    assert far["stop"] == pytest.approx(94.0)  # close - 3 ATR
-    assert far["target_fixed"] == pytest.approx(100.2 + 2 * 6.2)
-    tight = ScoringParams(stop_atr=0.2)
-    near = plan_for("Long", tight, low_swing=99.9, low_recent=99.8)
-    assert near["stop"] == pytest.approx(99.0)  # close - 0.5 ATR
-    assert near["reward_risk"] == pytest.approx(4.8 / 1.2)
-
-
-def test_short_plan_mirrors_with_supports() -> None:
-    plan = plan_for("Short", high20=104.0)
-    # stop = max(104, 100 + 3) = 104, inside [101, 106]; entry 99.8; risk 4.2
-    assert plan["stop"] == pytest.approx(104.0)
-    assert plan["entry"] == pytest.approx(99.8)
-    assert plan["target"] == pytest.approx(95.0)  # low_recent, 4.8 below the entry
-    assert plan["target_kind"] == "resistance"
-    assert plan["reward_risk"] == pytest.approx(4.8 / 4.2)
-    assert plan["target_fixed"] == pytest.approx(99.8 - 2 * 4.2)
-    assert plan["direction"] == -1
-    low = plan_for("Short", high20=104.0, low_recent=99.9, low52w=99.9)
-    assert low["target"] == pytest.approx(99.8 - 3 * 2.0)
-    assert low["target_kind"] == "atr"
-    far = plan_for("Strong Short", high20=110.0)
-    assert far["stop"] == pytest.approx(106.0)
-    near = plan_for("Short", ScoringParams(stop_atr=0.2), high20=100.1)
-    assert near["stop"] == pytest.approx(101.0)
-    atr_stop = plan_for("Short", high20=101.0)
-    assert atr_stop["stop"] == pytest.approx(103.0)
-
-
-def test_the_plan_read_from_hand_made_bars() -> None:
-    """A 60-day climb to 130, a pull-back to 110, a year's high of 150 long ago."""
-    from technic_nb.core.indicators import latest_features
-
-    dates = pd.bdate_range("2023-01-02", periods=300)
-    close = np.concatenate(
-        [
-            np.linspace(140, 150, 40),
-            np.linspace(150, 100, 160),
-            np.linspace(100, 130, 60),
-            np.linspace(130, 110, 40),
-        ]
-    )
-    bars = pd.DataFrame(
-        {"open": close, "high": close + 1.0, "low": close - 1.0, "close": close, "volume": 1e6},
-        index=pd.DatetimeIndex(dates, name="date"),
-    )
-    row = latest_features(bars)
-    plan = trade_plan(frame(X=row), ["Long"]).loc["X"]
-    assert row["high20"] == pytest.approx(bars["high"].iloc[-20:].max())
-    entry = 110.0 + 0.1 * row["atr"]
-    expected = row["high20"] if row["high20"] - entry <= 8 * row["atr"] else entry + 3 * row["atr"]
-    assert plan["target"] == pytest.approx(expected)
-    assert plan["reward_risk"] == pytest.approx((plan["target"] - entry) / (entry - plan["stop"]))
-    assert row["high52w"] == pytest.approx(bars["high"].iloc[-252:].max())
-    assert row["high52w"] - entry > 8 * row["atr"]  # far above: not the target
-
-
-def test_short_plan_uses_high_swing_when_present_and_drops_impossible_targets() -> None:
-    features = frame(X=make_row(high20=np.nan, high_swing=104.5))
-    plan = trade_plan(features, ["Short"]).loc["X"]
-    assert plan["stop"] == pytest.approx(104.5)
-    wild = plan_for("Short", close=10.0, atr=5.0, atr_pct=50.0, high20=11.0)
-    assert wild["stop"] == pytest.approx(17.5)
-    assert math.isnan(wild["target"])
-    assert math.isnan(wild["reward_risk"])
-
-
-def test_neutral_and_unknown_rows_have_no_plan() -> None:
-    for plan in (plan_for("Neutral"), plan_for("Long", atr=np.nan), plan_for("Long", close=np.nan)):
-        assert plan[["entry", "stop", "target", "reward_risk", "target_fixed"]].isna().all()
-        assert plan["direction"] == 0 and not plan["plan_ok"] and plan["target_kind"] == ""
-    # an unknown swing low falls back on the other lows
-    plan = plan_for("Long", low_swing=np.nan, low_recent=96.0)
-    assert plan["stop"] == pytest.approx(96.0)
 
 
 # -- ranking ---------------------------------------------------------------------------------

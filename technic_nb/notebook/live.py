@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from technic_nb.core.scoring import signals, subscores, tech_rating
+from technic_nb.core.scoring import plan_gated, signals, subscores, tech_rating, trade_plan
 from technic_nb.core.scoring.ranking import renamed_inputs
 from technic_nb.engine.config import ScanConfig
 from technic_nb.engine.finalize import score_rows
@@ -182,7 +182,7 @@ class LiveTop:
         """The kept rows, best first, with their subscores, rating and signal.
 
         No ``rank`` nor ``percentile`` (they depend on the whole universe), and no
-        trade plan (it is computed for the final table).
+        trade plan columns (the plan is computed only to check the signals shown).
         """
         with self._lock:
             entries = sorted(self._heap, key=lambda e: e.key)
@@ -211,6 +211,7 @@ class Rated:
     filtered: int
     features: pd.DataFrame | None  # the input rows (None when ``scores`` has every column)
     scores: pd.DataFrame  # the subscores, tech_rating and signal, by position
+    params: Any = None  # the scoring params (needed with ``features``)
 
     def rows(self, positions: list[Any]) -> list[dict[str, Any]]:
         """The rows at ``positions``: features (renamed as the scan renames them), scores."""
@@ -223,6 +224,11 @@ class Rated:
                 row = {renamed.get(name, name): value for name, value in features.items()}
             row.update(self.scores.iloc[position].to_dict())
             out.append(row)
+        if self.features is not None and out:  # the signals after the plan check
+            frame = self.features.iloc[positions]
+            rating_signal = pd.Series([row["signal"] for row in out], index=frame.index)
+            for row, signal in zip(out, _gated(frame, rating_signal, self.params), strict=True):
+                row["signal"] = signal
         return out
 
 
@@ -245,14 +251,15 @@ class _FastRated:
         index = pd.Index([self.symbols[p] for p in positions])
         subs = pd.DataFrame({k: v[positions] for k, v in self._subs.items()}, index=index)
         rating = pd.Series(self.ratings[positions], index=index)
-        signal = signals(rating, subs, self._params)
+        frame = pd.DataFrame.from_records([self._features[p] for p in positions], index=index)
+        signal = _gated(frame, signals(rating, subs, self._params), self._params)
         out = []
         for i, position in enumerate(positions):
             features = self._features[position]
             renamed = renamed_inputs(pd.Index(list(features)))
             row = {renamed.get(name, name): value for name, value in features.items()}
             row.update({name: float(subs.iloc[i][name]) for name in subs.columns})
-            row.update(tech_rating=float(rating.iloc[i]), signal=signal.iloc[i])
+            row.update(tech_rating=float(rating.iloc[i]), signal=signal[i])
             out.append(row)
         return out
 
@@ -269,7 +276,8 @@ def rate_rows(rows: dict[str, dict[str, Any]], config: ScanConfig) -> Rated:
 
     The values are those :func:`~technic_nb.engine.plan.score_rows` gives these rows: the
     liquidity filters as one vectorized mask, then the subscores, rating and signal
-    (no trade plan, no copy of the rows).  With a screen, which may read any
+    (no copy of the rows; the trade plan that checks the signals is computed only
+    for the rows shown, by :meth:`Rated.rows`).  With a screen, which may read any
     scored column, the scan's whole scoring runs.
     """
     if getattr(config, "screen", None) is not None:
@@ -294,7 +302,15 @@ def rate_rows(rows: dict[str, dict[str, Any]], config: ScanConfig) -> Rated:
         len(features) - len(kept),
         kept,
         scores,
+        params,
     )
+
+
+def _gated(features: pd.DataFrame, rating_signal: pd.Series, params: Any) -> list[Any]:
+    """The signals of ``features`` after the plan check of the scan
+    (:func:`~technic_nb.core.scoring.plan_gated`)."""
+    plan = trade_plan(features, rating_signal, params)
+    return list(plan_gated(rating_signal, plan, params)[0])
 
 
 def _frame(rows: dict[str, dict[str, Any]]) -> pd.DataFrame:

@@ -45,13 +45,22 @@ column                formula                                                   
 ``volume_spike``      ``V_t / mean(V_{t-n} .. V_{t-1})``: today is excluded     n + 1
                       from the mean; NaN when that mean is 0
                       [volume_spike_window=20]
-``low_swing``         min of L over the last n bars, today included,            n
-                      ``talib.MIN`` [swing_low_window=10]
 ``low_recent``        min of L over the last n bars, today included,            n
                       ``talib.MIN`` [recent_low_window=20]
 ``low52w``            min of L over the last n bars, today included,            n
-                      ``talib.MIN`` [high_window=252] (the trade plan's support)
+                      ``talib.MIN`` [high_window=252]
 ====================  ========================================================  =============
+
+Chart levels
+------------
+:func:`latest_features` also returns the chart levels the trade plan reads,
+at the last bar only: ``swing_low``, ``swing_high``, ``resistance_1`` ..
+``resistance_4``, ``support_1`` .. ``support_4``, ``base_high`` and
+``base_low`` (:func:`level_names`).  They come from confirmed swing pivots
+[pivot_bars=3], congestion zones [congestion_bars=10] and the base
+[base_window=40] of the last ``high_window`` bars; the rules are in
+:mod:`technic_nb.core.indicators.levels`.  :func:`indicator_series` has no
+columns for them.
 
 Column names: ``sma{n}`` and ``ret_{n}d_pct`` carry the configured periods
 (``sma20``, ``ret_5d_pct``...).  The other names are fixed labels and keep their
@@ -96,13 +105,17 @@ from technic_nb.core.indicators.compute import (
     indicator_series,
     latest_features,
 )
+from technic_nb.core.indicators.levels import chart_levels, level_names, pivot_positions
 from technic_nb.core.indicators.params import FORMULA_VERSION, IndicatorParams, feature_names
 
 __all__ = [
     "FORMULA_VERSION",
     "IndicatorParams",
+    "chart_levels",
     "feature_names",
     "features_from_arrays",
     "indicator_series",
     "latest_features",
+    "level_names",
+    "pivot_positions",
 ]

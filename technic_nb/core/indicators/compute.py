@@ -13,6 +13,7 @@ import pandas as pd
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
+from technic_nb.core.indicators.levels import chart_levels, level_names
 from technic_nb.core.indicators.params import _DEFAULT_PARAMS, IndicatorParams, feature_names
 
 __all__ = ["features_from_arrays", "indicator_series", "latest_features"]
@@ -130,7 +131,6 @@ def indicator_series(bars: pd.DataFrame, params: IndicatorParams = _DEFAULT_PARA
             spike[window:] = np.where(prior_mean > 0.0, volume[window:] / prior_mean, np.nan)
     out["volume_spike"] = spike
 
-    out["low_swing"] = talib.MIN(low, timeperiod=p.swing_low_window)
     out["low_recent"] = talib.MIN(low, timeperiod=p.recent_low_window)
     out["low52w"] = talib.MIN(low, timeperiod=p.high_window)
     names = feature_names(p)
@@ -149,6 +149,7 @@ def _empty_features(params: IndicatorParams) -> dict[str, float | str]:
     """What :func:`latest_features` returns for bars without a row: every value NaN."""
     empty: dict[str, float | str] = {"last_date": "", "bars": 0.0, "close": _NAN, "volume": _NAN}
     empty.update(dict.fromkeys(feature_names(params), _NAN))
+    empty.update(dict.fromkeys(level_names(), _NAN))
     return empty
 
 
@@ -229,9 +230,7 @@ def _put_volatility_and_volume(
 
 
 def _put_lows(out: dict[str, float | str], low: np.ndarray, p: IndicatorParams) -> None:
-    """Add ``low_swing``, ``low_recent`` and ``low52w`` (minimum lows of their windows)."""
-    window = p.swing_low_window
-    out["low_swing"] = _last(talib.MIN(low[-window:], timeperiod=window))
+    """Add ``low_recent`` and ``low52w`` (minimum lows of their windows)."""
     window = p.recent_low_window
     out["low_recent"] = _last(talib.MIN(low[-window:], timeperiod=window))
     window = p.high_window
@@ -245,12 +244,15 @@ def latest_features(
 
     Keys: ``last_date`` (ISO date ``YYYY-MM-DD`` of the last bar, ``""`` for
     empty bars), ``bars`` (row count as a float), ``close`` and ``volume`` of the
-    last bar, then the columns of :func:`feature_names` in order.  Every value
+    last bar, the columns of :func:`feature_names` in order, then the chart
+    levels of :func:`~technic_nb.core.indicators.levels.chart_levels`
+    (:func:`~technic_nb.core.indicators.levels.level_names`).  Every value
     but ``last_date`` is a Python float; values needing more bars than exist are
     NaN (this never raises for short histories).
 
-    The values equal ``indicator_series(bars, params).iloc[-1]``: RSI, ATR and
-    MACD run TA-Lib over the whole series (they are recursive); every windowed
+    The values of :func:`feature_names` equal ``indicator_series(bars,
+    params).iloc[-1]``: RSI, ATR and MACD run TA-Lib over the whole series (they
+    are recursive); every windowed
     value uses only the trailing window it needs.  All values match bit for bit
     except the SMAs, which match to about 1e-14 relative (TA-Lib's running sum
     against a fresh sum of the window).
@@ -285,4 +287,18 @@ def features_from_arrays(
     _put_highs_and_returns(out, high, close, params)
     _put_volatility_and_volume(out, close, volume, params)
     _put_lows(out, low, params)
+    atr = out["atr"]
+    assert isinstance(atr, float)
+    out.update(
+        chart_levels(
+            high,
+            low,
+            float(close[-1]),
+            atr,
+            window=params.high_window,
+            pivot_bars=params.pivot_bars,
+            congestion_bars=params.congestion_bars,
+            base_window=params.base_window,
+        )
+    )
     return out

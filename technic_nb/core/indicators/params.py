@@ -12,7 +12,7 @@ __all__ = ["FORMULA_VERSION", "IndicatorParams", "feature_names"]
 
 #: Bumped whenever a formula changes, so cached features keyed by
 #: :meth:`IndicatorParams.key` are not reused across formula changes.
-FORMULA_VERSION = 1
+FORMULA_VERSION = 2
 
 
 # Largest period TA-Lib accepts.
@@ -68,8 +68,10 @@ class IndicatorParams:
     vol_window: int = 20
     dollar_volume_window: int = 20
     volume_spike_window: int = 20
-    swing_low_window: int = 10
     recent_low_window: int = 20
+    pivot_bars: int = 3
+    congestion_bars: int = 10
+    base_window: int = 40
 
     def __post_init__(self) -> None:
         checks: dict[str, tuple[int, str]] = {
@@ -83,8 +85,10 @@ class IndicatorParams:
             "vol_window": (2, "a sample standard deviation needs at least 2 returns"),
             "dollar_volume_window": (1, "a mean needs at least 1 bar"),
             "volume_spike_window": (1, "a mean needs at least 1 bar"),
-            "swing_low_window": (2, "TA-Lib MIN needs at least 2"),
             "recent_low_window": (2, "TA-Lib MIN needs at least 2"),
+            "pivot_bars": (1, "a pivot needs at least 1 bar on each side"),
+            "congestion_bars": (2, "a congestion zone spans at least 2 bars"),
+            "base_window": (2, "a base spans at least 2 bars"),
         }
         for name, (minimum, why) in checks.items():
             object.__setattr__(self, name, _check_period(name, getattr(self, name), minimum, why))
@@ -117,7 +121,7 @@ class IndicatorParams:
         """Short, stable text of every value and the formula version, for cache keys.
 
         Example (defaults):
-        ``ind1:rsi14,atr14,sma20-50-200,macd12-26-9,hi20,hi252,ret1-5-21-63,rv20,dv20,vs20,lo10,lo20``.
+        ``ind2:rsi14,atr14,sma20-50-200,macd12-26-9,hi20,hi252,ret1-5-21-63,rv20,dv20,vs20,lo20,pv3,cg10,bs40``.
         """
         smas = "-".join(map(str, self.sma_periods))
         rets = "-".join(map(str, self.return_periods))
@@ -126,7 +130,8 @@ class IndicatorParams:
             f"macd{self.macd_fast}-{self.macd_slow}-{self.macd_signal},"
             f"hi{self.breakout_window},hi{self.high_window},ret{rets},"
             f"rv{self.vol_window},dv{self.dollar_volume_window},vs{self.volume_spike_window},"
-            f"lo{self.swing_low_window},lo{self.recent_low_window}"
+            f"lo{self.recent_low_window},pv{self.pivot_bars},cg{self.congestion_bars},"
+            f"bs{self.base_window}"
         )
 
     def bars_needed(self) -> dict[str, int]:
@@ -156,7 +161,6 @@ class IndicatorParams:
             rvol20_pct=self.vol_window + 1,
             dollar_volume20=self.dollar_volume_window,
             volume_spike=self.volume_spike_window + 1,
-            low_swing=self.swing_low_window,
             low_recent=self.recent_low_window,
             low52w=self.high_window,
         )

@@ -9,11 +9,17 @@ part are documented where it is computed: :mod:`~technic_nb.core.scoring.subscor
 """
 
 from technic_nb.core.scoring.params import DEFAULT_PARAMS, ScoringParams, ScoringWeights
-from technic_nb.core.scoring.ranking import apply_filters, rank_table, score_frame, score_table
+from technic_nb.core.scoring.ranking import (
+    apply_filters,
+    plan_gated,
+    rank_table,
+    score_frame,
+    score_table,
+)
 from technic_nb.core.scoring.rating import SIGNALS, risk_factor, signals, tech_rating
 from technic_nb.core.scoring.scale import SUBSCORE_LIMIT, SUBSCORES
 from technic_nb.core.scoring.subscores import SUBSCORE_INPUTS, subscores
-from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS, trade_plan
+from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS, TARGET_KINDS, trade_plan
 from technic_nb.core.scoring.user import UserSubscore, by_rank, by_thresholds
 
 __all__ = [
@@ -23,12 +29,14 @@ __all__ = [
     "SUBSCORES",
     "SUBSCORE_INPUTS",
     "SUBSCORE_LIMIT",
+    "TARGET_KINDS",
     "ScoringParams",
     "ScoringWeights",
     "UserSubscore",
     "apply_filters",
     "by_rank",
     "by_thresholds",
+    "plan_gated",
     "rank_table",
     "risk_factor",
     "score_frame",

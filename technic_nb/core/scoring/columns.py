@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from technic_nb.core.indicators import IndicatorParams, feature_names
+from technic_nb.core.indicators import IndicatorParams, feature_names, level_names
 from technic_nb.core.scoring.params import ScoringParams
 from technic_nb.core.scoring.scale import SUBSCORES
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS
@@ -50,6 +50,8 @@ SCORING_COLUMNS: tuple[str, ...] = (
     "dist_low20_pct",
     "tech_rating",
     "signal",
+    "rating_signal",
+    "signal_note",
     "rank",
     "percentile",
     "name",
@@ -60,7 +62,7 @@ SCORING_COLUMNS: tuple[str, ...] = (
 
 def builtin_columns(indicators: IndicatorParams, scoring: ScoringParams) -> list[str]:
     """Every column a scan's table has without factors (user subscores included)."""
-    columns = [*CONTEXT_COLUMNS, *feature_names(indicators), *SUBSCORES]
+    columns = [*CONTEXT_COLUMNS, *feature_names(indicators), *level_names(), *SUBSCORES]
     columns += [extra.name for extra in scoring.user_subscores]
     columns += [*SCORING_COLUMNS, *PLAN_COLUMNS]
     return list(dict.fromkeys(columns))

@@ -175,22 +175,29 @@ _PARAM_RULES: tuple[tuple[str, str, Callable[[float, ScoringParams], bool]], ...
         lambda v, s: s.long_min_trend <= v <= 3,
     ),
     ("strong_min_momentum", "a finite number from 0 to 3", lambda v, s: 0 <= v <= 3),
-    ("target_rr", _ABOVE_0, lambda v, s: v > 0),
-    ("stop_atr", _ABOVE_0, lambda v, s: v > 0),
+    ("min_reward_risk", _AT_LEAST_0, lambda v, s: v >= 0),
+    (
+        "target_rr",
+        "a finite number >= min_reward_risk ({min_reward_risk}), so that an R-multiple "
+        "target can pass",
+        lambda v, s: v >= s.min_reward_risk and v > 0,
+    ),
+    ("stop_buffer_atr", _AT_LEAST_0, lambda v, s: v >= 0),
     ("min_stop_atr", _ABOVE_0, lambda v, s: v > 0),
     (
         "max_stop_atr",
         "a finite number >= min_stop_atr ({min_stop_atr})",
         lambda v, s: v >= s.min_stop_atr,
     ),
+    ("trigger_atr", _AT_LEAST_0, lambda v, s: v >= 0),
     ("entry_atr", _AT_LEAST_0, lambda v, s: v >= 0),
-    ("target_atr", _ABOVE_0, lambda v, s: v > 0),
+    ("min_target_r", _AT_LEAST_0, lambda v, s: v >= 0),
+    ("min_target_atr", _AT_LEAST_0, lambda v, s: v >= 0),
     (
         "max_target_atr",
-        "a finite number >= target_atr ({target_atr})",
-        lambda v, s: v >= s.target_atr,
+        "a finite number >= min_target_atr ({min_target_atr})",
+        lambda v, s: v >= s.min_target_atr,
     ),
-    ("min_reward_risk", _AT_LEAST_0, lambda v, s: v >= 0),
 )
 
 
@@ -226,17 +233,27 @@ class ScoringParams:
         long_min_trend: trend subscore needed for Long (mirrored for Short).
         strong_min_trend: trend subscore needed for Strong Long.
         strong_min_momentum: momentum subscore needed for Strong Long.
-        target_rr: reward / risk of the fixed-multiple target (``target_fixed``).
-        stop_atr: stop distance in ATRs before the swing levels and clamps.
-        min_stop_atr: nearest stop, in ATRs from the close.
-        max_stop_atr: farthest stop, in ATRs from the close.
-        entry_atr: entry beyond the close, in ATRs (a confirmation buffer).
-        target_atr: the target's distance from the entry, in ATRs, when no
-            resistance (support, for shorts) lies within reach.
-        max_target_atr: a resistance farther than this many ATRs from the entry
-            is out of reach.
-        min_reward_risk: plans whose reward / risk is below this are marked
-            (``plan_ok`` False).
+        min_reward_risk: a plan passes (``plan_ok``) when its reward / risk is at
+            least this and it is not extended.
+        target_rr: the R multiple of an ``"r_multiple"`` target and of
+            ``target_fixed``; at least ``min_reward_risk``.
+        stop_buffer_atr: the stop's distance under the swing low (over the
+            swing high, for shorts), in ATRs.
+        min_stop_atr: the smallest risk, entry to stop, in ATRs (the floor).
+        max_stop_atr: the largest risk in ATRs; a plan whose chart stop lies
+            farther is ``extended`` and fails.
+        trigger_atr: a resistance at most this many ATRs above the close makes
+            the entry a stop-buy above it (mirrored for shorts).
+        entry_atr: how far beyond the trigger the stop-buy sits, in ATRs.
+        min_target_r: the target's smallest distance from the entry, in R.
+        min_target_atr: the target's smallest distance from the entry, in ATRs
+            (the larger of the two applies).
+        max_target_atr: a resistance or measured move farther than this many
+            ATRs from the entry is out of reach: the target is then an R multiple.
+        signals_need_plan: when True (the default), a Long or Strong Long
+            (Short, Strong Short) whose plan fails becomes Neutral, and
+            ``signal_note`` says why; ``rating_signal`` keeps the signal of the
+            rating alone.
         user_subscores: extra subscores of the TechRating computed from table
             columns (factors), as :class:`~technic_nb.UserSubscore` objects,
             each with its weight.
@@ -272,20 +289,28 @@ class ScoringParams:
     strong_min_trend: float = 2.0
     strong_min_momentum: float = 1.0
     # trade plan
-    target_rr: float = 2.0
-    stop_atr: float = 1.5
-    min_stop_atr: float = 0.5
-    max_stop_atr: float = 3.0
-    entry_atr: float = 0.1
-    target_atr: float = 3.0
-    max_target_atr: float = 8.0
     min_reward_risk: float = 1.5
+    target_rr: float = 2.0
+    stop_buffer_atr: float = 0.25
+    min_stop_atr: float = 1.0
+    max_stop_atr: float = 3.0
+    trigger_atr: float = 0.5
+    entry_atr: float = 0.1
+    min_target_r: float = 1.0
+    min_target_atr: float = 1.5
+    max_target_atr: float = 8.0
+    signals_need_plan: bool = True
     # user subscores
     user_subscores: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", _check_weights(self.weights))
         object.__setattr__(self, "user_subscores", _check_user_subscores(self.user_subscores))
+        if not isinstance(self.signals_need_plan, bool | np.bool_):
+            raise _invalid(
+                "ScoringParams", "signals_need_plan", self.signals_need_plan, "True or False"
+            )
+        object.__setattr__(self, "signals_need_plan", bool(self.signals_need_plan))
         for name, allowed, ok in _PARAM_RULES:
             raw = getattr(self, name)
             # names the (validated) value of any earlier field it refers to

@@ -3,7 +3,8 @@
 Ranking
 -------
 :func:`score_table` returns the features, ``dist_low20_pct``, the subscores,
-``tech_rating``, ``signal``, the trade plan, ``rank`` and ``percentile``.  The
+``tech_rating``, ``signal`` (with ``rating_signal`` and ``signal_note``, see
+:func:`plan_gated`), the trade plan, ``rank`` and ``percentile``.  The
 feature ``volume`` (shares traded on the last bar) becomes ``volume_shares``
 there, because ``volume`` is the volume subscore.
 
@@ -37,7 +38,14 @@ from technic_nb.core.scoring.scale import SUBSCORES
 from technic_nb.core.scoring.subscores import subscores
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS, trade_plan
 
-__all__ = ["apply_filters", "rank_table", "renamed_inputs", "score_frame", "score_table"]
+__all__ = [
+    "apply_filters",
+    "plan_gated",
+    "rank_table",
+    "renamed_inputs",
+    "score_frame",
+    "score_table",
+]
 
 
 def _rank(rating: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,7 +70,16 @@ def _rank(rating: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _OUTPUT_COLUMNS = frozenset(
-    {*SUBSCORES, "tech_rating", "signal", *PLAN_COLUMNS, "rank", "percentile"}
+    {
+        *SUBSCORES,
+        "tech_rating",
+        "signal",
+        "rating_signal",
+        "signal_note",
+        *PLAN_COLUMNS,
+        "rank",
+        "percentile",
+    }
 )
 
 
@@ -104,8 +121,9 @@ def score_frame(features: pd.DataFrame, params: ScoringParams = DEFAULT_PARAMS) 
         raise ValueError(f"score_table: duplicated symbol(s) in the features index: {duplicated}")
     subs = subscores(features, params)
     rating = tech_rating(subs, features, params)
-    signal = signals(rating, subs, params)
-    plan = trade_plan(features, signal, params)
+    rating_signal = signals(rating, subs, params)
+    plan = trade_plan(features, rating_signal, params)
+    signal, signal_note = plan_gated(rating_signal, plan, params)
 
     out = features.rename(columns=renamed_inputs(features.columns))
     if "dist_low20_pct" not in out.columns:
@@ -114,9 +132,33 @@ def score_frame(features: pd.DataFrame, params: ScoringParams = DEFAULT_PARAMS) 
         out[name] = subs[name]
     out["tech_rating"] = rating
     out["signal"] = signal
+    out["rating_signal"] = rating_signal
+    out["signal_note"] = signal_note
     for name in PLAN_COLUMNS:
         out[name] = plan[name]
     return out
+
+
+def plan_gated(
+    rating_signal: pd.Series, plan: pd.DataFrame, params: ScoringParams
+) -> tuple[pd.Series, pd.Series]:
+    """The signals after the plan check, and the note of each downgrade.
+
+    With ``params.signals_need_plan``, a directional signal whose plan fails
+    becomes ``Neutral`` and its note reads ``"Strong Long -> Neutral: <plan_note>"``;
+    every other row keeps its signal and an empty note.
+    """
+    failed = (plan["direction"].to_numpy() != 0) & ~plan["plan_ok"].to_numpy(dtype=bool)
+    if not params.signals_need_plan:
+        failed[:] = False
+    signal = rating_signal.copy()
+    signal[failed] = "Neutral"
+    before = rating_signal.astype(object).to_numpy()
+    reasons = plan["plan_note"].to_numpy()
+    notes = np.full(len(signal), "", dtype=object)
+    for row in np.flatnonzero(failed):
+        notes[row] = f"{before[row]} -> Neutral: {reasons[row]}"
+    return signal, pd.Series(notes, index=signal.index, name="signal_note")
 
 
 def rank_table(scored: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,9 @@ The features of :mod:`technic_nb.core.indicators` (percent columns are percents:
 ``rsi``, ``macd_hist``, ``ret_1d_pct``, ``ret_5d_pct``, ``ret_21d_pct``,
 ``ret_63d_pct``, ``volume_spike``, ``rvol20_pct``, ``atr_pct``,
 ``dist_high20_pct`` (or ``high20``) and ``low_recent`` (or ``dist_low20_pct``);
-the trade plan reads ``close``, ``atr``, ``low_swing``, ``low_recent``,
-``high20`` (and ``high_swing`` when present); the filters read ``close``,
+the trade plan reads ``close``, ``atr``, ``high52w``, ``low52w`` and the chart
+levels (``swing_low``, ``resistance_1`` ..., any of them may be missing); the
+filters read ``close``,
 ``dollar_volume20`` and ``bars``.  A missing column raises ``ValueError``; a
 NaN or infinite value means "unknown" (see *Missing values*).
 

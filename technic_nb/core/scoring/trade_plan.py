@@ -1,44 +1,66 @@
-"""The trade plan: entry, stop and a target read from the chart, for every long or short row.
+"""The trade plan: a stop, an entry and a target read from the chart, for every long or short.
 
-Pure and vectorized over a features table.  ``A`` = ``atr``, ``C`` = ``close``.
+Pure and vectorized over a features table.  ``A`` is ``atr``, ``C`` the last
+close; the chart levels (``swing_low``, ``resistance_1`` ...) are those of
+:mod:`technic_nb.core.indicators.levels`.  A long (``Strong Long``, ``Long``;
+``direction = +1``):
 
-Long (``Strong Long``, ``Long``; ``direction = +1``)::
+Trigger and entry
+    When the nearest resistance lies at most ``trigger_atr`` (0.5) ATRs above
+    the close, that level is the ``trigger`` and the entry is a stop-buy just
+    above it, ``trigger + entry_atr * A`` (0.1): the trade is taken only once
+    the ceiling breaks.  Otherwise the entry is the close and ``trigger`` is NaN.
+Stop
+    Under the last intact swing low, less a buffer: ``swing_low -
+    stop_buffer_atr * A`` (0.25).  The risk ``entry - stop`` is at least
+    ``min_stop_atr`` ATRs (1): a swing low closer than that moves the stop down
+    to the floor.  A swing low so far that the risk exceeds ``max_stop_atr``
+    ATRs (3) keeps its stop, and the setup is ``extended``: the price ran too far
+    from its last support for a trade worth taking.  No stop is ever moved to the
+    cap, so stops do not pile up there.
+Target, by ``target_kind``
+    * ``"resistance"``: the nearest resistance at least the minimum distance
+      above the entry, ``max(min_target_r * risk, min_target_atr * A)`` (1 R and
+      1.5 ATR).  Closer levels are hurdles on the way, not the target.
+    * ``"measured"``: when no resistance lies that far (the stock is at or near
+      its 52-week high, with blue sky above), the measured move of its base:
+      ``base_high + (base_high - base_low)``, if that is at least the minimum
+      distance and at most ``max_target_atr`` ATRs (8) above the entry.
+    * ``"r_multiple"``: otherwise (no usable measured move, or the only
+      resistance far enough lies beyond ``max_target_atr``), ``entry +
+      max(target_rr * risk, minimum distance)`` (2 R).
+``reward_risk``
+    ``(target - entry) / (entry - stop)``.
+``plan_ok`` and ``plan_note``
+    A plan passes when it is not extended and ``reward_risk >=
+    min_reward_risk`` (1.5).  ``plan_note`` says why a plan fails (empty when it
+    passes), e.g. ``"reward/risk 1.12 < 1.5: resistance 104.20 is near"``.
 
-    stop   = min(low_swing, low_recent, C - stop_atr * A)             (unknown lows skipped)
-    stop   = clip(stop, C - max_stop_atr * A, C - min_stop_atr * A)
-    entry  = C + entry_atr * A
-    resistance = the nearest of high20 (20-bar high) and high52w (252-bar high) that is
-                 above the entry and at most max_target_atr * A above it
-    target = resistance if there is one, else entry + target_atr * A
-    reward_risk = (target - entry) / (entry - stop)
+A short (``Strong Short``, ``Short``; ``direction = -1``) is the mirror:
+``swing_high`` plus the buffer for the stop, ``support_1`` .. ``support_4``
+and ``low52w`` for the trigger (a stop-sell just under a support within
+``trigger_atr``) and the target, ``base_low - (base_high - base_low)`` for the
+measured move.  A target at or below 0 leaves no plan: ``plan_note`` says so.
 
-So the stop is the recent swing low, kept between ``min_stop_atr`` and
-``max_stop_atr`` ATRs below the close (an ATR stop when no low lies in that
-range), and the target is the next ceiling on the chart.  A stock at its
-highs has no ceiling above it: its target is ``target_atr`` ATRs away
-(``target_kind`` says which rule gave the target: ``"resistance"`` or
-``"atr"``).  A ceiling just above the entry gives a small reward: such plans
-get ``reward_risk`` below ``min_reward_risk`` and ``plan_ok = False``.
+``target_fixed`` is the fixed-multiple target ``entry + target_rr * risk``
+(mirrored for shorts, NaN at or below 0), kept so that both targets can be
+walked (:meth:`~technic_nb.ReplayResult.trades`).  ``risk_atr`` is the risk in
+ATRs.
 
-Short (``Strong Short``, ``Short``; ``direction = -1``), the mirror with highs and
-supports::
+Why these rules (measured on the 505 stocks of ``us_equities_daily``): the
+earlier plan targeted the nearest rolling high above the entry with no minimum
+distance, and clamped every stop at 3 ATRs.  The breakout subscore favours a
+close near the 20-day high, so the best-rated stocks got the smallest targets:
+at 142 month-ends the top-20 longs had a median reward/risk of 0.16, and 88.8%
+of their stops sat at the cap.  ``docs/trade-plan.md`` gives the figures of
+these rules.
 
-    stop   = max(high_swing, high20, C + stop_atr * A)                (high_swing if present)
-    stop   = clip(stop, C + min_stop_atr * A, C + max_stop_atr * A)
-    entry  = C - entry_atr * A
-    support = the nearest of low_recent (20-bar low) and low52w (252-bar low) below the
-              entry and at most max_target_atr * A below it
-    target = support if there is one, else entry - target_atr * A   (NaN at or below 0)
-    reward_risk = (entry - target) / (stop - entry)
-
-``target_fixed`` is the earlier fixed-multiple target, ``entry + target_rr *
-(entry - stop)`` (mirrored for shorts), kept so that both plans can be
-evaluated (:meth:`~technic_nb.ReplayResult.trades`).  Defaults: ``stop_atr`` 1.5,
-``min_stop_atr`` 0.5, ``max_stop_atr`` 3, ``entry_atr`` 0.1, ``target_atr`` 3,
-``max_target_atr`` 8, ``min_reward_risk`` 1.5, ``target_rr`` 2.  ``Neutral``
-and missing signals get no plan (NaN prices, ``direction = 0``, ``plan_ok``
-False); so do rows with an unknown close or ATR.  Without ``high52w`` /
-``low52w`` columns only the 20-bar levels are resistances.
+The defaults agree with each other: a resistance target is at least 1 R away,
+a measured move at least the minimum distance, an R-multiple target 2 R;
+``min_reward_risk`` 1.5 lets each kind pass.  ``Neutral`` and missing signals
+get no plan (NaN prices, ``direction = 0``, ``plan_ok`` False, empty
+``target_kind``); so do rows with an unknown close or ATR.  A features table
+without the level columns gets the floor stop and an R-multiple target.
 """
 
 from __future__ import annotations
@@ -49,9 +71,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from technic_nb.core.indicators.levels import LEVEL_COUNT
 from technic_nb.core.scoring.params import DEFAULT_PARAMS, ScoringParams
 
-__all__ = ["PLAN_COLUMNS", "trade_plan"]
+__all__ = ["PLAN_COLUMNS", "TARGET_KINDS", "trade_plan"]
 
 #: The trade-plan columns.
 PLAN_COLUMNS: tuple[str, ...] = (
@@ -62,9 +85,16 @@ PLAN_COLUMNS: tuple[str, ...] = (
     "direction",
     "target_kind",
     "plan_ok",
+    "plan_note",
+    "trigger",
+    "risk_atr",
+    "extended",
     "target_fixed",
 )
-_PRICES = ("entry", "stop", "target", "reward_risk", "target_fixed")
+#: The values of ``target_kind`` for a plan (``""`` without a plan).
+TARGET_KINDS: tuple[str, ...] = ("resistance", "measured", "r_multiple")
+
+_PRICES = ("entry", "stop", "target", "reward_risk", "trigger", "risk_atr", "target_fixed")
 _LONG = frozenset({"Strong Long", "Long"})
 _SHORT = frozenset({"Strong Short", "Short"})
 
@@ -89,94 +119,152 @@ def _aligned_signal(signal: pd.Series | Sequence[Any], index: pd.Index) -> pd.Se
     return pd.Series(list(signal), index=index, dtype=object)
 
 
-def _nearest(
-    levels: list[np.ndarray], entry: np.ndarray, reach: np.ndarray, up: bool
-) -> np.ndarray:
-    """The nearest level beyond ``entry`` (above when ``up``) within ``reach``, or NaN."""
-    stacked = np.column_stack(levels)
-    with np.errstate(invalid="ignore"):
-        gap = stacked - entry[:, None] if up else entry[:, None] - stacked
-        usable = (gap > 0) & (gap <= reach[:, None])
-    gaps = np.where(usable, gap, np.inf)
-    best = np.argmin(gaps, axis=1)
-    found = np.isfinite(gaps[np.arange(len(entry)), best])
-    return np.where(found, stacked[np.arange(len(entry)), best], np.nan)
+class _Side:
+    """The levels of one side, oriented so that the trade profits upwards.
+
+    A short is planned as a long on negated prices: its supports become
+    resistances above ``-C``, its swing high a swing low under ``-C``.  Every
+    rule is then written once, for longs.
+    """
+
+    def __init__(self, features: pd.DataFrame, sign: int) -> None:
+        self.sign = sign
+        up = "resistance" if sign > 0 else "support"
+        self.close = sign * _num(features, "close")
+        down = "support" if sign > 0 else "resistance"
+        swing = "swing_low" if sign > 0 else "swing_high"
+        floors = [_num(features, swing)]
+        floors += [_num(features, f"{down}_{k}") for k in range(1, LEVEL_COUNT + 1)]
+        self.floors = sign * np.column_stack(floors)
+        ceilings = [_num(features, f"{up}_{k}") for k in range(1, LEVEL_COUNT + 1)]
+        ceilings.append(_num(features, "high52w" if sign > 0 else "low52w"))
+        self.ceilings = sign * np.column_stack(ceilings)
+        base_top = _num(features, "base_high" if sign > 0 else "base_low")
+        base_bottom = _num(features, "base_low" if sign > 0 else "base_high")
+        self.base_top = sign * base_top
+        self.base_bottom = sign * base_bottom
 
 
-def _long_plan(features: pd.DataFrame, c: np.ndarray, a: np.ndarray, p: ScoringParams) -> dict:
-    lows = np.column_stack([_num(features, "low_swing"), _num(features, "low_recent")])
+def _nearest_at_least(ceilings: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Per row, the smallest of ``ceilings`` that is ``>= floor``, or NaN."""
     with np.errstate(invalid="ignore"):
-        stop = np.fmin(c - p.stop_atr * a, np.fmin.reduce(lows, axis=1))
-        stop = np.clip(stop, c - p.max_stop_atr * a, c - p.min_stop_atr * a)
-        entry = c + p.entry_atr * a
-        levels = [_num(features, "high20"), _num(features, "high52w")]
-        resistance = _nearest(levels, entry, p.max_target_atr * a, up=True)
-        target = np.where(np.isnan(resistance), entry + p.target_atr * a, resistance)
-        risk = entry - stop
+        usable = ceilings >= floor[:, None]
+    return np.where(usable, ceilings, np.inf).min(axis=1, initial=np.inf)
+
+
+def _plan_one_side(side: _Side, atr: np.ndarray, p: ScoringParams) -> dict[str, np.ndarray]:
+    """The plan of every row, on the side's oriented prices (see :class:`_Side`)."""
+    c, a = side.close, atr
+    with np.errstate(invalid="ignore"):
+        # the nearest level strictly above the close
+        above = np.where(side.ceilings > c[:, None], side.ceilings, np.inf).min(axis=1)
+        trigger = np.where(above - c <= p.trigger_atr * a, above, np.nan)
+        entry = np.where(np.isnan(trigger), c, trigger + p.entry_atr * a)
+
+        # the nearest chart stop leaving at least the floor's risk, else the floor
+        risks = entry[:, None] - (side.floors - p.stop_buffer_atr * a[:, None])
+        risks = np.where(risks >= p.min_stop_atr * a[:, None], risks, np.inf)
+        risk = risks.min(axis=1)
+        risk = np.where(np.isfinite(risk), risk, p.min_stop_atr * a)
+        stop = entry - risk
+        extended = risk > p.max_stop_atr * a
+
+        minimum = np.maximum(p.min_target_r * risk, p.min_target_atr * a)
+        reach = p.max_target_atr * a
+        resistance = _nearest_at_least(side.ceilings, entry + minimum)
+        has_resistance = np.isfinite(resistance)
+        in_reach = has_resistance & (resistance - entry <= reach)
+        measured = side.base_top + (side.base_top - side.base_bottom)
+        measured_ok = ~has_resistance & (measured - entry >= minimum) & (measured - entry <= reach)
+        multiple = entry + np.maximum(p.target_rr * risk, minimum)
+        target = np.where(in_reach, resistance, np.where(measured_ok, measured, multiple))
+        kind = np.where(in_reach, "resistance", np.where(measured_ok, "measured", "r_multiple"))
         return {
             "entry": entry,
             "stop": stop,
             "target": target,
             "reward_risk": (target - entry) / risk,
+            "trigger": trigger,
+            "risk_atr": risk / a,
             "target_fixed": entry + p.target_rr * risk,
-            "resistance": ~np.isnan(resistance),
+            "extended": extended,
+            "kind": kind.astype(object),
         }
 
 
-def _short_plan(features: pd.DataFrame, c: np.ndarray, a: np.ndarray, p: ScoringParams) -> dict:
-    highs = [_num(features, "high20")]
-    if "high_swing" in features.columns:
-        highs.append(_num(features, "high_swing"))
-    with np.errstate(invalid="ignore"):
-        stop = np.fmax(c + p.stop_atr * a, np.fmax.reduce(np.column_stack(highs), axis=1))
-        stop = np.clip(stop, c + p.min_stop_atr * a, c + p.max_stop_atr * a)
-        entry = c - p.entry_atr * a
-        levels = [_num(features, "low_recent"), _num(features, "low52w")]
-        support = _nearest(levels, entry, p.max_target_atr * a, up=False)
-        target = np.where(np.isnan(support), entry - p.target_atr * a, support)
-        target = np.where(target > 0, target, np.nan)
-        risk = stop - entry
-        fixed = entry - p.target_rr * risk
-        return {
-            "entry": entry,
-            "stop": stop,
-            "target": target,
-            "reward_risk": (entry - target) / risk,
-            "target_fixed": np.where(fixed > 0, fixed, np.nan),
-            "resistance": ~np.isnan(support),
-        }
+def _oriented(plan: dict[str, np.ndarray], sign: int) -> dict[str, np.ndarray]:
+    """The prices of a plan made on oriented prices, back in real prices."""
+    out = dict(plan)
+    for name in ("entry", "stop", "target", "trigger", "target_fixed"):
+        out[name] = sign * plan[name]
+    if sign < 0:
+        with np.errstate(invalid="ignore"):
+            for name in ("target", "target_fixed"):
+                out[name] = np.where(out[name] > 0, out[name], np.nan)
+            out["reward_risk"] = np.where(out["target"] > 0, plan["reward_risk"], np.nan)
+    return out
+
+
+def _notes(
+    plan: dict[str, np.ndarray], planned: np.ndarray, ok: np.ndarray, p: ScoringParams
+) -> np.ndarray:
+    """Why each planned row fails (``""`` for a passing or unplanned row)."""
+    notes = np.full(len(ok), "", dtype=object)
+    for row in np.flatnonzero(planned & ~ok):
+        if plan["extended"][row]:
+            notes[row] = (
+                f"extended: the stop is {plan['risk_atr'][row]:.1f} ATR away "
+                f"(max_stop_atr {p.max_stop_atr:g})"
+            )
+        elif not np.isfinite(plan["target"][row]):
+            notes[row] = "no target: the target would be at or below 0"
+        else:
+            note = f"reward/risk {plan['reward_risk'][row]:.2f} < {p.min_reward_risk:g}"
+            if plan["kind"][row] == "resistance":
+                note += f": resistance {plan['target'][row]:.2f} is near"
+            notes[row] = note
+    return notes
 
 
 def trade_plan(
-    features: pd.DataFrame, signal: pd.Series, params: ScoringParams = DEFAULT_PARAMS
+    features: pd.DataFrame,
+    signal: pd.Series | Sequence[Any],
+    params: ScoringParams = DEFAULT_PARAMS,
 ) -> pd.DataFrame:
-    """Entry, stop, chart target and reward/risk for the direction of each signal.
+    """Trigger, entry, stop, target and reward/risk for the direction of each signal.
 
-    Returns a frame with the index of ``features`` and the columns
-    :data:`PLAN_COLUMNS` (``direction`` int: +1 long, -1 short, 0 none;
-    ``target_kind`` ``"resistance"``, ``"atr"`` or ``""``; ``plan_ok`` True when
-    ``reward_risk >= min_reward_risk``).  See the module documentation.
+    ``signal`` is aligned on the index of ``features`` (a Series by label, any
+    other sequence by position); a long signal gets a long plan, a short signal
+    a short one, anything else none.  Returns a frame with the index of
+    ``features`` and the columns :data:`PLAN_COLUMNS`: ``direction`` (int: +1
+    long, -1 short, 0 none), ``target_kind`` (one of :data:`TARGET_KINDS`, ``""``
+    without a plan), ``plan_ok`` and ``extended`` (bool), ``plan_note`` (text),
+    the prices and ``reward_risk`` / ``risk_atr`` (float).  The rules are in the
+    module documentation.
     """
     direction = _directions(_aligned_signal(signal, features.index))
     close = _num(features, "close")
     atr = _num(features, "atr")
     with np.errstate(invalid="ignore"):
         usable = (close > 0) & (atr > 0)
-    long_plan = _long_plan(features, close, atr, params)
-    short_plan = _short_plan(features, close, atr, params)
+    long_plan = _oriented(_plan_one_side(_Side(features, +1), atr, params), +1)
+    short_plan = _oriented(_plan_one_side(_Side(features, -1), atr, params), -1)
     is_long = (direction == 1) & usable
     is_short = (direction == -1) & usable
-    columns: dict[str, Any] = {
+    planned = is_long | is_short
+    merged = {
         name: np.where(is_long, long_plan[name], np.where(is_short, short_plan[name], np.nan))
-        for name in _PRICES
+        for name in (*_PRICES, "extended")
     }
-    columns["direction"] = np.where(usable, direction, 0).astype("int64")
-    chart = np.where(is_long, long_plan["resistance"], short_plan["resistance"])
-    kind = np.where(chart, "resistance", "atr")
-    columns["target_kind"] = np.where(is_long | is_short, kind, "")
+    merged["kind"] = np.where(is_long, long_plan["kind"], short_plan["kind"])
+    merged["extended"] = planned & (merged["extended"] == 1)
     with np.errstate(invalid="ignore"):
-        columns["plan_ok"] = (is_long | is_short) & (
-            columns["reward_risk"] >= params.min_reward_risk
-        )
+        ok = planned & ~merged["extended"] & (merged["reward_risk"] >= params.min_reward_risk)
+    columns: dict[str, Any] = {name: merged[name] for name in _PRICES}
+    columns["direction"] = np.where(planned, direction, 0).astype("int64")
+    columns["target_kind"] = np.where(planned, merged["kind"], "").astype(object)
+    columns["plan_ok"] = ok
+    columns["plan_note"] = _notes(merged, planned, ok, params)
+    columns["extended"] = merged["extended"]
     frame = pd.DataFrame(columns, index=features.index)
     return frame[list(PLAN_COLUMNS)]
