@@ -629,7 +629,7 @@ def test_plot_symbol_has_four_panes_and_plan_lines(demo_result):
     labels = [line.get_label() for line in price.get_lines()]
     assert {"close", "SMA 20", "SMA 50", "SMA 200"} <= set(labels)
     if pd.notna(row["entry"]):
-        assert {"entry", "stop", "target"} <= set(labels)
+        assert {"entry", "stop", f"target ({row['target_kind'].replace('_', ' ')})"} <= set(labels)
     assert symbol in price.get_title(loc="left")
     plan = {"entry": 10.0, "stop": 9.0, "target": float("nan")}
     fig = plot_symbol(bars, trade_plan=plan, symbol="X")

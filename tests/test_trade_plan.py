@@ -132,6 +132,40 @@ def test_a_short_mirrors_the_long() -> None:
     assert plan["target_fixed"] == pytest.approx(125.0 - 2 * 8.0)
 
 
+def test_the_chart_draws_the_pivots_and_the_plan_with_its_kinds() -> None:
+    from technic_nb.display.charts import plot_symbol
+
+    bars = chart([(0, 100), (120, 150), (180, 115), (230, 136), (255, 128), (299, 136.5)])
+    row, plan = plan_of(bars)
+    fig = plot_symbol(bars, pd.Series({**row, **plan, "signal": "Long"}), symbol="X")
+    price = fig.axes[0]
+    lines = {line.get_label(): line.get_ydata()[0] for line in price.get_lines()[4:]}
+    assert lines == pytest.approx(
+        {
+            "trigger": 138.0,
+            "entry": plan["entry"],
+            "stop": plan["stop"],
+            "target (resistance)": 152.0,
+        }
+    )
+    marks = {c.get_label(): c.get_offsets() for c in price.collections}
+    window = bars.iloc[-252:]
+    highs = {(x, y) for x, y in marks["pivot high"].tolist()}
+    assert (mdates_of(window.index[230 - 48]), 138.0) in highs  # the lower high, bar 230
+    lows = [y for _, y in marks["pivot low"].tolist()]
+    assert row["swing_low"] == lows[-1]  # the last pivot low is the stop's swing low
+    assert "reward/risk" in price.get_title(loc="left")
+    failing = pd.Series({**row, **plan, "plan_note": "extended: the stop is 4 ATR away"})
+    title = plot_symbol(bars, failing).axes[0].get_title(loc="left")
+    assert "plan fails: extended" in title
+
+
+def mdates_of(stamp: pd.Timestamp) -> float:
+    from matplotlib import dates
+
+    return float(dates.date2num(stamp))
+
+
 # -- the levels ---------------------------------------------------------------------------------
 
 

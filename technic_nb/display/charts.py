@@ -1,8 +1,9 @@
 """Presentation of scan results: matplotlib figures (no widgets).
 
-* :func:`plot_symbol` - one symbol's chart: price with SMA 20/50/200 and the
-  trade plan levels (labelled in the right margin, apart even when the levels
-  are close: :mod:`technic_nb.display.levels`), volume, RSI and MACD panes.
+* :func:`plot_symbol` - one symbol's chart: price with SMA 20/50/200, the swing
+  pivots and the trade plan's trigger, entry, stop and target (labelled in the
+  right margin, apart even when the levels are close:
+  :mod:`technic_nb.display.levels`), volume, RSI and MACD panes.
 * :func:`plot_sector_scores` - the TechRating distribution of each sector.
 
 The styled tables are in :mod:`technic_nb.display.tables` (:func:`style_table`,
@@ -100,50 +101,82 @@ def _finite(value: Any) -> float | None:
 def _plan_levels(
     features_row: Mapping[str, Any] | pd.Series | None,
     trade_plan: Mapping[str, Any] | pd.Series | None,
-) -> dict[str, float]:
+) -> dict[str, tuple[float, str]]:
+    """``label -> (price, style)`` of the plan's trigger, entry, stop and target.
+
+    The target's label names its kind (``target (resistance)``).
+    """
     source = trade_plan if trade_plan is not None else features_row
-    if source is None:
+    if source is None or not hasattr(source, "get"):
         return {}
     levels = {}
-    for name in ("entry", "stop", "target"):
-        value = _finite(source.get(name)) if hasattr(source, "get") else None
-        if value is not None:
-            levels[name] = value
+    for name in ("trigger", "entry", "stop", "target"):
+        value = _finite(source.get(name))
+        if value is None:
+            continue
+        label = name
+        kind = source.get("target_kind") if name == "target" else None
+        if isinstance(kind, str) and kind:
+            label = f"target ({kind.replace('_', ' ')})"
+        levels[label] = (value, name)
     return levels
 
 
 #: Colour and line style of each trade-plan level in :func:`plot_symbol`.
 _LEVEL_STYLES: Mapping[str, tuple[str, str]] = {
+    "trigger": ("#6b7280", "-."),
     "entry": ("#2563eb", "--"),
     "stop": ("#dc2626", ":"),
     "target": ("#16a34a", "--"),
 }
 
 
+def _draw_pivots(ax: Axes, bars: pd.DataFrame, params: IndicatorParams) -> None:
+    """Triangles on the confirmed swing pivots of the last ``high_window`` bars, the
+    levels the trade plan reads (:mod:`technic_nb.core.indicators.levels`)."""
+    from technic_nb.core.indicators import pivot_positions
+
+    recent = bars.iloc[-params.high_window :]
+    high = pd.to_numeric(recent["high"], errors="coerce").to_numpy(dtype="float64")
+    low = pd.to_numeric(recent["low"], errors="coerce").to_numpy(dtype="float64")
+    highs, lows = pivot_positions(high, low, params.pivot_bars)
+    x = recent.index
+    ax.scatter(
+        x[highs], high[highs], marker="v", s=18, color="#b45309", zorder=3, label="pivot high"
+    )
+    ax.scatter(x[lows], low[lows], marker="^", s=18, color="#0f766e", zorder=3, label="pivot low")
+
+
 def _draw_price(
     ax: Axes,
-    x: pd.Index,
+    bars: pd.DataFrame,
     close: pd.Series,
     series: pd.DataFrame,
     params: IndicatorParams,
-    levels: Mapping[str, float],
+    levels: Mapping[str, tuple[float, str]],
 ) -> None:
-    """The price pane: the close, the SMAs and the trade-plan levels (labelled at the right)."""
+    """The price pane: the close, the SMAs, the swing pivots and the trade-plan levels
+    (labelled at the right)."""
+    x = bars.index
     ax.plot(x, close, color="#111827", linewidth=1.2, label="close")
     for period, colour in zip(params.sma_periods, ("#2563eb", "#f59e0b", "#7c3aed"), strict=True):
         column = f"sma{period}"
         if column in series.columns:
             ax.plot(x, series[column], color=colour, linewidth=1.0, label=f"SMA {period}")
-    for name, value in levels.items():
-        colour, style = _LEVEL_STYLES[name]
-        ax.axhline(value, color=colour, linestyle=style, linewidth=1.1, label=name)
+    if len(bars) and {"high", "low"} <= set(bars.columns):
+        _draw_pivots(ax, bars, params)
+    for label, (value, style) in levels.items():
+        colour, line = _LEVEL_STYLES[style]
+        ax.axhline(value, color=colour, linestyle=line, linewidth=1.1, label=label)
     if levels:  # labelled in the right margin, spread apart when levels are close
         from technic_nb.display.levels import LevelLabels
 
-        styled = {name: (value, _LEVEL_STYLES[name][0]) for name, value in levels.items()}
+        styled = {
+            label: (value, _LEVEL_STYLES[style][0]) for label, (value, style) in levels.items()
+        }
         ax.add_artist(LevelLabels(ax, styled))
     ax.set_ylabel("price")
-    ax.legend(loc="upper left", fontsize=8, ncol=3, frameon=False)
+    ax.legend(loc="upper left", fontsize=8, ncol=4, frameon=False)
     ax.grid(alpha=0.3)
 
 
@@ -197,6 +230,12 @@ def _symbol_title(
         rating = _finite(features_row.get("tech_rating"))
         if rating is not None:
             title.append(f"TechRating {signed(rating, 1)}")
+        reward_risk = _finite(features_row.get("reward_risk"))
+        if reward_risk is not None:
+            title.append(f"reward/risk {reward_risk:.2f}")
+        note = features_row.get("plan_note")
+        if isinstance(note, str) and note:
+            title.append(f"plan fails: {note}")
     if len(x):
         title.append(f"last bar {pd.Timestamp(x[-1]).date().isoformat()}")
     return " · ".join(title)
@@ -217,10 +256,12 @@ def plot_symbol(
         bars: daily bars (``open, high, low, close, volume``, date index), e.g.
             the bars the scan used.
         features_row: the symbol's row of the ranked table (or its features);
-            its ``signal`` and ``tech_rating`` go in the title and its
-            ``entry``/``stop``/``target`` are drawn when ``trade_plan`` is None.
-        trade_plan: ``entry``, ``stop`` and ``target`` prices to draw as
-            horizontal lines (missing or NaN levels are skipped).
+            its ``signal``, ``tech_rating``, ``reward_risk`` and ``plan_note`` go
+            in the title and its plan is drawn when ``trade_plan`` is None.
+        trade_plan: ``trigger``, ``entry``, ``stop`` and ``target`` prices to
+            draw as horizontal lines, the target labelled with its
+            ``target_kind`` (missing or NaN levels are skipped).  The confirmed
+            swing pivots the plan reads are marked on the price in any case.
         symbol: the title's symbol (default: the row's name, if any).
         params: the indicator parameters (default: ``IndicatorParams()``).
         figsize: the figure size in inches.
@@ -236,7 +277,7 @@ def plot_symbol(
     ax_macd = fig.add_subplot(grid[3], sharex=ax_price)
     x = bars.index
 
-    _draw_price(ax_price, x, close, series, params, _plan_levels(features_row, trade_plan))
+    _draw_price(ax_price, bars, close, series, params, _plan_levels(features_row, trade_plan))
     _draw_volume(ax_volume, bars, close)
     _draw_rsi(ax_rsi, x, series, params)
     _draw_macd(ax_macd, x, series)
