@@ -49,7 +49,7 @@ def talib_features(bars: pd.DataFrame) -> dict[str, float]:
         "macd_hist": hist[-1],
         "high20": talib.MAX(high, timeperiod=20)[-1],
         "high52w": talib.MAX(high, timeperiod=252)[-1],
-        "low_swing": talib.MIN(low, timeperiod=10)[-1],
+        "low52w": talib.MIN(low, timeperiod=252)[-1],
         "low_recent": talib.MIN(low, timeperiod=20)[-1],
         "rvol20_pct": talib.STDDEV(np.log(close[1:] / close[:-1]), timeperiod=20)[-1]
         * math.sqrt(20 / 19)
@@ -81,7 +81,7 @@ def pandas_features(bars: pd.DataFrame) -> dict[str, float]:
     df["macd_hist"] = df["macd"] - df["macd_signal"]
     df["high20"] = h.rolling(20).max()
     df["high52w"] = h.rolling(252).max()
-    df["low_swing"] = lo.rolling(10).min()
+    df["low52w"] = lo.rolling(252).min()
     df["low_recent"] = lo.rolling(20).min()
     for n in (1, 5, 21, 63):
         df[f"ret_{n}d_pct"] = c.pct_change(n) * 100
