@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -269,20 +269,7 @@ class ReplayResult(ReplayDisplay):
     def rescore(self, scoring: Any) -> ReplayResult:
         """The same replay scored with other weights (nothing is recomputed)."""
         config = self.config.replace(scoring=scoring)
-        return ReplayResult(
-            self.dates,
-            self.horizons,
-            self.features,
-            self.errors,
-            self.status,
-            dict(self.stats),
-            self.cancelled,
-            list(self.warnings),
-            config,
-            self.universe,
-            self.bars_arrays,
-            self.benchmark,
-        )
+        return replace(self, config=config, stats=dict(self.stats), warnings=list(self.warnings))
 
     def _factors(self) -> tuple[str, ...]:
         """The rating, the built-in subscores and the user subscores."""
