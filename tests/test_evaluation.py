@@ -728,8 +728,6 @@ def test_trade_walk_selection_no_bars_and_summary() -> None:
     assert summary["win_rate"] == 1.0 and summary["mean_r"] == pytest.approx(2.0)
     assert summary["target"] == 2 and summary["no_bars"] == 2
     assert set(OUTCOMES) <= set(summary.index)
-    with pytest.raises(ValueError, match="stop < entry < target"):
-        walk_trade_plans(panel.assign(stop=102.0), bars)
 
 
 def test_r_summary_statistics() -> None:
@@ -749,6 +747,58 @@ def test_r_summary_statistics() -> None:
     assert s["std_r"] == pytest.approx(r.std(ddof=1))
     assert s["mean_bars_held"] == pytest.approx(5.0)
     assert (s["stop"], s["target"], s["stop_gap"], s["no_fill"], s["open"]) == (1, 1, 1, 1, 0)
+
+
+FILL = (100, 101.5, 100, 101)  # fills LONG at 101, touches nothing else
+UP = (102, 105.5, 101, 104)  # reaches LONG's target
+
+
+def test_plans_that_cannot_be_walked_are_counted_not_raised() -> None:
+    frame = pd.DataFrame(
+        [(100, 100.5, 99.5, 100), FILL, UP], columns=["open", "high", "low", "close"]
+    ).astype(float)
+    frame.index = pd.DatetimeIndex(CAL[10:13], name="date")
+    rows = [
+        ("OK", 1, 101.0, 99.0, 105.0),
+        ("NAN_TARGET", 1, 101.0, 99.0, np.nan),
+        ("SHORT_NAN_TARGET", -1, 99.0, 101.0, np.nan),  # a fixed short target at or below 0
+        ("ORDER", 1, 101.0, 102.0, 105.0),  # the stop above the entry
+        ("SHORT_ORDER", -1, 99.0, 101.0, 100.0),  # the target above the entry
+        ("INF_STOP", -1, 99.0, np.inf, 95.0),
+        ("NO_BARS", 1, 101.0, np.nan, 105.0),  # no plan, and no bars either
+        ("NEUTRAL", 0, np.nan, np.nan, np.nan),  # no plan asked for: not a row
+    ]
+    panel = pd.DataFrame(
+        [r[1:] for r in rows],
+        columns=["direction", "entry", "stop", "target"],
+        index=panel_index([CAL[10]], [r[0] for r in rows]),
+    )
+    bars = {symbol: frame for symbol, *_ in rows if symbol != "NO_BARS"}
+    trades = walk_trade_plans(panel, bars)
+    assert trades["symbol"].tolist() == [r[0] for r in rows[:-1]]
+    assert trades["outcome"].astype(str).tolist() == ["target", *["no_plan"] * 6]
+    skipped = trades.iloc[1:]
+    assert skipped["r_multiple"].isna().all() and skipped["fill_date"].isna().all()
+    # the levels are kept as given
+    np.testing.assert_array_equal(trades["target"], panel["target"].iloc[:-1])
+    summary = r_summary(trades)
+    assert (summary["trades"], summary["fills"], summary["fill_rate"]) == (1, 1, 1.0)
+    assert summary["no_plan"] == 6 and summary["target"] == 1
+    assert summary["mean_r"] == pytest.approx(2.0)
+
+
+def test_r_summary_counts_plans_not_walked_apart() -> None:
+    trades = pd.DataFrame(
+        {
+            "outcome": ["stop", "target", "no_plan", "no_fill"],
+            "r_multiple": [-1.0, 2.0, np.nan, np.nan],
+            "bars_held": pd.array([3, 5, pd.NA, pd.NA], dtype="Int64"),
+        }
+    )
+    s = r_summary(trades)
+    assert (s["trades"], s["fills"], s["fill_rate"]) == (3, 2, 2 / 3)
+    assert (s["no_plan"], s["no_fill"]) == (1, 1)
+    assert s["mean_r"] == pytest.approx(0.5) and s["mean_bars_held"] == pytest.approx(4.0)
 
 
 # -- list changes -----------------------------------------------------------------------

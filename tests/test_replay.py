@@ -223,3 +223,61 @@ def test_both_trade_plans_are_walked(demo_replay):
     assert list(summary.columns) == ["chart", "fixed"] and summary.loc["trades", "chart"] > 0
     with pytest.raises(ValueError, match="plan must be"):
         result.trades(plan="other")
+
+
+def falling_wild_bars(days: pd.DatetimeIndex) -> pd.DataFrame:
+    """A stock that keeps falling with bars spanning 40 % of its price: its short plans
+    risk so much that the fixed 2 R target would be at or below 0 (NaN)."""
+    rng = np.random.default_rng(1)
+    close = 50 * np.exp(np.cumsum(rng.normal(-0.003, 0.03, len(days))))
+    open_ = close * np.exp(rng.normal(0, 0.02, len(days)))
+    high, low = np.maximum(open_, close) * 1.2, np.minimum(open_, close) * 0.85
+    frame = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close})
+    frame["volume"] = 1e6
+    return frame.set_axis(days)
+
+
+def replay_frames(frames, cache_dir):
+    """The replay of ``frames`` at the month-ends, prices under 1 dollar kept."""
+    source = tn.InMemorySource(frames, name=cache_dir.name)
+    config = demo_config(cache_dir, source=source, universe="source", min_price=0.0)
+    return tn.replay(config, DEMO_DATES)
+
+
+@pytest.fixture(scope="module")
+def wild_replay(tmp_path_factory):
+    """Six demo stocks and WILD (:func:`falling_wild_bars`): (frames, replay)."""
+    base = tn.DemoSource(n_symbols=6)
+    frames = {s: base.fetch(s) for s in base.universe()["symbol"]}
+    frames["WILD"] = falling_wild_bars(frames["EVVB"].index)
+    return frames, replay_frames(frames, tmp_path_factory.mktemp("wild"))
+
+
+def test_plans_without_a_target_are_counted_not_walked(wild_replay):
+    _, result = wild_replay
+    panel = result.panel
+    fixed = result.trades(top_n=None, plan="fixed")  # used to raise a ValueError
+    no_target = panel["direction"].isin([1, -1]) & panel["target_fixed"].isna()
+    assert no_target.sum() > 0
+    skipped = fixed[fixed["outcome"] == "no_plan"].set_index(["date", "symbol"]).index
+    assert skipped.sort_values().equals(panel.index[no_target].sort_values())
+    assert fixed.loc[fixed["outcome"] == "no_plan", "r_multiple"].isna().all()
+    chart = result.trades(top_n=None)
+    assert len(chart) == len(fixed) and (chart["outcome"] != "no_plan").all()
+    summary = result.trade_summary(top_n=None)
+    assert summary.loc["no_plan", "fixed"] == no_target.sum()
+    assert summary.loc["trades", "fixed"] == len(fixed) - no_target.sum()
+    assert summary.loc["trades", "chart"] == len(chart)
+
+
+def test_real_data_short_without_a_fixed_target_is_counted(real_data_dir, tmp_path):
+    """DAL, in bankruptcy in 2007: a short whose fixed 2 R target would be below 0."""
+    source = tn.DirectorySource(real_data_dir)
+    config = ScanConfig(source=source, universe=["DAL", "AAPL"], cache_dir=tmp_path, n_jobs=2)
+    row = (pd.Timestamp("2007-03-30"), "DAL")
+    result = tn.replay(config, [row[0].date()])
+    assert result.panel.loc[row, "direction"] == -1
+    assert np.isnan(result.panel.loc[row, "target_fixed"])
+    fixed = result.trades(top_n=None, plan="fixed").set_index(["date", "symbol"])
+    assert fixed.loc[row, "outcome"] == "no_plan"
+    assert result.trade_summary(top_n=None).loc["no_plan", "fixed"] == 1

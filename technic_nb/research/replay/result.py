@@ -238,7 +238,8 @@ class ReplayResult(ReplayDisplay):
         """Walk the trade plans of the top ``top_n`` rows of each date through the next bars.
 
         ``plan="chart"`` uses the plan's target (the nearest resistance, or an ATR
-        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.
+        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.  Plans
+        without usable levels (a NaN fixed target) are ``"no_plan"``, never walked.
         """
         if plan not in ("chart", "fixed"):
             raise ValueError(f"plan={plan!r} is invalid: plan must be 'chart' or 'fixed'")
