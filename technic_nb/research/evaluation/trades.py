@@ -30,9 +30,17 @@ swap, ``>=`` and ``<=`` swap):
 3. No exit within ``max_days`` bars (the fill bar is bar 1): exit at the
    close of bar ``max_days``, ``"timeout"``.  The bars run out first
    (delisted or end of data): marked at the last close, ``"open"``.
+4. The walk's path runs from the anchor bar to the bar that decides its outcome
+   (the exit bar; the last bar of the entry window for ``"no_fill"``; the last
+   bar for ``"pending"`` and ``"open"``), both included.  When a bad bar (a bar
+   the scan's bar checks reject, see :mod:`technic_nb.research.evaluation`) lies
+   on it, the walk would cross that bar before its outcome is known:
+   ``"bad_bar"``, with no fill, no exit and no R.  A bad bar after the exit
+   changes nothing.
 
-A row without a fill (``"no_plan"``, ``"no_bars"``, ``"pending"``, ``"no_fill"``)
-has NaT and NaN fill and exit columns, no ``bars_held`` and a NaN ``r_multiple``.
+A row without a fill (``"no_plan"``, ``"no_bars"``, ``"bad_bar"``, ``"pending"``,
+``"no_fill"``) has NaT and NaN fill and exit columns, no ``bars_held`` and a NaN
+``r_multiple``.
 
 ``r_multiple = (exit_price - fill_price) / (entry - stop)`` (the same formula
 for shorts, where both differences are negative), so a fill at the entry and
@@ -60,6 +68,7 @@ from technic_nb.research.evaluation.common import (
     require,
     row_groups,
     scan_dates,
+    symbol_bad_bars,
     to_dates,
 )
 
@@ -69,6 +78,7 @@ __all__ = ["OUTCOMES", "TRADE_COLUMNS", "r_summary", "walk_trade_plans"]
 OUTCOMES: tuple[str, ...] = (
     "no_plan",
     "no_bars",
+    "bad_bar",
     "pending",
     "no_fill",
     "stop_gap",
@@ -99,7 +109,7 @@ _PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
 #: The outcomes of rows with no walk to count (left out of ``r_summary``'s ``trades``).
-_UNWALKED = ("no_plan",)
+_UNWALKED = ("no_plan", "bad_bar")
 
 
 class _Walk(NamedTuple):
@@ -108,6 +118,8 @@ class _Walk(NamedTuple):
     fill_price: float = math.nan
     exit: int = -1
     exit_price: float = math.nan
+    #: the last bar read: the one that decides the outcome (-1: none)
+    last: int = -1
 
 
 class _Plan(NamedTuple):
@@ -132,6 +144,7 @@ def walk_trade_plans(
     top_n: int | None = None,
     max_days: int = 63,
     entry_window: int = 5,
+    bad_bars: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Walk each long or short trade plan of the panel through the following bars.
 
@@ -146,13 +159,17 @@ def walk_trade_plans(
         top_n: only the rows with ``rank <= top_n``.
         max_days: the most bars a position is held.
         entry_window: the bars after the anchor in which the entry may fill.
+        bad_bars: per symbol, the bool mask of its bars that the scan's checks
+            reject (:func:`~technic_nb.research.evaluation.common.find_bad_bars`);
+            the masks of the symbols it lacks (all, by default) are computed here.
 
     Returns:
         One row per chosen plan, columns :data:`TRADE_COLUMNS` (``outcome`` a
         categorical of :data:`OUTCOMES`, ``bars_held`` nullable integers).
 
     Raises:
-        ValueError: a malformed argument, or malformed bars.
+        ValueError: a malformed argument, ``bad_bars`` mask or bars (unsorted, or
+            without ``open, high, low, close``; bad values are bad bars).
     """
     days = check_int("max_days", max_days, 1)
     window = check_int("entry_window", entry_window, 1)
@@ -169,7 +186,7 @@ def walk_trade_plans(
     plans = _plans(levels)
     anchors = anchor_dates(panel, index)[rows]
     symbols = index.get_level_values(1)[rows]
-    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window)
+    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window, bad_bars)
     return _trade_frame(index, rows, levels, walks, fill_ns, exit_ns)
 
 
@@ -189,6 +206,7 @@ def _walk_symbols(
     bars: Mapping[str, pd.DataFrame],
     days: int,
     window: int,
+    bad_bars: Mapping[str, np.ndarray] | None,
 ) -> tuple[list[_Walk], np.ndarray, np.ndarray]:
     """Every plan walked over its symbol's bars: the walks, fill and exit dates (int64 ns)."""
     walks: list[_Walk] = [_Walk("no_plan" if p is None else "no_bars") for p in plans]
@@ -199,12 +217,15 @@ def _walk_symbols(
         if frame is None or not len(frame):
             continue
         dates, prices = bar_arrays(symbol, frame, _PRICE_COLUMNS)
+        seen = symbol_bad_bars(symbol, frame, bad_bars)
         positions = np.searchsorted(dates, anchors[members], side="right") - 1
         for member, anchor in zip(members, positions, strict=True):
             plan = plans[member]
             if anchor < 0 or plan is None:
                 continue
             walk = _walk(prices, int(anchor), plan, days, window)
+            if seen[walk.last + 1] > seen[anchor]:  # a bad bar on the path (rule 4)
+                walk = _Walk("bad_bar")
             walks[member] = walk
             if walk.fill >= 0:
                 fill_ns[member] = dates[walk.fill]
@@ -238,7 +259,9 @@ def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window:
     )
     hits = np.flatnonzero(reach)
     if not len(hits):
-        return _Walk("pending" if anchor + window > last else "no_fill")
+        if anchor + window > last:
+            return _Walk("pending", last=last)
+        return _Walk("no_fill", last=anchor + window)
     fill = first + int(hits[0])
     fill_price = max(open_[fill], plan.entry) if long else min(open_[fill], plan.entry)
     end = min(fill + days - 1, last)
@@ -250,10 +273,10 @@ def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window:
     if len(exits):
         bar = fill + int(exits[0])
         price, outcome = _exit_on(plan, open_[bar], low[bar], high[bar], bar == fill)
-        return _Walk(outcome, fill, float(fill_price), bar, price)
+        return _Walk(outcome, fill, float(fill_price), bar, price, bar)
     if fill + days - 1 <= last:
-        return _Walk("timeout", fill, float(fill_price), end, float(close[end]))
-    return _Walk("open", fill, float(fill_price), last, float(close[last]))
+        return _Walk("timeout", fill, float(fill_price), end, float(close[end]), end)
+    return _Walk("open", fill, float(fill_price), last, float(close[last]), last)
 
 
 def _exit_on(
@@ -310,8 +333,9 @@ def _trade_frame(
 def r_summary(trades: pd.DataFrame) -> pd.Series:
     """Summary of walked trade plans in R multiples (an object Series: ints and floats).
 
-    ``trades`` (plans walked: every row but those ``"no_plan"``, which are only
-    counted), ``fills`` (plans filled), ``fill_rate`` (``fills / trades``), ``win_rate`` (share
+    ``trades`` (plans walked to an outcome: every row but those ``"no_plan"``, never
+    walked, and ``"bad_bar"``, whose outcome is unknown; both are only counted),
+    ``fills`` (plans filled), ``fill_rate`` (``fills / trades``), ``win_rate`` (share
     of filled trades with R > 0), ``mean_r`` (the expectancy), ``median_r`` and
     ``std_r`` (ddof 1) over all filled trades, including those still ``"open"``
     (marked at their last close), ``mean_bars_held``, then one count per outcome of
