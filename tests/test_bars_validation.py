@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from technic_nb import DirectorySource, ErrorType, InMemorySource, ScanError
-from technic_nb.core.bars import check_bar_values, normalize_bars
+from technic_nb.core.bars import check_bar_values, normalize_bars, rejected_rows
 from technic_nb.core.symbols import validate_symbol
 
 
@@ -110,6 +110,26 @@ def test_decimal_shifted_low_inside_the_range_rules():
     error = fetch_error(frame)
     assert "isolated price that jumps and reverts (a decimal shift?) on 2024-01-15" in error.message
     assert error.details["column"] == "low"
+
+
+def test_rejected_rows_marks_every_row_the_checks_reject():
+    bars = normalize_bars(good_frame(40), "XYZ")
+    assert not rejected_rows(bars.to_numpy()).any()
+    spoiled = bars.copy()
+    spoiled.iloc[3, 3] = np.nan  # a missing close
+    spoiled.iloc[10, 1:3] = [10.0, 12.0]  # high below low
+    spoiled.iloc[20, 2] /= 10  # a low shifted by a decimal: only the outlier rule sees it
+    spoiled.iloc[21, 3] = np.nan  # a broken neighbour does not hide that outlier
+    spoiled.iloc[30, :4] *= 10  # a whole bar shifted
+    spoiled.iloc[35, 4] = -1.0  # a negative volume
+    rows = [3, 10, 20, 21, 30, 35]
+    assert np.flatnonzero(rejected_rows(spoiled.to_numpy())).tolist() == rows
+    # each is a bar the scan rejects: a window holding it (and no other) fails, naming it
+    windows = [(0, 6), (8, 13), (17, 21), (21, 24), (28, 33), (33, 38)]
+    for row, (start, end) in zip(rows, windows, strict=True):
+        with pytest.raises(ScanError) as info:
+            check_bar_values(spoiled.iloc[start:end], "XYZ")
+        assert info.value.details["date"] == str(spoiled.index[row].date())
 
 
 def test_non_numeric_value():

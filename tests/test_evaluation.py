@@ -13,12 +13,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from technic_nb.core.bars import check_bar_values
+from technic_nb.core.errors import ScanError
 from technic_nb.research.evaluation import (
     OUTCOMES,
     STATUSES,
     TRADE_COLUMNS,
     diff_tables,
     dropped_summary,
+    find_bad_bars,
     forward_returns,
     ic_counts,
     ic_summary,
@@ -57,6 +60,14 @@ def panel_index(dates: list[pd.Timestamp], symbols: list[str]) -> pd.MultiIndex:
 
 
 CAL = pd.bdate_range("2023-01-02", periods=150)
+#: The bad bar of each symbol of the ``universe`` fixture (the scan's checks reject it).
+BAD_DAYS = {"FULL": CAL[70], "HOLEY": CAL[100]}
+
+
+def shift_bar(frame: pd.DataFrame, day: pd.Timestamp, factor: float = 0.1) -> None:
+    """Bar ``day`` of ``frame`` with every price times ``factor`` (a decimal shift that
+    breaks no OHLC rule: only the outlier rule rejects it), in place."""
+    frame.loc[day, ["open", "high", "low", "close"]] *= factor
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +75,22 @@ def universe() -> tuple[dict[str, pd.DataFrame], pd.Series, pd.MultiIndex]:
     """Bars with holes, a benchmark with holes, and a shuffled (date, symbol) index.
 
     FULL trades every day; LATE starts at day 40; GONE stops at day 90 (delisted);
-    HOLEY misses a fifth of the days; NOPE has no bars.  The scan dates include a
-    Saturday, a date before any bar and a date after the data.
+    HOLEY misses a fifth of the days; NOPE has no bars.  FULL and HOLEY have a bad
+    bar each (:data:`BAD_DAYS`: a whole bar shifted by a decimal, a close below the
+    low).  The scan dates include a Saturday, a date before any bar and a date after
+    the data.
     """
     rng = np.random.default_rng(7)
     keep = rng.uniform(size=len(CAL)) > 0.2
-    keep[-1] = True
+    keep[-1] = keep[100] = True
     bars = {
         "FULL": random_bars(rng, CAL),
         "LATE": random_bars(rng, CAL[40:]),
         "GONE": random_bars(rng, CAL[:90]),
         "HOLEY": random_bars(rng, CAL[keep]),
     }
+    shift_bar(bars["FULL"], BAD_DAYS["FULL"])
+    bars["HOLEY"].loc[BAD_DAYS["HOLEY"], "close"] /= 100  # below the low
     bench_days = CAL.delete([3, 50, 51, 120])
     benchmark = pd.Series(400.0 * np.exp(np.cumsum(rng.normal(0, 0.01, len(bench_days)))))
     benchmark.index = bench_days
@@ -97,7 +112,8 @@ def loop_forward(
     benchmark: pd.Series | None,
     data_end: pd.Timestamp,
 ) -> pd.DataFrame:
-    """The forward returns row by row, the slow obvious way."""
+    """The forward returns row by row, the slow obvious way (the bad bars are
+    :data:`BAD_DAYS`)."""
 
     def bench_at(day: pd.Timestamp) -> float:
         if benchmark is None:
@@ -115,6 +131,10 @@ def loop_forward(
         anchor_day = past.index[-1]
         anchor = len(past) - 1
         closes = frame["close"].to_numpy()
+        last = min(anchor + horizon, len(frame) - 1)
+        if anchor_day <= BAD_DAYS.get(symbol, pd.NaT) <= frame.index[last]:
+            out.append((math.nan, math.nan, "bad_bar"))
+            continue
         if anchor + horizon < len(frame):
             end, status = anchor + horizon, "ok"
         elif frame.index[-1] < data_end:
@@ -205,7 +225,7 @@ def test_forward_returns_never_look_ahead(universe) -> None:
             before.iloc[:anchor, :4] *= rng.uniform(0.5, 2.0, (anchor, 1))
             # the end bar changed: fwd_h changes (the check above can fail)
             end = frame.copy()
-            end.iloc[anchor + h, 3] *= 1.1
+            end.iloc[anchor + h, :4] *= 1.1  # the whole bar: still a valid bar
             one = pd.MultiIndex.from_tuples([(date, sym)], names=index.names)
             for changed, same in ((after, True), (before, True), (end, False)):
                 got = forward_returns(one, {sym: changed}, horizons=(h,), data_end=CAL[-1])
@@ -235,7 +255,8 @@ def test_forward_returns_use_last_date_as_anchor() -> None:
         (lambda b, i: forward_returns(i.droplevel(1), b), "MultiIndex"),
         (lambda b, i: forward_returns(i, b, data_end="2023-01-05"), "data_end"),
         (lambda b, i: forward_returns(i, {"A": b["A"].iloc[::-1]}), "not ascending"),
-        (lambda b, i: forward_returns(i, {"A": b["A"].assign(close=-1.0)}), "non-positive"),
+        (lambda b, i: forward_returns(i, b, bad_bars={"A": np.zeros(3, bool)}), "bad_bars"),
+        (lambda b, i: forward_returns(i, {"A": b["A"].drop(columns="close")}), "lacks"),
         (lambda b, i: forward_returns(i, b, benchmark=[1.0]), "benchmark must be a Series"),
     ],
 )
@@ -269,8 +290,94 @@ def test_dropped_summary_counts_statuses(universe) -> None:
         for name in STATUSES:
             assert row[name] == (status == name).sum()
         assert row["rows"] == len(status)
-        assert row["missing"] == status.isin(["no_future", "no_bars"]).sum()
+        assert row["missing"] == status.isin(["no_future", "no_bars", "bad_bar"]).sum()
     assert summary["no_bars"].sum() > 0 and summary["no_future"].sum() > 0
+    assert summary["bad_bar"].sum() > 0
+
+
+# -- bad bars ----------------------------------------------------------------------------
+
+
+def bad_kinds() -> dict[str, Any]:
+    """Ways a bar of a clean history goes bad (each rejected by the scan's checks)."""
+
+    def close_shift(frame: pd.DataFrame, day: pd.Timestamp) -> None:
+        frame.loc[day, "close"] /= 100  # SLG 2014-03-04: a close below the low
+
+    def missing(frame: pd.DataFrame, day: pd.Timestamp) -> None:
+        frame.loc[day, "close"] = np.nan
+
+    def volume_spike(frame: pd.DataFrame, day: pd.Timestamp) -> None:
+        frame.loc[day, "volume"] *= 1000
+
+    return {
+        "bar_shift": shift_bar,
+        "close_shift": close_shift,
+        "missing": missing,
+        "volume_spike": volume_spike,
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(bad_kinds()))
+def test_a_bad_bar_on_the_path_gives_bad_bar(kind: str) -> None:
+    clean = random_bars(np.random.default_rng(11), CAL)
+    bad_day, h = CAL[60], 5
+    frame = clean.copy()
+    bad_kinds()[kind](frame, bad_day)
+    # the scan rejects the bar: a window holding it fails, and it is the only bad bar
+    with pytest.raises(ScanError, match=str(bad_day.date())):
+        check_bar_values(frame.iloc[40:70], "X")
+    check_bar_values(clean, "X")
+    assert np.flatnonzero(find_bad_bars({"X": frame})["X"]).tolist() == [60]
+    # anchors: the path ends just before it, ends on it, holds it, starts on it, starts after
+    anchors = [CAL[60 - h - 1], CAL[60 - h], CAL[58], CAL[60], CAL[61]]
+    index = panel_index(anchors, ["X"])
+    got = forward_returns(index, {"X": frame}, horizons=(h,))
+    want = ["ok", "bad_bar", "bad_bar", "bad_bar", "ok"]
+    assert got[f"status_{h}d"].astype(str).tolist() == want
+    close = clean["close"]
+    for row, anchor in enumerate(anchors):
+        value = got[f"fwd_{h}d"].iloc[row]
+        if want[row] == "ok":
+            start = CAL.get_loc(anchor)
+            assert value == pytest.approx(close.iloc[start + h] / close.iloc[start] - 1, rel=1e-14)
+        else:
+            assert np.isnan(value)
+    assert got["anchor_date"].tolist() == anchors  # the anchor is still reported
+    dropped = dropped_summary(got)
+    assert dropped["bad_bar"].tolist() == [0, 1, 1, 1, 0]
+    assert dropped["missing"].tolist() == [0, 1, 1, 1, 0]
+    assert dropped["ok"].tolist() == [1, 0, 0, 0, 1]
+
+
+def test_bad_bars_of_delisted_and_unfinished_paths() -> None:
+    frame = random_bars(np.random.default_rng(12), CAL[:50])
+    shift_bar(frame, CAL[47])
+    index = panel_index([CAL[40], CAL[48]], ["X"])
+    # the data ends after the symbol's last bar: delisted, unless the bad bar is on the way
+    gone = forward_returns(index, {"X": frame}, horizons=(21,), data_end=CAL[-1])
+    assert gone["status_21d"].astype(str).tolist() == ["bad_bar", "delisted"]
+    assert np.isnan(gone["fwd_21d"].iloc[0]) and np.isfinite(gone["fwd_21d"].iloc[1])
+    # the data ends with the symbol: the bad bar already on the way wins over no_future
+    ended = forward_returns(index, {"X": frame}, horizons=(21,))
+    assert ended["status_21d"].astype(str).tolist() == ["bad_bar", "no_future"]
+
+
+def test_bad_bars_are_found_with_the_close_alone_and_taken_as_given() -> None:
+    frame = random_bars(np.random.default_rng(13), CAL)
+    shift_bar(frame, CAL[30])
+    index = panel_index([CAL[28], CAL[80]], ["X"])
+    closes = frame[["close"]]
+    got = forward_returns(index, {"X": closes}, horizons=(5,))
+    assert got["status_5d"].astype(str).tolist() == ["bad_bar", "ok"]
+    # a mask given is used as it is (computed once, passed to every call)
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[82] = True
+    given = forward_returns(index, {"X": frame}, horizons=(5,), bad_bars={"X": mask})
+    assert given["status_5d"].astype(str).tolist() == ["ok", "bad_bar"]
+    assert given["fwd_5d"].iloc[0] == pytest.approx(
+        frame["close"].iloc[33] / frame["close"].iloc[28] - 1, rel=1e-14
+    )
 
 
 # -- information coefficient ------------------------------------------------------------
@@ -616,11 +723,11 @@ WALKS: list[tuple[Any, ...]] = [
      "stop", 101.0, 99.0, 1, -1.0),
     ("gap_fill_above_target", LONG, [(106, 107, 105, 106)], 63,
      "target_gap", 106.0, 106.0, 1, 0.0),
-    ("timeout", LONG, [(100, 101.5, 100, 101), (101, 102, 100, 101.5), (101, 102, 100, 102.5),
+    ("timeout", LONG, [(100, 101.5, 100, 101), (101, 102, 100, 101.5), (101, 103, 100, 102.5),
                        (102, 103, 101, 102)], 3,
      "timeout", 101.0, 102.5, 3, 0.75),
     ("timeout_on_the_last_bar", LONG, [(100, 101.5, 100, 101), (101, 102, 100, 101.5),
-                                       (101, 102, 100, 102.5)], 3,
+                                       (101, 103, 100, 102.5)], 3,
      "timeout", 101.0, 102.5, 3, 0.75),
     ("open", LONG, [(100, 101.5, 100, 101), (101, 102, 100, 101.5)], 3,
      "open", 101.0, 101.5, 2, 0.25),
@@ -728,8 +835,6 @@ def test_trade_walk_selection_no_bars_and_summary() -> None:
     assert summary["win_rate"] == 1.0 and summary["mean_r"] == pytest.approx(2.0)
     assert summary["target"] == 2 and summary["no_bars"] == 2
     assert set(OUTCOMES) <= set(summary.index)
-    with pytest.raises(ValueError, match="stop < entry < target"):
-        walk_trade_plans(panel.assign(stop=102.0), bars)
 
 
 def test_r_summary_statistics() -> None:
@@ -749,6 +854,101 @@ def test_r_summary_statistics() -> None:
     assert s["std_r"] == pytest.approx(r.std(ddof=1))
     assert s["mean_bars_held"] == pytest.approx(5.0)
     assert (s["stop"], s["target"], s["stop_gap"], s["no_fill"], s["open"]) == (1, 1, 1, 1, 0)
+
+
+FILL = (100, 101.5, 100, 101)  # fills LONG at 101, touches nothing else
+UP = (102, 105.5, 101, 104)  # reaches LONG's target
+
+
+def test_plans_that_cannot_be_walked_are_counted_not_raised() -> None:
+    frame = pd.DataFrame(
+        [(100, 100.5, 99.5, 100), FILL, UP], columns=["open", "high", "low", "close"]
+    ).astype(float)
+    frame.index = pd.DatetimeIndex(CAL[10:13], name="date")
+    rows = [
+        ("OK", 1, 101.0, 99.0, 105.0),
+        ("NAN_TARGET", 1, 101.0, 99.0, np.nan),
+        ("SHORT_NAN_TARGET", -1, 99.0, 101.0, np.nan),  # a fixed short target at or below 0
+        ("ORDER", 1, 101.0, 102.0, 105.0),  # the stop above the entry
+        ("SHORT_ORDER", -1, 99.0, 101.0, 100.0),  # the target above the entry
+        ("INF_STOP", -1, 99.0, np.inf, 95.0),
+        ("NO_BARS", 1, 101.0, np.nan, 105.0),  # no plan, and no bars either
+        ("NEUTRAL", 0, np.nan, np.nan, np.nan),  # no plan asked for: not a row
+    ]
+    panel = pd.DataFrame(
+        [r[1:] for r in rows],
+        columns=["direction", "entry", "stop", "target"],
+        index=panel_index([CAL[10]], [r[0] for r in rows]),
+    )
+    bars = {symbol: frame for symbol, *_ in rows if symbol != "NO_BARS"}
+    trades = walk_trade_plans(panel, bars)
+    assert trades["symbol"].tolist() == [r[0] for r in rows[:-1]]
+    assert trades["outcome"].astype(str).tolist() == ["target", *["no_plan"] * 6]
+    skipped = trades.iloc[1:]
+    assert skipped["r_multiple"].isna().all() and skipped["fill_date"].isna().all()
+    # the levels are kept as given
+    np.testing.assert_array_equal(trades["target"], panel["target"].iloc[:-1])
+    summary = r_summary(trades)
+    assert (summary["trades"], summary["fills"], summary["fill_rate"]) == (1, 1, 1.0)
+    assert summary["no_plan"] == 6 and summary["target"] == 1
+    assert summary["mean_r"] == pytest.approx(2.0)
+
+
+def test_r_summary_counts_plans_not_walked_apart() -> None:
+    trades = pd.DataFrame(
+        {
+            "outcome": ["stop", "target", "no_plan", "bad_bar", "no_fill"],
+            "r_multiple": [-1.0, 2.0, np.nan, np.nan, np.nan],
+            "bars_held": pd.array([3, 5, pd.NA, pd.NA, pd.NA], dtype="Int64"),
+        }
+    )
+    s = r_summary(trades)
+    assert (s["trades"], s["fills"], s["fill_rate"]) == (3, 2, 2 / 3)
+    assert (s["no_plan"], s["bad_bar"], s["no_fill"]) == (1, 1, 1)
+    assert s["mean_r"] == pytest.approx(0.5) and s["mean_bars_held"] == pytest.approx(4.0)
+
+
+BAD = (10.0, 10.05, 9.95, 10.0)  # QUIET shifted by a decimal: only the outlier rule rejects it
+BAD_CLOSE = (100.0, 100.5, 99.5, 1.0)  # a close shifted by two decimals, below the low
+SHORT_FILL = (100, 100, 98.5, 99)  # fills SHORT at 99
+
+# (name, plan, bars after the anchor, outcome, R)
+BAD_WALKS: list[tuple[Any, ...]] = [
+    ("crossed_before_the_exit", LONG, [FILL, QUIET, BAD, QUIET, UP], "bad_bar", None),
+    ("exit_on_the_bad_bar", LONG, [FILL, BAD, QUIET], "bad_bar", None),  # low 9.95: a "stop"
+    ("bad_close_while_holding", LONG, [FILL, BAD_CLOSE, UP], "bad_bar", None),
+    ("short_fake_target", SHORT, [SHORT_FILL, BAD, QUIET], "bad_bar", None),
+    ("inside_the_entry_window", LONG, [QUIET, BAD, *[QUIET] * 4], "bad_bar", None),
+    ("pending_over_it", LONG, [QUIET, BAD, QUIET], "bad_bar", None),
+    ("open_over_it", LONG, [FILL, QUIET, BAD, QUIET], "bad_bar", None),
+    ("after_the_exit", LONG, [FILL, UP, BAD, QUIET], "target", 2.0),
+    ("after_the_entry_window", LONG, [*[QUIET] * 5, BAD, QUIET], "no_fill", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("plan", "after", "outcome", "r"), [w[1:] for w in BAD_WALKS], ids=[w[0] for w in BAD_WALKS]
+)
+def test_a_walk_never_crosses_a_bad_bar(plan, after, outcome, r) -> None:
+    trades, frame = walk_one(plan, after)
+    assert find_bad_bars({"X": frame})["X"].sum() == 1
+    row = trades.iloc[0]
+    assert row["outcome"] == outcome
+    if r is None:
+        assert np.isnan(row["r_multiple"]) and np.isnan(row["fill_price"])
+        assert pd.isna(row["fill_date"]) and pd.isna(row["exit_date"])
+        assert pd.isna(row["bars_held"])
+    else:
+        assert row["r_multiple"] == pytest.approx(r, abs=1e-12)
+    # the same walk over the clean bars
+    clean, _ = walk_one(plan, [QUIET if bar in (BAD, BAD_CLOSE) else bar for bar in after])
+    if outcome == "bad_bar":
+        assert clean.iloc[0]["outcome"] != "bad_bar"
+    else:
+        pd.testing.assert_frame_equal(clean, trades)
+    summary = r_summary(trades)
+    assert summary[outcome] == 1
+    assert summary["trades"] == (0 if outcome == "bad_bar" else 1)
 
 
 # -- list changes -----------------------------------------------------------------------
@@ -951,3 +1151,29 @@ def test_real_data_forward_returns_and_ic(real_data_dir: Path) -> None:
     report = quantile_returns(panel, returns, horizon=21, spacing_bars=spacing)
     usable = panel["tech_rating"].notna() & returns["fwd_21d"].notna()
     assert report.counts.sum(axis=1).eq(usable.groupby(level=0).sum()).all()
+
+
+def test_real_data_slg_decimal_shifted_close_is_a_bad_bar(real_data_dir: Path) -> None:
+    """SLG closed at 0.9161 on 2014-03-04 (90.341 the day before, 91.079 after): the
+    bar is listed in anomalies.csv and every scan whose window holds it rejects it."""
+    frame = pd.read_csv(real_data_dir / "SLG.csv.gz", index_col="date", parse_dates=["date"])
+    bad_day = pd.Timestamp("2014-03-04")
+    assert frame.loc[bad_day, "close"] == 0.9161
+    with pytest.raises(ScanError, match="2014-03-04"):
+        check_bar_values(frame.loc["2013-06-01":"2014-03-31"], "SLG")
+    assert frame.index[frame.index.get_loc(pd.Timestamp("2014-01-31")) + 21] == bad_day
+    close = frame["close"]
+    assert close[bad_day] / close["2014-01-31"] - 1 < -0.98  # what the return would be
+    dates = [pd.Timestamp(d) for d in ("2014-01-31", "2014-02-28", "2014-03-31")]
+    got = forward_returns(panel_index(dates, ["SLG"]), {"SLG": frame}, horizons=(5, 21, 63))
+    statuses = {h: got[f"status_{h}d"].astype(str).tolist() for h in (5, 21, 63)}
+    assert statuses == {
+        5: ["ok", "bad_bar", "ok"],
+        21: ["bad_bar", "bad_bar", "ok"],
+        63: ["bad_bar", "bad_bar", "ok"],
+    }
+    assert got["fwd_21d"].iloc[:2].isna().all()
+    assert got.loc[(dates[0], "SLG"), "fwd_5d"] == pytest.approx(
+        close.iloc[close.index.get_loc(dates[0]) + 5] / close[dates[0]] - 1, rel=1e-12
+    )
+    assert dropped_summary(got).xs(21, level="horizon")["bad_bar"].tolist() == [1, 1, 0]

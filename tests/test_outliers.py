@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from technic_nb import DemoSource, ErrorType, ScanError
-from technic_nb.core.bars import BAR_COLUMNS, check_bar_values
+from technic_nb.core.bars import BAR_COLUMNS, check_bar_values, rejected_rows
 from technic_nb.core.outliers import find_isolated_outliers, find_outliers_in_values
 
 N = 60
@@ -524,3 +524,17 @@ def test_real_crash_days_pass(real_bars, symbol, day):
             columns=pd.Index(BAR_COLUMNS),
         )
         check_bar_values(bars, symbol)
+
+
+def test_real_data_whole_histories_reject_exactly_the_listed_errors(real_bars, listed_errors):
+    """rejected_rows over each symbol's whole history (what the replay's forward returns
+    and trade walks avoid): the listed error rows, and the one measured volume spike."""
+    started = time.perf_counter()
+    found = set()
+    for symbol, (dates, values) in real_bars.items():
+        found |= {(symbol, str(day)) for day in dates[rejected_rows(values)]}
+    seconds = time.perf_counter() - started
+    listed = {(symbol, str(day)) for symbol, days in listed_errors.items() for day in days}
+    assert len(listed) == 48 and ("SLG", "2014-03-04") in listed
+    assert found == listed | MEASURED_FALSE_POSITIVE_DAYS
+    assert seconds < 5.0, f"{seconds:.1f} s for 505 histories"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import technic_nb as tn
 from technic_nb import ScanCancellation, ScanConfig
+from technic_nb.research import evaluation as ev
 
 DEMO_DATES = pd.date_range("2023-01-01", "2025-12-31", freq="BME")
 
@@ -223,3 +224,141 @@ def test_both_trade_plans_are_walked(demo_replay):
     assert list(summary.columns) == ["chart", "fixed"] and summary.loc["trades", "chart"] > 0
     with pytest.raises(ValueError, match="plan must be"):
         result.trades(plan="other")
+
+
+def falling_wild_bars(days: pd.DatetimeIndex) -> pd.DataFrame:
+    """A stock that keeps falling with bars spanning 40 % of its price: its short plans
+    risk so much that the fixed 2 R target would be at or below 0 (NaN)."""
+    rng = np.random.default_rng(1)
+    close = 50 * np.exp(np.cumsum(rng.normal(-0.003, 0.03, len(days))))
+    open_ = close * np.exp(rng.normal(0, 0.02, len(days)))
+    high, low = np.maximum(open_, close) * 1.2, np.minimum(open_, close) * 0.85
+    frame = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close})
+    frame["volume"] = 1e6
+    return frame.set_axis(days)
+
+
+def replay_frames(frames, cache_dir):
+    """The replay of ``frames`` at the month-ends, prices under 1 dollar kept."""
+    source = tn.InMemorySource(frames, name=cache_dir.name)
+    config = demo_config(cache_dir, source=source, universe="source", min_price=0.0)
+    return tn.replay(config, DEMO_DATES)
+
+
+@pytest.fixture(scope="module")
+def wild_replay(tmp_path_factory):
+    """Six demo stocks and WILD (:func:`falling_wild_bars`): (frames, replay)."""
+    base = tn.DemoSource(n_symbols=6)
+    frames = {s: base.fetch(s) for s in base.universe()["symbol"]}
+    frames["WILD"] = falling_wild_bars(frames["EVVB"].index)
+    return frames, replay_frames(frames, tmp_path_factory.mktemp("wild"))
+
+
+def test_plans_without_a_target_are_counted_not_walked(wild_replay):
+    _, result = wild_replay
+    panel = result.panel
+    fixed = result.trades(top_n=None, plan="fixed")  # used to raise a ValueError
+    no_target = panel["direction"].isin([1, -1]) & panel["target_fixed"].isna()
+    assert no_target.sum() > 0
+    skipped = fixed[fixed["outcome"] == "no_plan"].set_index(["date", "symbol"]).index
+    assert skipped.sort_values().equals(panel.index[no_target].sort_values())
+    assert fixed.loc[fixed["outcome"] == "no_plan", "r_multiple"].isna().all()
+    chart = result.trades(top_n=None)
+    assert len(chart) == len(fixed) and (chart["outcome"] != "no_plan").all()
+    summary = result.trade_summary(top_n=None)
+    assert summary.loc["no_plan", "fixed"] == no_target.sum()
+    assert summary.loc["trades", "fixed"] == len(fixed) - no_target.sum()
+    assert summary.loc["trades", "chart"] == len(chart)
+
+
+def test_real_data_short_without_a_fixed_target_is_counted(real_data_dir, tmp_path):
+    """DAL, in bankruptcy in 2007: a short whose fixed 2 R target would be below 0."""
+    source = tn.DirectorySource(real_data_dir)
+    config = ScanConfig(source=source, universe=["DAL", "AAPL"], cache_dir=tmp_path, n_jobs=2)
+    row = (pd.Timestamp("2007-03-30"), "DAL")
+    result = tn.replay(config, [row[0].date()])
+    assert result.panel.loc[row, "direction"] == -1
+    assert np.isnan(result.panel.loc[row, "target_fixed"])
+    fixed = result.trades(top_n=None, plan="fixed").set_index(["date", "symbol"])
+    assert fixed.loc[row, "outcome"] == "no_plan"
+    assert result.trade_summary(top_n=None).loc["no_plan", "fixed"] == 1
+
+
+@pytest.fixture(scope="module")
+def spoiled_replay(wild_replay, tmp_path_factory):
+    """The replay of :func:`wild_replay`, and the same after one bar inside a walked
+    trade got a close shifted by two decimals (SLG 2014-03-04):
+    (clean, spoiled, symbol, bad day)."""
+    frames, clean = wild_replay
+    trades = clean.trades(top_n=None)
+    held = trades[(trades["bars_held"] >= 4) & (trades["symbol"] != "WILD")].iloc[0]
+    symbol = held["symbol"]
+    bars = frames[symbol].copy()
+    bad_day = bars.index[bars.index.get_loc(held["fill_date"]) + 2]  # before the exit
+    bars.loc[bad_day, "close"] /= 100
+    spoiled = replay_frames({**frames, symbol: bars}, tmp_path_factory.mktemp("spoiled"))
+    return clean, spoiled, symbol, bad_day
+
+
+def test_forward_returns_never_cross_a_bar_the_scan_rejects(spoiled_replay):
+    clean, spoiled, symbol, bad_day = spoiled_replay
+    assert {s: int(m.sum()) for s, m in spoiled.bad_bars.items() if m.any()} == {symbol: 1}
+    assert spoiled.bars[symbol].index[spoiled.bad_bars[symbol]].tolist() == [bad_day]
+    # the scans after it reject the symbol, naming the bar
+    after = [d for d in spoiled.dates if pd.Timestamp(d) >= bad_day][:3]
+    errors = spoiled.errors[spoiled.errors["symbol"] == symbol]
+    assert set(after) <= set(errors["date"].dt.date)
+    assert errors["message"].str.contains(str(bad_day.date())).all()
+    # every return crossing it is bad_bar; the others are the clean replay's
+    common = spoiled.panel.index.intersection(clean.panel.index)
+    got, want = spoiled.returns.loc[common], clean.returns.loc[common].copy()
+    dates = spoiled.bars[symbol].index
+    rows = (want.index.get_level_values("symbol") == symbol) & (want["anchor_date"] <= bad_day)
+    for h in spoiled.horizons:
+        start = dates.get_indexer(want.loc[rows, "anchor_date"])
+        ends = dates[np.minimum(start + h, len(dates) - 1)]
+        crossed = np.zeros(len(want), dtype=bool)
+        crossed[np.flatnonzero(rows)[ends >= bad_day]] = True
+        assert crossed.any()
+        want[f"status_{h}d"] = want[f"status_{h}d"].astype(object).where(~crossed, "bad_bar")
+        want[f"status_{h}d"] = pd.Categorical(want[f"status_{h}d"], categories=ev.STATUSES)
+        want.loc[crossed, [f"fwd_{h}d", f"excess_{h}d"]] = np.nan
+        counts = spoiled.dropped().xs(h, level="horizon")
+        assert counts["bad_bar"].sum() == (spoiled.returns[f"status_{h}d"] == "bad_bar").sum()
+        assert counts["bad_bar"].sum() == crossed.sum()
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_trade_walks_never_cross_a_bar_the_scan_rejects(spoiled_replay):
+    clean, spoiled, symbol, bad_day = spoiled_replay
+    common = spoiled.panel.index.intersection(clean.panel.index)
+    summary = spoiled.trade_summary(top_n=None)
+    for plan in ("chart", "fixed"):
+        before = clean.trades(top_n=None, plan=plan).set_index(["date", "symbol"])
+        after = spoiled.trades(top_n=None, plan=plan).set_index(["date", "symbol"])
+        unwalked = after["outcome"].isin(["no_plan", "bad_bar"]).sum()
+        assert summary.loc["trades", plan] == len(after) - unwalked
+        assert summary.loc["bad_bar", plan] == (after["outcome"] == "bad_bar").sum()
+        before = before.loc[before.index.intersection(common)]
+        after = after.loc[before.index]
+        changed = (before["outcome"] != after["outcome"]).to_numpy()
+        assert changed.any() and (after.loc[changed, "outcome"] == "bad_bar").all()
+        assert (after.index[changed].get_level_values("symbol") == symbol).all()
+        assert (after.index[changed].get_level_values("date") <= bad_day).all()
+        pd.testing.assert_frame_equal(before[~changed], after[~changed])
+
+
+def test_real_data_decimal_shifted_close_is_a_bad_bar(real_data_dir, tmp_path):
+    """SLG's close of 0.9161 on 2014-03-04 (90.341 the day before), 21 bars after
+    2014-01-31: the 21-day return of that month-end would be -98.9 %."""
+    source = tn.DirectorySource(real_data_dir)
+    config = ScanConfig(source=source, universe=["SLG", "AAPL"], cache_dir=tmp_path, n_jobs=2)
+    row = (pd.Timestamp("2014-01-31"), "SLG")
+    result = tn.replay(config, [row[0].date()])
+    returns = result.returns
+    assert returns.loc[row, "status_5d"] == "ok" and np.isfinite(returns.loc[row, "fwd_5d"])
+    assert returns.loc[row, "status_21d"] == "bad_bar" and np.isnan(returns.loc[row, "fwd_21d"])
+    assert returns.loc[(row[0], "AAPL"), "status_21d"] == "ok"
+    assert result.dropped().loc[(row[0], 21), "bad_bar"] == 1
+    bad = result.bars["SLG"].index[result.bad_bars["SLG"]]
+    assert pd.Timestamp("2014-03-04") in bad

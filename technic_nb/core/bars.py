@@ -8,6 +8,8 @@ documented repairs below.  Besides the OHLC rules, :func:`check_bar_values`
 reports isolated outliers that break none of them (a low divided by ten, a
 volume a thousand times its neighbours'), by the rule of
 :mod:`technic_nb.core.outliers`; it reports them, it never corrects them.
+:func:`rejected_rows` marks every row of a whole history that those checks reject
+(the replay's forward returns and trade walks never cross one).
 
 Documented repairs (never change a number):
 
@@ -18,6 +20,7 @@ Documented repairs (never change a number):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,7 @@ import pandas as pd
 from technic_nb.core.errors import ScanError, data_error
 from technic_nb.core.outliers import Outlier, find_outliers_in_values
 
-__all__ = ["BAR_COLUMNS", "check_bar_values", "normalize_bars"]
+__all__ = ["BAR_COLUMNS", "check_bar_values", "normalize_bars", "rejected_rows"]
 
 BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 #: The column index of normalized bars, built once: building an Index of strings is slow.
@@ -210,19 +213,55 @@ def check_bar_arrays(
     """:func:`check_bar_values` on the bars' values (rows of open, high, low, close,
     volume) whose dates are ``dates[start:start + len(values)]``."""
     bad = _BadRows(values, dates, start, symbol)
-    bad.check(~np.isfinite(values).all(axis=1), "a missing (NaN) or infinite value")
-    prices = values[:, :4]
-    bad.check((prices <= 0).any(axis=1), "a non-positive price")
-    bad.check(values[:, 4] < 0, "a negative volume")
-    high, low = prices[:, 1], prices[:, 2]
-    bad.check(high < low, "high below low")
-    outside = (
-        (prices[:, 0] > high) | (prices[:, 0] < low) | (prices[:, 3] > high) | (prices[:, 3] < low)
-    )
-    bad.check(outside, "open or close outside the high-low range")
+    for what, mask in _row_checks(values):
+        bad.check(mask, what)
     outliers = find_outliers_in_values(values, ohlc_checked=True)
     if outliers:
         raise _outlier_error(outliers, bad)
+
+
+def rejected_rows(values: np.ndarray) -> np.ndarray:
+    """The rows of a whole history that :func:`check_bar_arrays` rejects, as a bool mask.
+
+    A row is rejected when it fails one of the row checks (a NaN or infinite value, a
+    non-positive price, a negative volume, ``high < low``, an open or close outside
+    ``[low, high]``) or when it holds an isolated outlier
+    (:func:`~technic_nb.core.outliers.find_outliers_in_values`).  The outlier rule runs
+    on the rows that pass the row checks, each compared with its nearest such rows, so
+    one broken row does not hide (or fake) an outlier next to it.  Where a scan raises
+    at the first bad row of its window, this marks every bad row of the history at
+    once; the edge rules of the outliers apply to the first and last rows of the
+    history only (inside it, every bar has a neighbour on each side).
+
+    Args:
+        values: rows of open, high, low, close, volume.
+    """
+    rejected = np.zeros(len(values), dtype=bool)
+    for _, mask in _row_checks(values):
+        rejected |= mask
+    kept = np.flatnonzero(~rejected)
+    outliers = find_outliers_in_values(values[kept], ohlc_checked=True)
+    if outliers:
+        rejected[kept[[o.position for o in outliers]]] = True
+    return rejected
+
+
+def _row_checks(values: np.ndarray) -> Iterator[tuple[str, Any]]:
+    """The row checks of :func:`check_bar_arrays`, in order: what each rejects, its mask
+    (a bool array, one value per row).
+
+    A generator: a caller that stops at the first failing check computes no more.
+    """
+    yield "a missing (NaN) or infinite value", ~np.isfinite(values).all(axis=1)
+    prices = values[:, :4]
+    yield "a non-positive price", (prices <= 0).any(axis=1)
+    yield "a negative volume", values[:, 4] < 0
+    high, low = prices[:, 1], prices[:, 2]
+    yield "high below low", high < low
+    outside = (
+        (prices[:, 0] > high) | (prices[:, 0] < low) | (prices[:, 3] > high) | (prices[:, 3] < low)
+    )
+    yield "open or close outside the high-low range", outside
 
 
 class _BadRows:

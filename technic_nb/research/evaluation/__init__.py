@@ -1,6 +1,7 @@
 """Research statistics of replayed scans: do the ratings predict anything?
 
-Pure: pandas, numpy, scipy and statsmodels only; no I/O and no widgets.  The
+Pure: pandas, numpy, scipy and statsmodels, and the scan's own bar checks
+(:mod:`technic_nb.core.bars`); no I/O and no widgets.  The
 functions read a *panel* (the scan run at many past dates) and the bars of its
 symbols, and answer "did a higher rating come before a higher return?".
 
@@ -15,8 +16,8 @@ Inputs
 ``bars``
     ``Mapping[str, DataFrame]``: each symbol's own daily bars, a DatetimeIndex
     ascending without duplicates and float columns ``open, high, low, close``
-    (``volume`` is not used), the whole history including dates after the scan
-    dates.
+    and ``volume`` (read only to find bad bars), the whole history including
+    dates after the scan dates.
 ``benchmark``
     Optional Series of benchmark closes indexed by date (SPY).
 
@@ -46,9 +47,27 @@ status         meaning
                (0 when the anchor is the last bar)
 ``no_future``  fewer than ``h`` bars follow because the data ends: NaN
 ``no_bars``    no bar on or before the date, or a symbol without bars: NaN
+``bad_bar``    a bad bar (below) lies between the anchor bar and the bar the return ends
+               on (the symbol's last bar when fewer than ``h`` bars follow), both
+               included: NaN, whatever the other statuses would say
 =============  ==========================================================================
 
 Every input row is in the output, in the input order.
+
+Bad bars
+--------
+A *bad bar* is a bar that the scan's own bar checks reject
+(:func:`technic_nb.core.bars.rejected_rows`): a missing or non-positive price, a
+negative volume, ``high < low``, an open or close outside ``[low, high]``, or an
+isolated price or volume outlier (:mod:`technic_nb.core.outliers`, such as a close
+shifted by a decimal).  A scan whose window holds one fails for that symbol (an
+outlier once a bar follows it in the window), so no forward return or trade walk
+crosses one either: they get the status or outcome ``bad_bar`` and no number.  The
+bad bars are found once per symbol over its whole history
+(:func:`~technic_nb.research.evaluation.common.find_bad_bars`; pass the result as
+``bad_bars=`` to check each history once for several calls).  Bars missing ``open``,
+``high`` or ``low`` are checked with the close in their place, and bars without
+``volume`` without the volume checks.
 
 Statistics
 ----------
@@ -58,7 +77,7 @@ Statistics
   standard error; :func:`overlap_lags` - the lags matching overlapping windows.
 * :func:`ic_summary`, :func:`quantile_returns`, :func:`signal_stats`.
 * :func:`walk_trade_plans` and :func:`r_summary` - the scan's trade plans
-  walked bar by bar (rules in :func:`walk_trade_plans`).
+  walked bar by bar (rules in :mod:`~technic_nb.research.evaluation.trades`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
 
@@ -85,6 +104,7 @@ This module re-exports the functions of its private parts:
 
 from __future__ import annotations
 
+from technic_nb.research.evaluation.common import find_bad_bars
 from technic_nb.research.evaluation.groups import (
     QuantileReport,
     quantile_returns,
@@ -121,6 +141,7 @@ __all__ = [
     "QuantileReport",
     "diff_tables",
     "dropped_summary",
+    "find_bad_bars",
     "forward_returns",
     "ic_counts",
     "ic_summary",

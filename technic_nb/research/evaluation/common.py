@@ -1,28 +1,32 @@
 """Shared checks and array helpers of the replay statistics (:mod:`technic_nb.research.evaluation`).
 
 Argument checks, the panel's ``(date, symbol)`` index, dates as int64 nanoseconds, the
-anchor dates, validated bar arrays, the alignment of ``returns`` with the panel and the
-per-date average ranks.  Pure: no I/O.
+anchor dates, bar arrays and their bad bars, the alignment of ``returns`` with the panel
+and the per-date average ranks.  Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from technic_nb.core.bars import rejected_rows
+
 __all__ = [
     "NAT",
     "aligned",
     "anchor_dates",
+    "bad_bar_mask",
     "bar_arrays",
     "check_horizons",
     "check_int",
     "check_spacing",
     "date_codes",
+    "find_bad_bars",
     "grouped_ranks",
     "numeric",
     "panel_index",
@@ -31,6 +35,7 @@ __all__ = [
     "row_groups",
     "scan_dates",
     "status_horizons",
+    "symbol_bad_bars",
     "to_dates",
     "to_ns",
 ]
@@ -140,7 +145,18 @@ def row_groups(symbols: pd.Index | np.ndarray) -> dict[Any, np.ndarray]:
 def bar_arrays(
     symbol: Any, frame: pd.DataFrame, columns: Sequence[str]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Validated bar dates (int64 ns) and the float arrays of ``columns``."""
+    """Bar dates (int64 ns) and the float arrays of ``columns``, the structure checked.
+
+    The values are not checked here: a bar with a missing or non-positive price is a
+    bad bar (:func:`bad_bar_mask`), which no forward path may cross.
+    """
+    what = _check_bars_frame(symbol, frame, columns)
+    arrays = [frame[c].to_numpy(dtype=np.float64) for c in columns]
+    return to_ns(frame.index, what), arrays
+
+
+def _check_bars_frame(symbol: Any, frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """ValueError unless ``frame`` is a DataFrame of ascending unique dates with ``columns``."""
     what = f"bars[{symbol!r}]"
     if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex):
         raise ValueError(f"{what} must be a DataFrame with a DatetimeIndex of bar dates")
@@ -152,16 +168,64 @@ def bar_arrays(
             f"{what} dates are not ascending and unique: sort them "
             "(.sort_index()) and drop duplicate dates"
         )
-    arrays = [frame[c].to_numpy(dtype=np.float64) for c in columns]
-    for name, values in zip(columns, arrays, strict=True):
-        bad = ~np.isfinite(values) | (values <= 0)
-        if bad.any():
-            first = frame.index[int(np.flatnonzero(bad)[0])]
+    return what
+
+
+def bad_bar_mask(symbol: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The bars of ``frame`` that the scan's bar checks reject, as a bool array.
+
+    :func:`technic_nb.core.bars.rejected_rows` over the whole history: a missing or
+    non-positive price, a negative volume, ``high < low``, an open or close outside
+    ``[low, high]``, an isolated price or volume outlier.  Only ``close`` is required:
+    a missing ``open``, ``high`` or ``low`` column is taken as the close, and without a
+    ``volume`` column no volume is checked.
+    """
+    _check_bars_frame(symbol, frame, ("close",))
+    n = len(frame)
+    close = frame["close"].to_numpy(dtype=np.float64)
+    prices = [
+        frame[c].to_numpy(dtype=np.float64) if c in frame.columns else close
+        for c in ("open", "high", "low")
+    ]
+    volume = frame["volume"].to_numpy(dtype=np.float64) if "volume" in frame.columns else np.ones(n)
+    return rejected_rows(np.column_stack([*prices, close, volume]))
+
+
+def find_bad_bars(bars: Mapping[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """Per symbol, :func:`bad_bar_mask` of its bars (symbols without bars are left out).
+
+    Compute it once and pass it to :func:`~technic_nb.research.evaluation.forward_returns`
+    and :func:`~technic_nb.research.evaluation.walk_trade_plans` (``bad_bars=``) to
+    check each history only once.
+    """
+    return {
+        symbol: bad_bar_mask(symbol, frame)
+        for symbol, frame in bars.items()
+        if not isinstance(frame, pd.DataFrame) or len(frame)
+    }
+
+
+def symbol_bad_bars(
+    symbol: Any, frame: pd.DataFrame, bad_bars: Mapping[str, np.ndarray] | None
+) -> np.ndarray:
+    """The bad bars of ``symbol`` as cumulative counts: ``seen[j]`` bad bars among the
+    first ``j``, so bars ``a..b`` (both included) hold one when ``seen[b + 1] > seen[a]``.
+
+    The mask comes from ``bad_bars`` when it has the symbol, else from :func:`bad_bar_mask`.
+    """
+    given = None if bad_bars is None else bad_bars.get(symbol)
+    if given is None:
+        mask = bad_bar_mask(symbol, frame)
+    else:
+        mask = np.asarray(given)
+        if mask.dtype != np.bool_ or mask.shape != (len(frame),):
             raise ValueError(
-                f"{what}['{name}'] has {int(bad.sum())} missing or non-positive prices "
-                f"(first on {first.date()}): clean the bars (drop those rows) first"
+                f"bad_bars[{symbol!r}] must be a bool array with one value per bar "
+                f"({len(frame)}); got {mask.dtype} of shape {mask.shape}: pass find_bad_bars(bars)"
             )
-    return to_ns(frame.index, what), arrays
+    seen = np.zeros(len(mask) + 1, dtype=np.int64)
+    np.cumsum(mask, out=seen[1:])
+    return seen
 
 
 # -- returns next to the panel ---------------------------------------------------------

@@ -21,6 +21,7 @@ from technic_nb.research.evaluation.common import (
     row_groups,
     scan_dates,
     status_horizons,
+    symbol_bad_bars,
     to_dates,
     to_ns,
 )
@@ -30,7 +31,7 @@ __all__ = ["HORIZONS", "STATUSES", "dropped_summary", "forward_returns"]
 #: The default forward-return horizons, in trading bars.
 HORIZONS: tuple[int, ...] = (5, 21, 63)
 #: The values of the ``status_{h}d`` columns of :func:`forward_returns`.
-STATUSES: tuple[str, ...] = ("ok", "delisted", "no_future", "no_bars")
+STATUSES: tuple[str, ...] = ("ok", "delisted", "no_future", "no_bars", "bad_bar")
 
 
 def forward_returns(
@@ -39,6 +40,7 @@ def forward_returns(
     horizons: Iterable[int] = HORIZONS,
     benchmark: pd.Series | None = None,
     data_end: Any = None,
+    bad_bars: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Close-to-close forward returns of every panel row over its symbol's own bars.
 
@@ -53,6 +55,9 @@ def forward_returns(
         benchmark: benchmark closes for the ``excess_{h}d`` columns (NaN without).
         data_end: the dataset's last date; default the latest date over all bars
             and the benchmark.  It separates ``delisted`` from ``no_future``.
+        bad_bars: per symbol, the bool mask of its bars that the scan's checks
+            reject (:func:`~technic_nb.research.evaluation.common.find_bad_bars`);
+            the masks of the symbols it lacks (all, by default) are computed here.
 
     Returns:
         A DataFrame indexed like ``index`` with, per horizon, ``fwd_{h}d``,
@@ -60,15 +65,16 @@ def forward_returns(
         then ``anchor_date`` (the anchor bar's date, NaT without one).
 
     Raises:
-        ValueError: a malformed index, horizon, benchmark or ``data_end``, or bars
-            that are unsorted or hold missing or non-positive closes.
+        ValueError: a malformed index, horizon, benchmark, ``data_end`` or
+            ``bad_bars`` mask, or bars that are unsorted or lack a ``close`` column
+            (bad values in the bars are bad bars, status ``bad_bar``).
     """
     steps = check_horizons(horizons)
     mi = panel_index(index, "index")
     anchors = anchor_dates(index, mi)
     bench = _benchmark_arrays(benchmark)
     end_ns = _data_end_ns(bars, benchmark, data_end)
-    fwd, status, ends, start = _forward_arrays(mi, anchors, bars, steps, end_ns)
+    fwd, status, ends, start = _forward_arrays(mi, anchors, bars, steps, end_ns, bad_bars)
     columns: dict[str, Any] = {}
     for h in steps:
         columns[f"fwd_{h}d"] = fwd[h]
@@ -93,6 +99,7 @@ def _forward_arrays(
     bars: Mapping[str, pd.DataFrame],
     steps: tuple[int, ...],
     end_ns: int,
+    bad_bars: Mapping[str, np.ndarray] | None,
 ) -> _Forward:
     """The forward returns of every row, symbol by symbol (see :func:`forward_returns`)."""
     n = len(mi)
@@ -105,6 +112,7 @@ def _forward_arrays(
         if frame is None or not len(frame):
             continue
         dates, (close,) = bar_arrays(symbol, frame, ("close",))
+        seen = symbol_bad_bars(symbol, frame, bad_bars)
         pos = np.searchsorted(dates, anchors[rows], side="right") - 1
         found = pos >= 0
         rows, pos = rows[found], pos[found]
@@ -113,11 +121,13 @@ def _forward_arrays(
         delisted = bool(dates[-1] < end_ns)
         for h in steps:
             full = pos + h <= last
-            kept = full | delisted
             stop = np.minimum(pos + h, last)
+            bad = seen[stop + 1] > seen[pos]  # a bad bar from the anchor to the end bar
+            kept = (full | delisted) & ~bad
             fwd[h][rows[kept]] = close[stop[kept]] / close[pos[kept]] - 1.0
             ends[h][rows[kept]] = dates[stop[kept]]
-            status[h][rows] = np.where(full, "ok", "delisted" if delisted else "no_future")
+            reached = np.where(full, "ok", "delisted" if delisted else "no_future")
+            status[h][rows] = np.where(bad, "bad_bar", reached)
     return _Forward(fwd, status, ends, start)
 
 
@@ -186,7 +196,7 @@ def dropped_summary(returns: pd.DataFrame) -> pd.DataFrame:
     Returns:
         A DataFrame indexed by ``(date, horizon)`` with the columns ``rows``,
         one count per status of :data:`STATUSES` and ``missing`` (rows with a NaN
-        return: ``no_future + no_bars``; ``delisted`` rows keep their return).
+        return: ``no_future + no_bars + bad_bar``; ``delisted`` rows keep their return).
     """
     mi = panel_index(returns, "returns")
     dates = to_dates(scan_dates(mi, "returns"))
@@ -198,7 +208,7 @@ def dropped_summary(returns: pd.DataFrame) -> pd.DataFrame:
         counts = counts.reindex(columns=list(STATUSES), fill_value=0).astype(np.int64)
         counts.columns = pd.Index(list(STATUSES))
         counts.insert(0, "rows", counts.sum(axis=1))
-        counts["missing"] = counts["no_future"] + counts["no_bars"]
+        counts["missing"] = counts["no_future"] + counts["no_bars"] + counts["bad_bar"]
         counts["horizon"] = h
         parts.append(counts.reset_index().set_index(["date", "horizon"]))
     return pd.concat(parts).sort_index()

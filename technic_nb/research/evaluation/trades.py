@@ -6,6 +6,10 @@ The rules of :func:`walk_trade_plans`, for a plan anchored at a scan date (see
 :mod:`technic_nb.research.evaluation`) and a long (a short mirrors them: highs and lows
 swap, ``>=`` and ``<=`` swap):
 
+0. A plan with a missing ``entry``, ``stop`` or ``target``, or with its levels in
+   the wrong order (a long needs ``stop < entry < target``, a short
+   ``target < entry < stop``), is not walked: ``"no_plan"``.  The fixed target of a
+   short whose ``entry - 2R`` is at or below 0, for one, is NaN.
 1. Entry is a stop order at ``entry``: the first of the ``entry_window`` bars
    after the anchor whose high is ``>= entry`` fills at ``max(open, entry)``
    (short: low ``<= entry``, fill at ``min(open, entry)``): a gap fills at the
@@ -26,6 +30,17 @@ swap, ``>=`` and ``<=`` swap):
 3. No exit within ``max_days`` bars (the fill bar is bar 1): exit at the
    close of bar ``max_days``, ``"timeout"``.  The bars run out first
    (delisted or end of data): marked at the last close, ``"open"``.
+4. The walk's path runs from the anchor bar to the bar that decides its outcome
+   (the exit bar; the last bar of the entry window for ``"no_fill"``; the last
+   bar for ``"pending"`` and ``"open"``), both included.  When a bad bar (a bar
+   the scan's bar checks reject, see :mod:`technic_nb.research.evaluation`) lies
+   on it, the walk would cross that bar before its outcome is known:
+   ``"bad_bar"``, with no fill, no exit and no R.  A bad bar after the exit
+   changes nothing.
+
+A row without a fill (``"no_plan"``, ``"no_bars"``, ``"bad_bar"``, ``"pending"``,
+``"no_fill"``) has NaT and NaN fill and exit columns, no ``bars_held`` and a NaN
+``r_multiple``.
 
 ``r_multiple = (exit_price - fill_price) / (entry - stop)`` (the same formula
 for shorts, where both differences are negative), so a fill at the entry and
@@ -53,6 +68,7 @@ from technic_nb.research.evaluation.common import (
     require,
     row_groups,
     scan_dates,
+    symbol_bad_bars,
     to_dates,
 )
 
@@ -60,7 +76,9 @@ __all__ = ["OUTCOMES", "TRADE_COLUMNS", "r_summary", "walk_trade_plans"]
 
 #: The outcomes of :func:`walk_trade_plans`.
 OUTCOMES: tuple[str, ...] = (
+    "no_plan",
     "no_bars",
+    "bad_bar",
     "pending",
     "no_fill",
     "stop_gap",
@@ -90,12 +108,18 @@ TRADE_COLUMNS: tuple[str, ...] = (
 _PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
+#: The outcomes of rows with no walk to count (left out of ``r_summary``'s ``trades``).
+_UNWALKED = ("no_plan", "bad_bar")
+
+
 class _Walk(NamedTuple):
     outcome: str
     fill: int = -1
     fill_price: float = math.nan
     exit: int = -1
     exit_price: float = math.nan
+    #: the last bar read: the one that decides the outcome (-1: none)
+    last: int = -1
 
 
 class _Plan(NamedTuple):
@@ -105,17 +129,28 @@ class _Plan(NamedTuple):
     target: float
 
 
+class _Levels(NamedTuple):
+    """The chosen rows' plan columns as given (float64; direction +1 or -1)."""
+
+    direction: np.ndarray
+    entry: np.ndarray
+    stop: np.ndarray
+    target: np.ndarray
+
+
 def walk_trade_plans(
     panel: pd.DataFrame,
     bars: Mapping[str, pd.DataFrame],
     top_n: int | None = None,
     max_days: int = 63,
     entry_window: int = 5,
+    bad_bars: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Walk each long or short trade plan of the panel through the following bars.
 
     Rows with ``direction`` +1 or -1 (and ``rank <= top_n`` when given) are walked
-    over the bars after their anchor by the rules of this module's docstring.
+    over the bars after their anchor by the rules of this module's docstring; a
+    plan with missing or misordered levels is kept as ``"no_plan"``, never walked.
 
     Args:
         panel: the replay panel (``direction``, ``entry``, ``stop``, ``target``;
@@ -124,15 +159,17 @@ def walk_trade_plans(
         top_n: only the rows with ``rank <= top_n``.
         max_days: the most bars a position is held.
         entry_window: the bars after the anchor in which the entry may fill.
+        bad_bars: per symbol, the bool mask of its bars that the scan's checks
+            reject (:func:`~technic_nb.research.evaluation.common.find_bad_bars`);
+            the masks of the symbols it lacks (all, by default) are computed here.
 
     Returns:
-        One row per walked plan, columns :data:`TRADE_COLUMNS` (``outcome`` a
+        One row per chosen plan, columns :data:`TRADE_COLUMNS` (``outcome`` a
         categorical of :data:`OUTCOMES`, ``bars_held`` nullable integers).
 
     Raises:
-        ValueError: a plan with missing prices or whose levels are in the wrong
-            order (long: ``stop < entry < target``; short: ``target < entry < stop``),
-            or malformed bars.
+        ValueError: a malformed argument, ``bad_bars`` mask or bars (unsorted, or
+            without ``open, high, low, close``; bad values are bad bars).
     """
     days = check_int("max_days", max_days, 1)
     window = check_int("entry_window", entry_window, 1)
@@ -140,11 +177,17 @@ def walk_trade_plans(
     require(panel, ["direction", "entry", "stop", "target"], "panel")
     direction = numeric(panel, "direction")
     rows = _plan_rows(panel, direction, top_n)
-    plans = _plans(panel, rows, direction)
+    levels = _Levels(
+        direction[rows],
+        numeric(panel, "entry")[rows],
+        numeric(panel, "stop")[rows],
+        numeric(panel, "target")[rows],
+    )
+    plans = _plans(levels)
     anchors = anchor_dates(panel, index)[rows]
     symbols = index.get_level_values(1)[rows]
-    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window)
-    return _trade_frame(index, rows, plans, walks, fill_ns, exit_ns)
+    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window, bad_bars)
+    return _trade_frame(index, rows, levels, walks, fill_ns, exit_ns)
 
 
 def _plan_rows(panel: pd.DataFrame, direction: np.ndarray, top_n: int | None) -> np.ndarray:
@@ -159,13 +202,14 @@ def _plan_rows(panel: pd.DataFrame, direction: np.ndarray, top_n: int | None) ->
 def _walk_symbols(
     symbols: pd.Index,
     anchors: np.ndarray,
-    plans: list[_Plan],
+    plans: list[_Plan | None],
     bars: Mapping[str, pd.DataFrame],
     days: int,
     window: int,
+    bad_bars: Mapping[str, np.ndarray] | None,
 ) -> tuple[list[_Walk], np.ndarray, np.ndarray]:
     """Every plan walked over its symbol's bars: the walks, fill and exit dates (int64 ns)."""
-    walks: list[_Walk] = [_Walk("no_bars")] * len(plans)
+    walks: list[_Walk] = [_Walk("no_plan" if p is None else "no_bars") for p in plans]
     fill_ns = np.full(len(plans), NAT, dtype=np.int64)
     exit_ns = np.full(len(plans), NAT, dtype=np.int64)
     for symbol, members in row_groups(symbols).items():
@@ -173,11 +217,15 @@ def _walk_symbols(
         if frame is None or not len(frame):
             continue
         dates, prices = bar_arrays(symbol, frame, _PRICE_COLUMNS)
+        seen = symbol_bad_bars(symbol, frame, bad_bars)
         positions = np.searchsorted(dates, anchors[members], side="right") - 1
         for member, anchor in zip(members, positions, strict=True):
-            if anchor < 0:
+            plan = plans[member]
+            if anchor < 0 or plan is None:
                 continue
-            walk = _walk(prices, int(anchor), plans[member], days, window)
+            walk = _walk(prices, int(anchor), plan, days, window)
+            if seen[walk.last + 1] > seen[anchor]:  # a bad bar on the path (rule 4)
+                walk = _Walk("bad_bar")
             walks[member] = walk
             if walk.fill >= 0:
                 fill_ns[member] = dates[walk.fill]
@@ -185,25 +233,18 @@ def _walk_symbols(
     return walks, fill_ns, exit_ns
 
 
-def _plans(panel: pd.DataFrame, rows: np.ndarray, direction: np.ndarray) -> list[_Plan]:
-    entry = numeric(panel, "entry")[rows]
-    stop = numeric(panel, "stop")[rows]
-    target = numeric(panel, "target")[rows]
-    side = direction[rows]
-    finite = np.isfinite(entry) & np.isfinite(stop) & np.isfinite(target)
+def _plans(levels: _Levels) -> list[_Plan | None]:
+    """The plans of the rows; None for a plan that cannot be walked (rule 0)."""
+    side, entry, stop, target = levels
+    # NaN compares false: a missing level fails both orders (and inf is not finite)
     long_ok = (stop < entry) & (entry < target)
     short_ok = (target < entry) & (entry < stop)
-    bad = ~finite | np.where(side > 0, ~long_ok, ~short_ok)
-    if bad.any():
-        first = panel.index[rows[int(np.flatnonzero(bad)[0])]]
-        raise ValueError(
-            f"{int(bad.sum())} trade plans have missing prices or levels in the wrong order "
-            f"(first: {first}); a long needs stop < entry < target and a short "
-            "target < entry < stop: fix or drop those rows"
-        )
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(entry + stop + target)
+    usable = np.where(side > 0, long_ok, short_ok) & finite
     return [
-        _Plan(int(d), float(e), float(s), float(t))
-        for d, e, s, t in zip(side, entry, stop, target, strict=True)
+        _Plan(int(d), float(e), float(s), float(t)) if ok else None
+        for d, e, s, t, ok in zip(side, entry, stop, target, usable, strict=True)
     ]
 
 
@@ -218,7 +259,9 @@ def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window:
     )
     hits = np.flatnonzero(reach)
     if not len(hits):
-        return _Walk("pending" if anchor + window > last else "no_fill")
+        if anchor + window > last:
+            return _Walk("pending", last=last)
+        return _Walk("no_fill", last=anchor + window)
     fill = first + int(hits[0])
     fill_price = max(open_[fill], plan.entry) if long else min(open_[fill], plan.entry)
     end = min(fill + days - 1, last)
@@ -230,10 +273,10 @@ def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window:
     if len(exits):
         bar = fill + int(exits[0])
         price, outcome = _exit_on(plan, open_[bar], low[bar], high[bar], bar == fill)
-        return _Walk(outcome, fill, float(fill_price), bar, price)
+        return _Walk(outcome, fill, float(fill_price), bar, price, bar)
     if fill + days - 1 <= last:
-        return _Walk("timeout", fill, float(fill_price), end, float(close[end]))
-    return _Walk("open", fill, float(fill_price), last, float(close[last]))
+        return _Walk("timeout", fill, float(fill_price), end, float(close[end]), end)
+    return _Walk("open", fill, float(fill_price), last, float(close[last]), last)
 
 
 def _exit_on(
@@ -256,31 +299,32 @@ def _exit_on(
 def _trade_frame(
     index: pd.MultiIndex,
     rows: np.ndarray,
-    plans: list[_Plan],
+    levels: _Levels,
     walks: list[_Walk],
     fill_ns: np.ndarray,
     exit_ns: np.ndarray,
 ) -> pd.DataFrame:
-    entry = np.array([p.entry for p in plans], dtype=np.float64)
-    stop = np.array([p.stop for p in plans], dtype=np.float64)
     fill_price = np.array([w.fill_price for w in walks], dtype=np.float64)
     exit_price = np.array([w.exit_price for w in walks], dtype=np.float64)
     held = [w.exit - w.fill + 1 if w.fill >= 0 else pd.NA for w in walks]
+    filled = np.array([w.fill >= 0 for w in walks], dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):  # rows without a fill: NaN
+        r = np.where(filled, (exit_price - fill_price) / (levels.entry - levels.stop), np.nan)
     frame = pd.DataFrame(
         {
             "date": to_dates(scan_dates(index, "the panel")[rows]),
             "symbol": np.asarray(index.get_level_values(1)[rows], dtype=object),
-            "direction": np.array([p.direction for p in plans], dtype=np.int64),
-            "entry": entry,
-            "stop": stop,
-            "target": np.array([p.target for p in plans], dtype=np.float64),
+            "direction": levels.direction.astype(np.int64),
+            "entry": levels.entry,
+            "stop": levels.stop,
+            "target": levels.target,
             "fill_date": to_dates(fill_ns),
             "fill_price": fill_price,
             "exit_date": to_dates(exit_ns),
             "exit_price": exit_price,
             "outcome": pd.Categorical([w.outcome for w in walks], categories=OUTCOMES),
             "bars_held": pd.array(held, dtype="Int64"),
-            "r_multiple": (exit_price - fill_price) / (entry - stop),
+            "r_multiple": r,
         }
     )
     return frame
@@ -289,30 +333,34 @@ def _trade_frame(
 def r_summary(trades: pd.DataFrame) -> pd.Series:
     """Summary of walked trade plans in R multiples (an object Series: ints and floats).
 
-    ``trades`` (plans walked), ``fills`` (plans filled), ``fill_rate``,
-    ``win_rate`` (share of filled trades with R > 0), ``mean_r`` (the expectancy),
-    ``median_r`` and ``std_r`` (ddof 1) over all filled trades, including those
-    still ``"open"`` (marked at their last close), ``mean_bars_held``, then one
-    count per outcome of :data:`OUTCOMES`.
+    ``trades`` (plans walked to an outcome: every row but those ``"no_plan"``, never
+    walked, and ``"bad_bar"``, whose outcome is unknown; both are only counted),
+    ``fills`` (plans filled), ``fill_rate`` (``fills / trades``), ``win_rate`` (share
+    of filled trades with R > 0), ``mean_r`` (the expectancy), ``median_r`` and
+    ``std_r`` (ddof 1) over all filled trades, including those still ``"open"``
+    (marked at their last close), ``mean_bars_held``, then one count per outcome of
+    :data:`OUTCOMES`.
 
     Args:
         trades: the output of :func:`walk_trade_plans`.
     """
     require(trades, ["outcome", "r_multiple", "bars_held"], "trades")
-    r = pd.to_numeric(trades["r_multiple"], errors="coerce").dropna()
+    outcome = trades["outcome"].astype(object)
+    walked = trades[~outcome.isin(_UNWALKED).to_numpy()]
+    r = pd.to_numeric(walked["r_multiple"], errors="coerce").dropna()
     filled = len(r)
-    held = pd.to_numeric(trades["bars_held"], errors="coerce").dropna()
+    held = pd.to_numeric(walked["bars_held"], errors="coerce").dropna()
     values: dict[str, float] = {
-        "trades": len(trades),
+        "trades": len(walked),
         "fills": filled,
-        "fill_rate": filled / len(trades) if len(trades) else math.nan,
+        "fill_rate": filled / len(walked) if len(walked) else math.nan,
         "win_rate": float((r > 0).mean()) if filled else math.nan,
         "mean_r": float(r.mean()) if filled else math.nan,
         "median_r": float(r.median()) if filled else math.nan,
         "std_r": float(r.std(ddof=1)) if filled > 1 else math.nan,
         "mean_bars_held": float(held.mean()) if len(held) else math.nan,
     }
-    outcomes = trades["outcome"].astype(object).value_counts()
+    outcomes = outcome.value_counts()
     for name in OUTCOMES:
         values[name] = int(outcomes.get(name, 0))
     return pd.Series(values, name="r_summary", dtype=object)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -164,13 +164,18 @@ class ReplayResult(ReplayDisplay):
         return {symbol: arrays.frame() for symbol, arrays in self.bars_arrays.items()}
 
     @functools.cached_property
+    def bad_bars(self) -> dict[str, np.ndarray]:
+        """Per symbol, a mask of the bars the scan's checks reject (no path crosses one)."""
+        return ev.find_bad_bars(self.bars)
+
+    @functools.cached_property
     def returns(self) -> pd.DataFrame:
         """Forward returns of every ranked row: ``fwd_{h}d``, ``excess_{h}d`` (over the
         benchmark) and ``status_{h}d`` (``ok``, ``delisted``: the symbol stopped
-        trading, return to its last bar; ``no_future``: the data ends first;
-        ``no_bars``), from each symbol's own bars."""
+        trading, return to its last bar; ``no_future``: the data ends first; ``no_bars``;
+        ``bad_bar``: one of :attr:`bad_bars` on the way), from each symbol's own bars."""
         return ev.forward_returns(
-            self.panel.index, self.bars, self.horizons, benchmark=self.benchmark
+            self.panel.index, self.bars, self.horizons, self.benchmark, bad_bars=self.bad_bars
         )
 
     def dropped(self) -> pd.DataFrame:
@@ -238,14 +243,16 @@ class ReplayResult(ReplayDisplay):
         """Walk the trade plans of the top ``top_n`` rows of each date through the next bars.
 
         ``plan="chart"`` uses the plan's target (the nearest resistance, or an ATR
-        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.
+        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.  Plans
+        without usable levels (a NaN fixed target) are ``"no_plan"``, never walked; walks
+        that would cross one of :attr:`bad_bars` are ``"bad_bar"``.
         """
         if plan not in ("chart", "fixed"):
             raise ValueError(f"plan={plan!r} is invalid: plan must be 'chart' or 'fixed'")
         panel = self.panel
         if plan == "fixed" and len(panel):
             panel = panel.assign(target=panel["target_fixed"])
-        return ev.walk_trade_plans(panel, self.bars, top_n=top_n, max_days=max_days)
+        return ev.walk_trade_plans(panel, self.bars, top_n, max_days, bad_bars=self.bad_bars)
 
     def trade_summary(self, top_n: int | None = 20, max_days: int = 63) -> pd.DataFrame:
         """Both plans' walks summarized side by side (R multiples, win rate, outcomes)."""
@@ -269,20 +276,7 @@ class ReplayResult(ReplayDisplay):
     def rescore(self, scoring: Any) -> ReplayResult:
         """The same replay scored with other weights (nothing is recomputed)."""
         config = self.config.replace(scoring=scoring)
-        return ReplayResult(
-            self.dates,
-            self.horizons,
-            self.features,
-            self.errors,
-            self.status,
-            dict(self.stats),
-            self.cancelled,
-            list(self.warnings),
-            config,
-            self.universe,
-            self.bars_arrays,
-            self.benchmark,
-        )
+        return replace(self, config=config, stats=dict(self.stats), warnings=list(self.warnings))
 
     def _factors(self) -> tuple[str, ...]:
         """The rating, the built-in subscores and the user subscores."""
