@@ -224,6 +224,23 @@ def test_both_trade_plans_are_walked(demo_replay):
     assert list(summary.columns) == ["chart", "fixed"] and summary.loc["trades", "chart"] > 0
     with pytest.raises(ValueError, match="plan must be"):
         result.trades(plan="other")
+    # only the plans of directional signals (plans that pass) are walked
+    walked = panel.loc[list(zip(chart["date"], chart["symbol"], strict=True))]
+    assert walked["signal"].astype(str).isin(["Long", "Strong Long", "Short", "Strong Short"]).all()
+    assert walked["plan_ok"].all() and (walked["rank"] <= 10).all()
+    downgraded = panel[(panel["signal_note"] != "") & (panel["rank"] <= 10)]
+    assert len(downgraded) > 0  # they exist, and are not walked
+    assert not set(downgraded.index) & set(walked.index)
+
+
+def test_the_plan_evaluation_of_a_replay(demo_replay):
+    _, result = demo_replay
+    evaluation = result.plan_evaluation(top_n=5)
+    assert list(evaluation.summary.index) == ["top", "all", "bottom", "random"]
+    top = evaluation.trades[evaluation.trades["group"] == "top"]
+    assert (top.groupby("date").size() <= 5).all()
+    assert evaluation.summary.loc["all", "plans"] >= evaluation.summary.loc["top", "plans"]
+    assert evaluation.hac_lags >= 0 and evaluation.cost_bps == 10.0
 
 
 def falling_wild_bars(days: pd.DatetimeIndex) -> pd.DataFrame:
@@ -255,7 +272,8 @@ def wild_replay(tmp_path_factory):
 
 
 def test_plans_without_a_target_are_counted_not_walked(wild_replay):
-    _, result = wild_replay
+    # the rating's own signals, so that failing plans are walked too
+    result = wild_replay[1].rescore(tn.ScoringParams(signals_need_plan=False))
     panel = result.panel
     fixed = result.trades(top_n=None, plan="fixed")  # used to raise a ValueError
     no_target = panel["direction"].isin([1, -1]) & panel["target_fixed"].isna()
@@ -264,11 +282,13 @@ def test_plans_without_a_target_are_counted_not_walked(wild_replay):
     assert skipped.sort_values().equals(panel.index[no_target].sort_values())
     assert fixed.loc[fixed["outcome"] == "no_plan", "r_multiple"].isna().all()
     chart = result.trades(top_n=None)
-    assert len(chart) == len(fixed) and (chart["outcome"] != "no_plan").all()
+    no_chart_target = panel["direction"].isin([1, -1]) & panel["target"].isna()
+    assert len(chart) == len(fixed)
+    assert (chart["outcome"] == "no_plan").sum() == no_chart_target.sum()
     summary = result.trade_summary(top_n=None)
     assert summary.loc["no_plan", "fixed"] == no_target.sum()
     assert summary.loc["trades", "fixed"] == len(fixed) - no_target.sum()
-    assert summary.loc["trades", "chart"] == len(chart)
+    assert summary.loc["trades", "chart"] == len(chart) - no_chart_target.sum()
 
 
 def test_real_data_short_without_a_fixed_target_is_counted(real_data_dir, tmp_path):
@@ -277,6 +297,9 @@ def test_real_data_short_without_a_fixed_target_is_counted(real_data_dir, tmp_pa
     config = ScanConfig(source=source, universe=["DAL", "AAPL"], cache_dir=tmp_path, n_jobs=2)
     row = (pd.Timestamp("2007-03-30"), "DAL")
     result = tn.replay(config, [row[0].date()])
+    assert result.panel.loc[row, "signal"] == "Neutral"  # its plan fails: not a signal
+    assert result.panel.loc[row, "signal_note"].startswith("Short -> Neutral")
+    result = result.rescore(tn.ScoringParams(signals_need_plan=False))
     assert result.panel.loc[row, "direction"] == -1
     assert np.isnan(result.panel.loc[row, "target_fixed"])
     fixed = result.trades(top_n=None, plan="fixed").set_index(["date", "symbol"])

@@ -78,6 +78,9 @@ Statistics
 * :func:`ic_summary`, :func:`quantile_returns`, :func:`signal_stats`.
 * :func:`walk_trade_plans` and :func:`r_summary` - the scan's trade plans
   walked bar by bar (rules in :mod:`~technic_nb.research.evaluation.trades`).
+* :func:`evaluate_plans` - the plans of the top long signals against the same
+  plans on every stock, the bottom and random stocks, after costs, per date
+  (:mod:`~technic_nb.research.evaluation.plans`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
 
@@ -118,6 +121,7 @@ from technic_nb.research.evaluation.ic import (
     information_coefficient,
 )
 from technic_nb.research.evaluation.lists import diff_tables, top_turnover
+from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
     STATUSES,
@@ -136,11 +140,14 @@ __all__ = [
     "FACTORS",
     "HORIZONS",
     "OUTCOMES",
+    "PLAN_GROUPS",
     "STATUSES",
     "TRADE_COLUMNS",
+    "PlanEvaluation",
     "QuantileReport",
     "diff_tables",
     "dropped_summary",
+    "evaluate_plans",
     "find_bad_bars",
     "forward_returns",
     "ic_counts",

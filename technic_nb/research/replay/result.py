@@ -41,6 +41,7 @@ from technic_nb.engine.finalize import (
 from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.display import ReplayDisplay
+from technic_nb.research.replay.trading import ReplayTrading
 from technic_nb.research.replay.work import ReplayOutcome
 from technic_nb.sources.base import BarsArrays
 
@@ -48,7 +49,7 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 
 @dataclass
-class ReplayResult(ReplayDisplay):
+class ReplayResult(ReplayDisplay, ReplayTrading):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
@@ -236,29 +237,6 @@ class ReplayResult(ReplayDisplay):
     def signals(self, horizon: int | None = None) -> pd.DataFrame:
         """Count, mean forward return, hit rate and excess over the universe per signal."""
         return ev.signal_stats(self.panel, self.returns, self._horizon(horizon))
-
-    def trades(
-        self, top_n: int | None = 20, max_days: int = 63, plan: str = "chart"
-    ) -> pd.DataFrame:
-        """Walk the trade plans of the top ``top_n`` rows of each date through the next bars.
-
-        ``plan="chart"`` uses the plan's target (the nearest resistance, or an ATR
-        multiple); ``plan="fixed"`` the fixed-multiple target ``target_fixed``.  Plans
-        without usable levels (a NaN fixed target) are ``"no_plan"``, never walked; walks
-        that would cross one of :attr:`bad_bars` are ``"bad_bar"``.
-        """
-        if plan not in ("chart", "fixed"):
-            raise ValueError(f"plan={plan!r} is invalid: plan must be 'chart' or 'fixed'")
-        panel = self.panel
-        if plan == "fixed" and len(panel):
-            panel = panel.assign(target=panel["target_fixed"])
-        return ev.walk_trade_plans(panel, self.bars, top_n, max_days, bad_bars=self.bad_bars)
-
-    def trade_summary(self, top_n: int | None = 20, max_days: int = 63) -> pd.DataFrame:
-        """Both plans' walks summarized side by side (R multiples, win rate, outcomes)."""
-        return pd.DataFrame(
-            {plan: ev.r_summary(self.trades(top_n, max_days, plan)) for plan in ("chart", "fixed")}
-        )
 
     def turnover(self, top_n: int = 20) -> pd.Series:
         """Share of the top ``top_n`` that changed from one date to the next."""
