@@ -12,6 +12,7 @@ from typing import Any
 
 from technic_nb.core.indicators import IndicatorParams, feature_names, level_names
 from technic_nb.core.scoring.params import ScoringParams
+from technic_nb.core.scoring.ranking import RATING_COLUMNS
 from technic_nb.core.scoring.scale import SUBSCORES
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS
 
@@ -48,10 +49,7 @@ CONTEXT_COLUMNS: tuple[str, ...] = ("last_date", "bars", "close", "volume", "vol
 #: Columns of the scoring besides the subscores and the trade plan.
 SCORING_COLUMNS: tuple[str, ...] = (
     "dist_low20_pct",
-    "tech_rating",
-    "signal",
-    "rating_signal",
-    "signal_note",
+    *RATING_COLUMNS,
     "rank",
     "percentile",
     "name",

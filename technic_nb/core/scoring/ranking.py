@@ -39,6 +39,7 @@ from technic_nb.core.scoring.subscores import subscores
 from technic_nb.core.scoring.trade_plan import PLAN_COLUMNS, trade_plan
 
 __all__ = [
+    "RATING_COLUMNS",
     "apply_filters",
     "plan_gated",
     "rank_table",
@@ -69,18 +70,10 @@ def _rank(rating: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, rank, percentile
 
 
-_OUTPUT_COLUMNS = frozenset(
-    {
-        *SUBSCORES,
-        "tech_rating",
-        "signal",
-        "rating_signal",
-        "signal_note",
-        *PLAN_COLUMNS,
-        "rank",
-        "percentile",
-    }
-)
+#: The columns of the rating and the signals (:func:`plan_gated`).
+RATING_COLUMNS: tuple[str, ...] = ("tech_rating", "signal", "rating_signal", "signal_note")
+
+_OUTPUT_COLUMNS = frozenset({*SUBSCORES, *RATING_COLUMNS, *PLAN_COLUMNS, "rank", "percentile"})
 
 
 def renamed_inputs(columns: pd.Index) -> dict[Any, str]:
