@@ -549,10 +549,27 @@ def test_ic_summary_by_hand() -> None:
         assert row["nw_lags"] == lags
         assert row["nw_t_stat"] == pytest.approx(hand_newey_west(x, lags)[1], rel=1e-10)
         assert row["nw_p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["nw_t_stat"])))
+    # the two tests adjusted together, by hand: Holm and Benjamini-Hochberg
+    low, high = sorted(summary["nw_p_value"])
+    holm = {low: min(1.0, 2 * low), high: max(min(1.0, 2 * low), high)}
+    bh = {low: min(high, 2 * low), high: high}
+    for _, row in summary.iterrows():
+        assert row["p_holm"] == pytest.approx(holm[row["nw_p_value"]])
+        assert row["p_bh"] == pytest.approx(bh[row["nw_p_value"]])
     # without spacing_bars it is estimated from the dates (5 weekdays apart)
     pd.testing.assert_frame_equal(ic_summary(ic), summary)
     with pytest.raises(ValueError, match="MultiIndex columns"):
         ic_summary(ic.droplevel(1, axis=1))
+
+
+def test_adjusted_p_values_skip_tests_that_could_not_run() -> None:
+    from technic_nb.research.evaluation import adjusted_p_values
+
+    out = adjusted_p_values(pd.Series([0.01, np.nan, 0.04, 0.03], index=list("abcd")))
+    assert np.isnan(out.loc["b", "p_holm"]) and np.isnan(out.loc["b", "p_bh"])
+    assert out["p_holm"].drop("b").tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert out["p_bh"].drop("b").tolist() == pytest.approx([0.03, 0.04, 0.04])
+    assert adjusted_p_values(pd.Series([np.nan])).isna().all().all()
 
 
 # -- quantiles --------------------------------------------------------------------------

@@ -128,7 +128,12 @@ from technic_nb.research.evaluation.returns import (
     dropped_summary,
     forward_returns,
 )
-from technic_nb.research.evaluation.stats import newey_west_tstat, overlap_lags, replay_spacing
+from technic_nb.research.evaluation.stats import (
+    adjusted_p_values,
+    newey_west_tstat,
+    overlap_lags,
+    replay_spacing,
+)
 from technic_nb.research.evaluation.trades import (
     OUTCOMES,
     TRADE_COLUMNS,
@@ -145,6 +150,7 @@ __all__ = [
     "TRADE_COLUMNS",
     "PlanEvaluation",
     "QuantileReport",
+    "adjusted_p_values",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",

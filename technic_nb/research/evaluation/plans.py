@@ -48,11 +48,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from technic_nb.core.scoring import ScoringParams, trade_plan
 from technic_nb.research.evaluation.common import bar_arrays, check_int, panel_index, require
 from technic_nb.research.evaluation.stats import (
+    adjusted_p_values,
     newey_west_tstat,
     normal_p,
     overlap_lags,
@@ -215,10 +215,7 @@ def _versus(per_date: pd.DataFrame, lags: int) -> pd.DataFrame:
             "p_value": normal_p(t),
         }
     out = pd.DataFrame.from_dict(rows, orient="index")
-    known = out["p_value"].notna().to_numpy()
-    out["p_holm"] = np.nan
-    if known.any():
-        out.loc[known, "p_holm"] = multipletests(out.loc[known, "p_value"], method="holm")[1]
+    out["p_holm"] = adjusted_p_values(out["p_value"])["p_holm"]
     return out
 
 

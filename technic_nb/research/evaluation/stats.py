@@ -16,7 +16,14 @@ import pandas as pd
 
 from technic_nb.research.evaluation.common import check_int, check_spacing, to_ns
 
-__all__ = ["newey_west_tstat", "normal_p", "overlap_lags", "replay_spacing", "resolve_spacing"]
+__all__ = [
+    "adjusted_p_values",
+    "newey_west_tstat",
+    "normal_p",
+    "overlap_lags",
+    "replay_spacing",
+    "resolve_spacing",
+]
 
 
 def overlap_lags(horizon: int, spacing_bars: float) -> int:
@@ -123,3 +130,26 @@ def normal_p(t: float) -> float:
     from scipy.stats import norm
 
     return float(2.0 * norm.sf(abs(t))) if math.isfinite(t) else math.nan
+
+
+def adjusted_p_values(p_values: pd.Series) -> pd.DataFrame:
+    """Holm and Benjamini-Hochberg adjustments of several tests listed together.
+
+    ``p_holm`` controls the family-wise error rate (the chance of any false
+    positive), ``p_bh`` the false discovery rate; both from statsmodels'
+    ``multipletests`` over the p-values that are known.  A NaN p-value (a test
+    that could not be run) stays NaN and does not count as a test.
+
+    Returns:
+        A frame with the index of ``p_values`` and the columns ``p_holm`` and ``p_bh``.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    values = pd.to_numeric(p_values, errors="coerce")
+    out = pd.DataFrame({"p_holm": np.nan, "p_bh": np.nan}, index=values.index)
+    known = values.notna().to_numpy()
+    if known.any():
+        tested = values.to_numpy()[known]
+        out.loc[known, "p_holm"] = multipletests(tested, method="holm")[1]
+        out.loc[known, "p_bh"] = multipletests(tested, method="fdr_bh")[1]
+    return out
