@@ -128,7 +128,6 @@ class _Side:
     """
 
     def __init__(self, features: pd.DataFrame, sign: int) -> None:
-        self.sign = sign
         up = "resistance" if sign > 0 else "support"
         self.close = sign * _num(features, "close")
         down = "support" if sign > 0 else "resistance"
@@ -254,10 +253,10 @@ def trade_plan(
     planned = is_long | is_short
     merged = {
         name: np.where(is_long, long_plan[name], np.where(is_short, short_plan[name], np.nan))
-        for name in (*_PRICES, "extended")
+        for name in _PRICES
     }
     merged["kind"] = np.where(is_long, long_plan["kind"], short_plan["kind"])
-    merged["extended"] = planned & (merged["extended"] == 1)
+    merged["extended"] = planned & np.where(is_long, long_plan["extended"], short_plan["extended"])
     with np.errstate(invalid="ignore"):
         ok = planned & ~merged["extended"] & (merged["reward_risk"] >= params.min_reward_risk)
     columns: dict[str, Any] = {name: merged[name] for name in _PRICES}

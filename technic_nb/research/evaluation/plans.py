@@ -129,13 +129,12 @@ def _choose(
     passing = plans[ranked & plans["plan_ok"]]
     signal = panel["signal"].astype(object)
     shown = plans[ranked & signal.isin(_LONG_SIGNALS).to_numpy()]
-    dates = "date"
-    top = shown.sort_values("rank").groupby(level=dates, sort=True).head(top_n)
-    bottom = passing.sort_values("rank", ascending=False).groupby(level=dates).head(top_n)
+    top = shown.sort_values("rank").groupby(level="date", sort=True).head(top_n)
+    bottom = passing.sort_values("rank", ascending=False).groupby(level="date").head(top_n)
     rng = np.random.default_rng(seed)
-    wanted = top.groupby(level=dates).size()
+    wanted = top.groupby(level="date").size()
     picks = []
-    for day, rows in passing.groupby(level=dates, sort=True):
+    for day, rows in passing.groupby(level="date", sort=True):
         count = min(int(wanted.get(day, 0)), len(rows))
         if count:
             picks.append(rows.iloc[np.sort(rng.choice(len(rows), size=count, replace=False))])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,10 +71,9 @@ class ReplayTrading:
         plans on every ranked stock, on the bottom ``top_n`` and on random stocks, after
         ``cost_bps`` per side, with per-date statistics
         (:func:`~technic_nb.research.evaluation.evaluate_plans`)."""
-        bars: Mapping[str, pd.DataFrame] = self.bars
         return ev.evaluate_plans(
             self.panel,
-            bars,
+            self.bars,
             params=self.config.scoring,
             top_n=top_n,
             max_days=max_days,
