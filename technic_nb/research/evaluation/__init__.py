@@ -107,6 +107,13 @@ This module re-exports the functions of its private parts:
 
 from __future__ import annotations
 
+from technic_nb.research.evaluation.baselines import (
+    BASELINES,
+    baseline_scores,
+    compare_baselines,
+    top_by_date,
+    trailing_dollar_volume,
+)
 from technic_nb.research.evaluation.common import find_bad_bars
 from technic_nb.research.evaluation.groups import (
     QuantileReport,
@@ -121,6 +128,13 @@ from technic_nb.research.evaluation.ic import (
     information_coefficient,
 )
 from technic_nb.research.evaluation.lists import diff_tables, top_turnover
+from technic_nb.research.evaluation.neutral import (
+    ResidualIC,
+    residual_ic,
+    residual_ic_summary,
+    sector_ic,
+    sector_quantile_returns,
+)
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
@@ -142,6 +156,7 @@ from technic_nb.research.evaluation.trades import (
 )
 
 __all__ = [
+    "BASELINES",
     "FACTORS",
     "HORIZONS",
     "OUTCOMES",
@@ -150,7 +165,10 @@ __all__ = [
     "TRADE_COLUMNS",
     "PlanEvaluation",
     "QuantileReport",
+    "ResidualIC",
     "adjusted_p_values",
+    "baseline_scores",
+    "compare_baselines",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",
@@ -164,8 +182,14 @@ __all__ = [
     "quantile_returns",
     "r_summary",
     "replay_spacing",
+    "residual_ic",
+    "residual_ic_summary",
+    "sector_ic",
+    "sector_quantile_returns",
     "signal_stats",
     "to_alphalens",
+    "top_by_date",
     "top_turnover",
+    "trailing_dollar_volume",
     "walk_trade_plans",
 ]
