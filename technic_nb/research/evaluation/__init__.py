@@ -82,6 +82,12 @@ Statistics
   plans on every stock, the bottom and random stocks, after costs, per date
   (:mod:`~technic_nb.research.evaluation.plans`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
+* :func:`portfolio_report`, :func:`quantile_portfolios` - top-N and quantile
+  portfolios rebalanced at each replay date, after costs, against the benchmark
+  and the equal-weighted universe (:mod:`~technic_nb.research.evaluation.portfolios`,
+  holding rule in :mod:`~technic_nb.research.evaluation.holdings`).
+* :func:`survivorship_drift` - the universe's drift over the benchmark
+  (:mod:`~technic_nb.research.evaluation.survivorship`).
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
 
 Quantiles (ties)
@@ -114,6 +120,12 @@ from technic_nb.research.evaluation.groups import (
     signal_stats,
     to_alphalens,
 )
+from technic_nb.research.evaluation.holdings import (
+    HOLDING_STATUSES,
+    benchmark_period_returns,
+    holding_returns,
+    universe_returns,
+)
 from technic_nb.research.evaluation.ic import (
     FACTORS,
     ic_counts,
@@ -121,7 +133,13 @@ from technic_nb.research.evaluation.ic import (
     information_coefficient,
 )
 from technic_nb.research.evaluation.lists import diff_tables, top_turnover
+from technic_nb.research.evaluation.performance import performance_summary
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
+from technic_nb.research.evaluation.portfolios import (
+    PortfolioReport,
+    portfolio_report,
+    quantile_portfolios,
+)
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
     STATUSES,
@@ -134,6 +152,7 @@ from technic_nb.research.evaluation.stats import (
     overlap_lags,
     replay_spacing,
 )
+from technic_nb.research.evaluation.survivorship import SurvivorshipReport, survivorship_drift
 from technic_nb.research.evaluation.trades import (
     OUTCOMES,
     TRADE_COLUMNS,
@@ -143,29 +162,39 @@ from technic_nb.research.evaluation.trades import (
 
 __all__ = [
     "FACTORS",
+    "HOLDING_STATUSES",
     "HORIZONS",
     "OUTCOMES",
     "PLAN_GROUPS",
     "STATUSES",
     "TRADE_COLUMNS",
     "PlanEvaluation",
+    "PortfolioReport",
     "QuantileReport",
+    "SurvivorshipReport",
     "adjusted_p_values",
+    "benchmark_period_returns",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",
     "find_bad_bars",
     "forward_returns",
+    "holding_returns",
     "ic_counts",
     "ic_summary",
     "information_coefficient",
     "newey_west_tstat",
     "overlap_lags",
+    "performance_summary",
+    "portfolio_report",
+    "quantile_portfolios",
     "quantile_returns",
     "r_summary",
     "replay_spacing",
     "signal_stats",
+    "survivorship_drift",
     "to_alphalens",
     "top_turnover",
+    "universe_returns",
     "walk_trade_plans",
 ]
