@@ -37,8 +37,9 @@ Returns, drift and costs (per period ``t``, weights ``w``, returns ``r``)
     net_t     = gross_t - cost_t
     turnover_t = traded_t / 2                     (one-sided; 0.5 at t = 0)
 
-The cost is charged at the rebalancing, as a fraction of the portfolio's value;
-nothing is charged to sell at the last date.  Drift uses the gross returns.
+The cost is charged at the rebalancing, as a fraction of the portfolio's value, and
+subtracted from the period's return (the second-order term ``cost_t * gross_t`` is
+left out); nothing is charged to sell at the last date.  Drift uses the gross returns.
 
 Comparisons: ``benchmark`` (its close on or before each date, see
 :func:`~technic_nb.research.evaluation.holdings.benchmark_period_returns`) and the
