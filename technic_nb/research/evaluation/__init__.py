@@ -82,6 +82,12 @@ Statistics
   plans on every stock, the bottom and random stocks, after costs, per date
   (:mod:`~technic_nb.research.evaluation.plans`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
+* :func:`portfolio_report`, :func:`quantile_portfolios` - top-N and quantile
+  portfolios rebalanced at each replay date, after costs, against the benchmark
+  and the equal-weighted universe (:mod:`~technic_nb.research.evaluation.portfolios`,
+  holding rule in :mod:`~technic_nb.research.evaluation.holdings`).
+* :func:`survivorship_drift` - the universe's drift over the benchmark
+  (:mod:`~technic_nb.research.evaluation.survivorship`).
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
 
 Quantiles (ties)
@@ -121,6 +127,12 @@ from technic_nb.research.evaluation.groups import (
     signal_stats,
     to_alphalens,
 )
+from technic_nb.research.evaluation.holdings import (
+    HOLDING_STATUSES,
+    benchmark_period_returns,
+    holding_returns,
+    universe_returns,
+)
 from technic_nb.research.evaluation.ic import (
     FACTORS,
     ic_counts,
@@ -135,7 +147,13 @@ from technic_nb.research.evaluation.neutral import (
     sector_ic,
     sector_quantile_returns,
 )
+from technic_nb.research.evaluation.performance import performance_summary
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
+from technic_nb.research.evaluation.portfolios import (
+    PortfolioReport,
+    portfolio_report,
+    quantile_portfolios,
+)
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
     STATUSES,
@@ -148,6 +166,7 @@ from technic_nb.research.evaluation.stats import (
     overlap_lags,
     replay_spacing,
 )
+from technic_nb.research.evaluation.survivorship import SurvivorshipReport, survivorship_drift
 from technic_nb.research.evaluation.trades import (
     OUTCOMES,
     TRADE_COLUMNS,
@@ -158,27 +177,35 @@ from technic_nb.research.evaluation.trades import (
 __all__ = [
     "BASELINES",
     "FACTORS",
+    "HOLDING_STATUSES",
     "HORIZONS",
     "OUTCOMES",
     "PLAN_GROUPS",
     "STATUSES",
     "TRADE_COLUMNS",
     "PlanEvaluation",
+    "PortfolioReport",
     "QuantileReport",
     "ResidualIC",
+    "SurvivorshipReport",
     "adjusted_p_values",
     "baseline_scores",
+    "benchmark_period_returns",
     "compare_baselines",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",
     "find_bad_bars",
     "forward_returns",
+    "holding_returns",
     "ic_counts",
     "ic_summary",
     "information_coefficient",
     "newey_west_tstat",
     "overlap_lags",
+    "performance_summary",
+    "portfolio_report",
+    "quantile_portfolios",
     "quantile_returns",
     "r_summary",
     "replay_spacing",
@@ -187,9 +214,11 @@ __all__ = [
     "sector_ic",
     "sector_quantile_returns",
     "signal_stats",
+    "survivorship_drift",
     "to_alphalens",
     "top_by_date",
     "top_turnover",
     "trailing_dollar_volume",
+    "universe_returns",
     "walk_trade_plans",
 ]

@@ -42,6 +42,7 @@ from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.baselines import ReplayBaselines
 from technic_nb.research.replay.display import ReplayDisplay
+from technic_nb.research.replay.portfolios import ReplayPortfolios
 from technic_nb.research.replay.trading import ReplayTrading
 from technic_nb.research.replay.work import ReplayOutcome
 from technic_nb.sources.base import BarsArrays
@@ -50,7 +51,7 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 
 @dataclass
-class ReplayResult(ReplayDisplay, ReplayTrading, ReplayBaselines):
+class ReplayResult(ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfolios):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
