@@ -529,12 +529,9 @@ def test_real_crash_days_pass(real_bars, symbol, day):
 def test_real_data_whole_histories_reject_exactly_the_listed_errors(real_bars, listed_errors):
     """rejected_rows over each symbol's whole history (what the replay's forward returns
     and trade walks avoid): the listed error rows, and the one measured volume spike."""
-    started = time.perf_counter()
     found = set()
     for symbol, (dates, values) in real_bars.items():
         found |= {(symbol, str(day)) for day in dates[rejected_rows(values)]}
-    seconds = time.perf_counter() - started
     listed = {(symbol, str(day)) for symbol, days in listed_errors.items() for day in days}
     assert len(listed) == 48 and ("SLG", "2014-03-04") in listed
     assert found == listed | MEASURED_FALSE_POSITIVE_DAYS
-    assert seconds < 5.0, f"{seconds:.1f} s for 505 histories"

@@ -300,7 +300,10 @@ def date_codes(index: pd.MultiIndex) -> tuple[np.ndarray, pd.DatetimeIndex]:
 
 def grouped_ranks(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Average ranks (1 = lowest) of finite ``values`` within each code (ties share a rank)."""
-    order = np.lexsort((values, codes))
+    by_value = np.argsort(values)  # equal values end up adjacent, whatever their order
+    group = codes[by_value]
+    narrow = np.int16 if len(group) and group.max() < np.iinfo(np.int16).max else np.int64
+    order = by_value[np.argsort(group.astype(narrow, copy=False), kind="stable")]  # radix sort
     v, c = values[order], codes[order]
     n = len(v)
     if not n:
