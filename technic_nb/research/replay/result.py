@@ -234,9 +234,13 @@ class ReplayResult(ReplayDisplay, ReplayTrading):
             spacing_bars=self.spacing,
         )
 
-    def signals(self, horizon: int | None = None) -> pd.DataFrame:
-        """Count, mean forward return, hit rate and excess over the universe per signal."""
-        return ev.signal_stats(self.panel, self.returns, self._horizon(horizon))
+    def signals(self, horizon: int | None = None, hac_lags: int | None = None) -> pd.DataFrame:
+        """Per signal, per-date mean return, hit rate and excess over the ranked universe,
+        averaged over dates, with a Newey-West t of the excess (``hac_lags``, by default
+        the overlap of the horizon) and the share of rows from the 6 busiest dates."""
+        spacing = self.spacing if len(self.dates) > 1 else None
+        h = self._horizon(horizon)
+        return ev.signal_stats(self.panel, self.returns, h, hac_lags=hac_lags, spacing_bars=spacing)
 
     def turnover(self, top_n: int = 20) -> pd.Series:
         """Share of the top ``top_n`` that changed from one date to the next."""
