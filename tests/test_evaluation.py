@@ -864,6 +864,7 @@ def test_trade_walk_selection_no_bars_and_summary() -> None:
 def test_r_summary_statistics() -> None:
     trades = pd.DataFrame(
         {
+            "date": CAL[[0, 0, 5, 5, 10]],
             "outcome": ["stop", "target", "stop_gap", "no_fill", "timeout"],
             "r_multiple": [-1.0, 2.0, -1.5, np.nan, 0.5],
             "bars_held": pd.array([3, 5, 2, pd.NA, 10], dtype="Int64"),
@@ -878,6 +879,8 @@ def test_r_summary_statistics() -> None:
     assert s["std_r"] == pytest.approx(r.std(ddof=1))
     assert s["mean_bars_held"] == pytest.approx(5.0)
     assert (s["stop"], s["target"], s["stop_gap"], s["no_fill"], s["open"]) == (1, 1, 1, 1, 0)
+    # per date: (-1 + 2) / 2, -1.5 (the no_fill has no R), 0.5
+    assert s["dates"] == 3 and s["mean_r_by_date"] == pytest.approx(-1.0 / 6.0)
 
 
 FILL = (100, 101.5, 100, 101)  # fills LONG at 101, touches nothing else
@@ -921,6 +924,7 @@ def test_plans_that_cannot_be_walked_are_counted_not_raised() -> None:
 def test_r_summary_counts_plans_not_walked_apart() -> None:
     trades = pd.DataFrame(
         {
+            "date": CAL[[0, 0, 0, 0, 0]],
             "outcome": ["stop", "target", "no_plan", "bad_bar", "no_fill"],
             "r_multiple": [-1.0, 2.0, np.nan, np.nan, np.nan],
             "bars_held": pd.array([3, 5, pd.NA, pd.NA, pd.NA], dtype="Int64"),
