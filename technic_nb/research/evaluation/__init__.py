@@ -83,6 +83,9 @@ Statistics
   (:mod:`~technic_nb.research.evaluation.plans`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
+* :func:`ic_lag_sensitivity`, :func:`hansen_hodrick_tstat`, :func:`ic_by_group`,
+  :func:`rolling_ic`, :func:`ic_decay`, :func:`replay_regimes` - the stability of
+  the IC (:mod:`~technic_nb.research.evaluation.stability`).
 
 Quantiles (ties)
 ----------------
@@ -128,6 +131,15 @@ from technic_nb.research.evaluation.returns import (
     dropped_summary,
     forward_returns,
 )
+from technic_nb.research.evaluation.stability import (
+    NEGATIVE_VARIANCE,
+    hansen_hodrick_tstat,
+    ic_by_group,
+    ic_decay,
+    ic_lag_sensitivity,
+    replay_regimes,
+    rolling_ic,
+)
 from technic_nb.research.evaluation.stats import (
     adjusted_p_values,
     newey_west_tstat,
@@ -144,6 +156,7 @@ from technic_nb.research.evaluation.trades import (
 __all__ = [
     "FACTORS",
     "HORIZONS",
+    "NEGATIVE_VARIANCE",
     "OUTCOMES",
     "PLAN_GROUPS",
     "STATUSES",
@@ -156,14 +169,20 @@ __all__ = [
     "evaluate_plans",
     "find_bad_bars",
     "forward_returns",
+    "hansen_hodrick_tstat",
+    "ic_by_group",
     "ic_counts",
+    "ic_decay",
+    "ic_lag_sensitivity",
     "ic_summary",
     "information_coefficient",
     "newey_west_tstat",
     "overlap_lags",
     "quantile_returns",
     "r_summary",
+    "replay_regimes",
     "replay_spacing",
+    "rolling_ic",
     "signal_stats",
     "to_alphalens",
     "top_turnover",

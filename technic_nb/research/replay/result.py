@@ -41,6 +41,7 @@ from technic_nb.engine.finalize import (
 from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.display import ReplayDisplay
+from technic_nb.research.replay.stability import ReplayStability
 from technic_nb.research.replay.trading import ReplayTrading
 from technic_nb.research.replay.work import ReplayOutcome
 from technic_nb.sources.base import BarsArrays
@@ -49,7 +50,7 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 
 @dataclass
-class ReplayResult(ReplayDisplay, ReplayTrading):
+class ReplayResult(ReplayDisplay, ReplayTrading, ReplayStability):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
@@ -215,10 +216,13 @@ class ReplayResult(ReplayDisplay, ReplayTrading):
             column,
         )
 
-    def ic_summary(self, factors: Iterable[str] | None = None, column: str = "fwd") -> pd.DataFrame:
-        """Mean, std, IR, share positive and t-statistics (plain and Newey-West with a lag
-        matching the overlap of the horizons) of the IC of each factor and horizon."""
-        return ev.ic_summary(self.ic(factors, column), self.spacing)
+    def ic_summary(
+        self, factors: Iterable[str] | None = None, column: str = "fwd", hac_lags: int | None = None
+    ) -> pd.DataFrame:
+        """Mean, std, IR, share positive and t-statistics (plain and Newey-West with
+        ``hac_lags`` lags, by default matching the overlap of each horizon) of the IC of
+        each factor and horizon."""
+        return ev.ic_summary(self.ic(factors, column), self.spacing, hac_lags)
 
     def quantiles(
         self, factor: str = "tech_rating", horizon: int | None = None, quantiles: int = 5
