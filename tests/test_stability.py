@@ -3,6 +3,7 @@ lags (Newey-West and Hansen-Hodrick), the IC by year and regime, rolling and dec
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -286,6 +287,9 @@ def test_regimes_of_a_replay_see_no_later_bar(replayed) -> None:
         cut = replayed.benchmark[replayed.benchmark.index <= day]
         truncated = replay_regimes([day], cut)
         pd.testing.assert_series_equal(truncated.loc[day], regimes.loc[day])
+    without = dataclasses.replace(replayed, benchmark=None)
+    with pytest.raises(ValueError, match="no benchmark, so no market regime"):
+        without.ic_by("regime")
 
 
 def test_the_stability_views_of_a_replay(replayed) -> None:

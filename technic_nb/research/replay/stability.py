@@ -45,9 +45,10 @@ class ReplayStability:
         def bad_bars(self) -> dict[str, np.ndarray]: ...
 
         @property
-        def spacing(self) -> float: ...
+        def returns(self) -> pd.DataFrame: ...
 
-        def ic(self, factors: Iterable[str] | None = None, column: str = "fwd") -> pd.DataFrame: ...
+        @property
+        def spacing(self) -> float: ...
 
         def _factors(self) -> tuple[str, ...]: ...
 
@@ -74,7 +75,7 @@ class ReplayStability:
         """Per factor, the t-statistic of the mean IC at each Bartlett lag of ``lags``
         and the Hansen-Hodrick t (:func:`~technic_nb.research.evaluation.ic_lag_sensitivity`)."""
         h = self._horizon(horizon)
-        return st.ic_lag_sensitivity(self.ic(factors), h, lags, self.spacing)
+        return st.ic_lag_sensitivity(self._ic_at(factors, h), h, lags, self.spacing)
 
     def ic_by(
         self,
@@ -92,12 +93,13 @@ class ReplayStability:
         """
         if by not in _BY:
             raise ValueError(f"by={by!r} is invalid: pass one of {', '.join(map(repr, _BY))}")
-        ic = self.ic(factors)
+        h = self._horizon(horizon)
+        ic = self._ic_at(factors, h)
         if by == "year":
             groups = pd.Series(ic.index.year, index=ic.index)
         else:
             groups = self.regimes["label" if by == "regime" else by]
-        table = st.ic_by_group(ic, groups, self._horizon(horizon), hac_lags, self.spacing)
+        table = st.ic_by_group(ic, groups, h, hac_lags, self.spacing)
         return table.rename_axis(index=["factor", by])
 
     def rolling_ic(
@@ -106,7 +108,7 @@ class ReplayStability:
         """The mean IC of ``factor`` over the last ``window`` replay dates, per date
         (NaN until ``window`` ICs are there; :func:`~technic_nb.research.evaluation.rolling_ic`)."""
         h = self._horizon(horizon)
-        return st.rolling_ic(self.ic([factor]), factor, h, window)
+        return st.rolling_ic(self._ic_at([factor], h), factor, h, window)
 
     def ic_decay(
         self,
@@ -123,6 +125,12 @@ class ReplayStability:
         returns = self._decay_returns(steps)
         ic = ev.information_coefficient(self.panel, returns, [factor], steps, column)
         return st.ic_decay(ic, factor, self.spacing, hac_lags)
+
+    def _ic_at(self, factors: Iterable[str] | None, horizon: int) -> pd.DataFrame:
+        """The IC per date of ``factors`` (default: the rating and the subscores) at one
+        horizon of the replay."""
+        names = (factors,) if isinstance(factors, str) else tuple(factors or self._factors())
+        return ev.information_coefficient(self.panel, self.returns, names, (horizon,))
 
     def _decay_returns(self, horizons: tuple[int, ...]) -> pd.DataFrame:
         cache: dict[tuple[int, ...], pd.DataFrame] = self.__dict__.setdefault("_decay_cache", {})
