@@ -663,6 +663,7 @@ def test_signal_stats_by_hand() -> None:
         (d2, "B", "Short", 0.02),
         (d2, "C", None, 0.00),
         (d2, "D", "Neutral", -0.03),
+        (d2, "E", "Long", 0.10),
     ]
     index = pd.MultiIndex.from_tuples([r[:2] for r in rows], names=["date", "symbol"])
     signal = pd.Categorical(
@@ -671,23 +672,29 @@ def test_signal_stats_by_hand() -> None:
     )
     panel = pd.DataFrame({"signal": signal}, index=index)
     returns = pd.DataFrame({"fwd_21d": [r[3] for r in rows]}, index=index)
-    table = signal_stats(panel, returns, horizon=21)
+    table = signal_stats(panel, returns, horizon=21, hac_lags=0)
     assert table.index.tolist() == ["Strong Long", "Long", "Neutral", "Short", "Strong Short"]
     u1 = (0.10 - 0.02 + 0.01 - 0.05 + 0.03) / 5
-    u2 = (0.04 + 0.02 + 0.00 - 0.03) / 4
+    u2 = (0.04 + 0.02 + 0.00 - 0.03 + 0.10) / 5
+    # per date first: Long's d2 mean is (0.04 + 0.10) / 2, so its mean is not the pooled 0.04
     want = {
-        "Strong Long": (1, 0, 0.10, 1.0, 0.10 - u1),
-        "Long": (2, 1, 0.01, 0.5, ((-0.02 - u1) + (0.04 - u2)) / 2),
-        "Neutral": (2, 0, -0.01, 0.5, ((0.01 - u1) + (-0.03 - u2)) / 2),
-        "Short": (2, 0, -0.015, 0.5, ((-0.05 - u1) + (0.02 - u2)) / 2),
-        "Strong Short": (1, 0, 0.03, 0.0, 0.03 - u1),
+        "Strong Long": (1, 0, 1, 0.10, 1.0, [0.10 - u1]),
+        "Long": (3, 1, 2, (-0.02 + 0.07) / 2, 0.5, [-0.02 - u1, 0.07 - u2]),
+        "Neutral": (2, 0, 2, -0.01, 0.5, [0.01 - u1, -0.03 - u2]),
+        "Short": (2, 0, 2, -0.015, 0.5, [-0.05 - u1, 0.02 - u2]),
+        "Strong Short": (1, 0, 1, 0.03, 1.0, [0.03 - u1]),
     }
-    for name, (count, excluded, mean, hit, excess) in want.items():
+    for name, (count, excluded, dates, mean, hit, excess) in want.items():
         row = table.loc[name]
-        assert (row["count"], row["excluded"]) == (count, excluded), name
-        assert row["mean_return"] == pytest.approx(mean, abs=1e-15), name
+        assert (row["n_rows"], row["excluded"], row["n_dates"]) == (count, excluded, dates), name
+        assert row["mean"] == pytest.approx(mean, abs=1e-15), name
         assert row["hit_rate"] == pytest.approx(hit), name
-        assert row["excess_vs_universe"] == pytest.approx(excess, abs=1e-15), name
+        assert row["excess"] == pytest.approx(np.mean(excess), abs=1e-15), name
+        assert row["top6_share"] == 1.0  # two dates only
+        if len(excess) > 1:
+            assert row["nw_t"] == pytest.approx(stats.ttest_1samp(excess, 0.0).statistic), name
+        else:
+            assert np.isnan(row["nw_t"]) and np.isnan(row["p_holm"]), name
 
 
 # -- trade walks ------------------------------------------------------------------------
@@ -843,6 +850,7 @@ def test_trade_walk_selection_no_bars_and_summary() -> None:
 def test_r_summary_statistics() -> None:
     trades = pd.DataFrame(
         {
+            "date": CAL[[0, 0, 5, 5, 10]],
             "outcome": ["stop", "target", "stop_gap", "no_fill", "timeout"],
             "r_multiple": [-1.0, 2.0, -1.5, np.nan, 0.5],
             "bars_held": pd.array([3, 5, 2, pd.NA, 10], dtype="Int64"),
@@ -857,6 +865,8 @@ def test_r_summary_statistics() -> None:
     assert s["std_r"] == pytest.approx(r.std(ddof=1))
     assert s["mean_bars_held"] == pytest.approx(5.0)
     assert (s["stop"], s["target"], s["stop_gap"], s["no_fill"], s["open"]) == (1, 1, 1, 1, 0)
+    # per date: (-1 + 2) / 2, -1.5 (the no_fill has no R), 0.5
+    assert s["dates"] == 3 and s["mean_r_by_date"] == pytest.approx(-1.0 / 6.0)
 
 
 FILL = (100, 101.5, 100, 101)  # fills LONG at 101, touches nothing else
@@ -900,6 +910,7 @@ def test_plans_that_cannot_be_walked_are_counted_not_raised() -> None:
 def test_r_summary_counts_plans_not_walked_apart() -> None:
     trades = pd.DataFrame(
         {
+            "date": CAL[[0, 0, 0, 0, 0]],
             "outcome": ["stop", "target", "no_plan", "bad_bar", "no_fill"],
             "r_multiple": [-1.0, 2.0, np.nan, np.nan, np.nan],
             "bars_held": pd.array([3, 5, pd.NA, pd.NA, pd.NA], dtype="Int64"),

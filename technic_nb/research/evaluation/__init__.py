@@ -89,6 +89,9 @@ Statistics
 * :func:`survivorship_drift` - the universe's drift over the benchmark
   (:mod:`~technic_nb.research.evaluation.survivorship`).
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
+* :func:`ic_lag_sensitivity`, :func:`hansen_hodrick_tstat`, :func:`ic_by_group`,
+  :func:`rolling_ic`, :func:`ic_decay`, :func:`replay_regimes` - the stability of
+  the IC (:mod:`~technic_nb.research.evaluation.stability`).
 
 Quantiles (ties)
 ----------------
@@ -160,6 +163,15 @@ from technic_nb.research.evaluation.returns import (
     dropped_summary,
     forward_returns,
 )
+from technic_nb.research.evaluation.stability import (
+    NEGATIVE_VARIANCE,
+    hansen_hodrick_tstat,
+    ic_by_group,
+    ic_decay,
+    ic_lag_sensitivity,
+    replay_regimes,
+    rolling_ic,
+)
 from technic_nb.research.evaluation.stats import (
     adjusted_p_values,
     newey_west_tstat,
@@ -179,6 +191,7 @@ __all__ = [
     "FACTORS",
     "HOLDING_STATUSES",
     "HORIZONS",
+    "NEGATIVE_VARIANCE",
     "OUTCOMES",
     "PLAN_GROUPS",
     "STATUSES",
@@ -197,8 +210,12 @@ __all__ = [
     "evaluate_plans",
     "find_bad_bars",
     "forward_returns",
+    "hansen_hodrick_tstat",
     "holding_returns",
+    "ic_by_group",
     "ic_counts",
+    "ic_decay",
+    "ic_lag_sensitivity",
     "ic_summary",
     "information_coefficient",
     "newey_west_tstat",
@@ -208,9 +225,11 @@ __all__ = [
     "quantile_portfolios",
     "quantile_returns",
     "r_summary",
+    "replay_regimes",
     "replay_spacing",
     "residual_ic",
     "residual_ic_summary",
+    "rolling_ic",
     "sector_ic",
     "sector_quantile_returns",
     "signal_stats",

@@ -28,11 +28,15 @@ from technic_nb.research.evaluation.common import (
     to_dates,
 )
 from technic_nb.research.evaluation.returns import HORIZONS
-from technic_nb.research.evaluation.stats import newey_west_tstat, overlap_lags, resolve_spacing
+from technic_nb.research.evaluation.stats import (
+    adjusted_p_values,
+    newey_west_tstat,
+    normal_p,
+    overlap_lags,
+    resolve_spacing,
+)
 
 __all__ = ["QuantileReport", "quantile_returns", "signal_stats", "to_alphalens"]
-
-_SHORT_SIGNALS = frozenset({"Strong Short", "Short"})
 
 
 # -- quantiles -------------------------------------------------------------------------
@@ -210,27 +214,51 @@ def _interleaved_cumulative(spread: pd.Series, paths: int) -> pd.Series:
 
 
 def signal_stats(
-    panel: pd.DataFrame, returns: pd.DataFrame, horizon: int = 21, column: str = "fwd"
+    panel: pd.DataFrame,
+    returns: pd.DataFrame,
+    horizon: int = 21,
+    column: str = "fwd",
+    hac_lags: int | None = None,
+    spacing_bars: float | None = None,
 ) -> pd.DataFrame:
-    """Forward returns by signal.
+    """Forward returns by signal, per date, then over the dates.
 
-    One row per signal in the order Strong Long, Long, Neutral, Short, Strong Short:
+    Per date and signal, over the signal's rows with a finite return: the mean
+    return ``m_d``, the share of positive returns, and the excess
+    ``m_d - u_d`` where ``u_d`` is the mean return of every row of that date
+    with a finite return (all signals, and rows without one: the ranked
+    universe).  A date where the signal has no such row is left out of its
+    statistics.  Then one row per signal (Strong Long, Long, Neutral, Short,
+    Strong Short):
 
-    * ``count`` - rows of the signal with a finite return; ``excluded`` - rows of
+    * ``n_rows`` - rows of the signal with a finite return; ``excluded`` - rows of
       the signal whose return is NaN (left out of everything else).
-    * ``mean_return`` - the mean return (raw: negative is good for shorts).
-    * ``hit_rate`` - the share of rows where the signal was right: return > 0 for
-      Strong Long, Long; return < 0 for Short, Strong Short; return > 0 for
-      Neutral (there it is just the share of rising names, a reference).
-    * ``excess_vs_universe`` - the mean over the signal's rows of the return
-      minus the mean return of all rows with a finite return on the same date
-      (every signal, including rows without one).
+    * ``n_dates`` - dates with at least one such row.
+    * ``mean`` - the mean over dates of ``m_d`` (raw: negative is good for shorts).
+    * ``hit_rate`` - the mean over dates of the share of the signal's rows whose
+      return is above 0 (for the short signals a *low* hit rate is good).
+    * ``excess`` - the mean over dates of ``m_d - u_d``: what the signal added to
+      an equal-weight position in the ranked universe (negative is good for shorts).
+    * ``nw_lags``, ``nw_t``, ``p`` - the Newey-West t-statistic of ``excess``
+      (:func:`~technic_nb.research.evaluation.newey_west_tstat` over the dates in
+      order, ``hac_lags`` lags) and its two-sided normal p-value; ``p_holm`` and
+      ``p_bh`` - that p adjusted over the signals listed
+      (:func:`~technic_nb.research.evaluation.adjusted_p_values`).
+    * ``top6_share`` - the share of the signal's rows (``n_rows + excluded``: where
+      it fires, with or without a return) coming from its 6 busiest dates (1.0
+      with 6 dates or fewer).  Concentration: a signal that fires
+      mostly in a few market-wide episodes (e.g. Strong Short in a crash) has
+      about as many independent observations as episodes, whatever ``n_rows``
+      says; with evenly spread rows it is about ``6 / n_dates``.
 
     Args:
         panel: the replay panel (``signal`` column).
         returns: :func:`forward_returns` of the panel.
         horizon: the horizon in bars.
         column: ``"fwd"`` or ``"excess"``.
+        hac_lags: the Newey-West lags; default ``overlap_lags(horizon, spacing_bars)``.
+        spacing_bars: bars between consecutive replay dates; default estimated
+            from the panel dates by :func:`replay_spacing` (weekdays).
     """
     h = check_int("horizon", horizon, 1)
     index = panel_index(panel)
@@ -238,27 +266,55 @@ def signal_stats(
     require(panel, ["signal"], "panel")
     y = return_column(returns, column, h)
     codes, dates = date_codes(index)
+    if hac_lags is None:
+        lags = overlap_lags(h, resolve_spacing(dates, spacing_bars))
+    else:
+        lags = check_int("hac_lags", hac_lags, 0)
     usable = np.isfinite(y)
-    sums = np.bincount(codes[usable], y[usable], len(dates))
-    sizes = np.bincount(codes[usable], minlength=len(dates))
     with np.errstate(divide="ignore", invalid="ignore"):
-        universe = (sums / sizes)[codes]
+        universe = np.bincount(codes[usable], y[usable], len(dates)) / np.bincount(
+            codes[usable], minlength=len(dates)
+        )
     signal = panel["signal"].astype(object).to_numpy()
     rows = {}
     for name in SIGNALS:
         mine = signal == name
-        values, excess = y[mine & usable], (y - universe)[mine & usable]
-        hits = values < 0 if name in _SHORT_SIGNALS else values > 0
-        rows[name] = {
-            "count": len(values),
-            "excluded": int((mine & ~usable).sum()),
-            "mean_return": float(values.mean()) if len(values) else math.nan,
-            "hit_rate": float(hits.mean()) if len(values) else math.nan,
-            "excess_vs_universe": float(excess.mean()) if len(values) else math.nan,
-        }
+        rows[name] = _signal_row(y[mine & usable], codes[mine & usable], universe, lags)
+        rows[name]["excluded"] = int((mine & ~usable).sum())
+        busiest = np.sort(np.bincount(codes[mine]))[::-1][:6].sum()
+        rows[name]["top6_share"] = busiest / mine.sum() if mine.any() else math.nan
     table = pd.DataFrame.from_dict(rows, orient="index")
+    table = table[[*_SIGNAL_COLUMNS]].join(adjusted_p_values(table["p"]))
+    table["top6_share"] = [rows[name]["top6_share"] for name in SIGNALS]
     table.index.name = "signal"
     return table
+
+
+_SIGNAL_COLUMNS = (
+    "n_rows", "excluded", "n_dates", "mean", "hit_rate", "excess", "nw_lags", "nw_t", "p"
+)  # fmt: skip
+
+
+def _signal_row(
+    values: np.ndarray, codes: np.ndarray, universe: np.ndarray, lags: int
+) -> dict[str, float]:
+    """The statistics of one signal from its rows' returns and date codes."""
+    sizes = np.bincount(codes, minlength=len(universe))
+    present = sizes > 0
+    n = sizes[present]
+    means = np.bincount(codes, values, len(universe))[present] / n
+    hits = np.bincount(codes, values > 0, len(universe))[present] / n
+    _, _, t = newey_west_tstat(means - universe[present], lags)
+    return {
+        "n_rows": len(values),
+        "n_dates": len(n),
+        "mean": float(means.mean()) if len(n) else math.nan,
+        "hit_rate": float(hits.mean()) if len(n) else math.nan,
+        "excess": float((means - universe[present]).mean()) if len(n) else math.nan,
+        "nw_lags": lags,
+        "nw_t": t,
+        "p": normal_p(t),
+    }
 
 
 # -- alphalens -------------------------------------------------------------------------

@@ -133,13 +133,15 @@ def _grouped_spearman(
     return ic, count  # 0 / 0 = NaN for a flat factor or flat returns
 
 
-def ic_summary(ic: pd.DataFrame, spacing_bars: float | None = None) -> pd.DataFrame:
+def ic_summary(
+    ic: pd.DataFrame, spacing_bars: float | None = None, hac_lags: int | None = None
+) -> pd.DataFrame:
     """One row of IC statistics per (factor, horizon).
 
     Columns: ``mean``, ``std`` (ddof 1), ``ir`` (``mean / std``), ``positive_share``
     (share of dates with IC > 0), ``n_dates`` (dates with an IC), ``t_stat``
-    (plain iid: ``mean / (std / sqrt(n))``), ``nw_lags`` (:func:`overlap_lags` of
-    the horizon), ``nw_t_stat`` (:func:`newey_west_tstat`), ``nw_p_value``
+    (plain iid: ``mean / (std / sqrt(n))``), ``nw_lags`` (``hac_lags``, by default
+    :func:`overlap_lags` of the horizon), ``nw_t_stat`` (:func:`newey_west_tstat`), ``nw_p_value``
     (two-sided, normal distribution, as statsmodels reports for HAC), and
     ``p_holm`` and ``p_bh``: that p-value adjusted for every test of the table
     (:func:`adjusted_p_values`).  Call a factor significant on the adjusted
@@ -150,7 +152,13 @@ def ic_summary(ic: pd.DataFrame, spacing_bars: float | None = None) -> pd.DataFr
         ic: the output of :func:`information_coefficient`.
         spacing_bars: bars between consecutive replay dates; default estimated
             from the IC's dates by :func:`replay_spacing` (weekdays).
+        hac_lags: the Newey-West (Bartlett) lags of every row; None (the default)
+            uses ``overlap_lags(horizon, spacing_bars)`` for each horizon, the lags
+            matching its overlapping windows.  See
+            :func:`~technic_nb.research.evaluation.ic_lag_sensitivity` for how the
+            t-statistic moves with the lags.
     """
+    fixed = None if hac_lags is None else check_int("hac_lags", hac_lags, 0)
     if not isinstance(ic.columns, pd.MultiIndex) or ic.columns.nlevels != 2:
         raise ValueError(
             "ic must have (factor, horizon) MultiIndex columns: pass the output of "
@@ -160,7 +168,8 @@ def ic_summary(ic: pd.DataFrame, spacing_bars: float | None = None) -> pd.DataFr
     rows = {}
     for factor, horizon in ic.columns:
         values = pd.to_numeric(ic[(factor, horizon)], errors="coerce").dropna()
-        rows[(factor, horizon)] = _ic_row(values, overlap_lags(int(horizon), spacing))
+        lags = overlap_lags(int(horizon), spacing) if fixed is None else fixed
+        rows[(factor, horizon)] = _ic_row(values, lags)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(list(rows), names=["factor", "horizon"])
     return table.join(adjusted_p_values(table["nw_p_value"]))

@@ -71,6 +71,12 @@ from technic_nb.research.evaluation.common import (
     symbol_bad_bars,
     to_dates,
 )
+from technic_nb.research.evaluation.stats import (
+    newey_west_tstat,
+    normal_p,
+    overlap_lags,
+    resolve_spacing,
+)
 
 __all__ = ["OUTCOMES", "TRADE_COLUMNS", "r_summary", "walk_trade_plans"]
 
@@ -330,7 +336,13 @@ def _trade_frame(
     return frame
 
 
-def r_summary(trades: pd.DataFrame) -> pd.Series:
+def r_summary(
+    trades: pd.DataFrame,
+    hac_lags: int | None = None,
+    *,
+    max_days: int = 63,
+    spacing_bars: float | None = None,
+) -> pd.Series:
     """Summary of walked trade plans in R multiples (an object Series: ints and floats).
 
     ``trades`` (plans walked to an outcome: every row but those ``"no_plan"``, never
@@ -338,18 +350,38 @@ def r_summary(trades: pd.DataFrame) -> pd.Series:
     ``fills`` (plans filled), ``fill_rate`` (``fills / trades``), ``win_rate`` (share
     of filled trades with R > 0), ``mean_r`` (the expectancy), ``median_r`` and
     ``std_r`` (ddof 1) over all filled trades, including those still ``"open"``
-    (marked at their last close), ``mean_bars_held``, then one count per outcome of
+    (marked at their last close), ``mean_bars_held``, then per date (the trades'
+    own statistics are pooled; these are not): ``dates`` (replay dates with a
+    filled trade), ``mean_r_by_date`` (the mean over those dates of each date's
+    mean R: every date weighs the same, however many trades it has),
+    ``nw_lags``, ``nw_t_by_date`` (its Newey-West t-statistic,
+    :func:`~technic_nb.research.evaluation.newey_west_tstat` over the dates in
+    order) and ``p_by_date`` (two-sided, normal), then one count per outcome of
     :data:`OUTCOMES`.
 
     Args:
-        trades: the output of :func:`walk_trade_plans`.
+        trades: the output of :func:`walk_trade_plans` (a trade's date is the
+            replay date its plan was made; the fill comes in the next bars).
+        hac_lags: the Newey-West lags; default ``overlap_lags(max_days,
+            spacing_bars)``: trades held up to ``max_days`` bars overlap the
+            trades of the next dates.
+        max_days: the ``max_days`` the trades were walked with.
+        spacing_bars: bars between consecutive replay dates; default estimated
+            from the trades' dates by :func:`replay_spacing` (weekdays).
     """
-    require(trades, ["outcome", "r_multiple", "bars_held"], "trades")
+    require(trades, ["date", "outcome", "r_multiple", "bars_held"], "trades")
     outcome = trades["outcome"].astype(object)
     walked = trades[~outcome.isin(_UNWALKED).to_numpy()]
     r = pd.to_numeric(walked["r_multiple"], errors="coerce").dropna()
     filled = len(r)
     held = pd.to_numeric(walked["bars_held"], errors="coerce").dropna()
+    if hac_lags is None:
+        days = check_int("max_days", max_days, 1)
+        lags = overlap_lags(days, resolve_spacing(pd.Index(trades["date"]), spacing_bars))
+    else:
+        lags = check_int("hac_lags", hac_lags, 0)
+    by_date = r.groupby(walked.loc[r.index, "date"], sort=True).mean()
+    _, _, t = newey_west_tstat(by_date.to_numpy(), lags)
     values: dict[str, float] = {
         "trades": len(walked),
         "fills": filled,
@@ -359,6 +391,11 @@ def r_summary(trades: pd.DataFrame) -> pd.Series:
         "median_r": float(r.median()) if filled else math.nan,
         "std_r": float(r.std(ddof=1)) if filled > 1 else math.nan,
         "mean_bars_held": float(held.mean()) if len(held) else math.nan,
+        "dates": len(by_date),
+        "mean_r_by_date": float(by_date.mean()) if len(by_date) else math.nan,
+        "nw_lags": lags,
+        "nw_t_by_date": t,
+        "p_by_date": normal_p(t),
     }
     outcomes = outcome.value_counts()
     for name in OUTCOMES:

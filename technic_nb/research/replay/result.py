@@ -43,6 +43,7 @@ from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.baselines import ReplayBaselines
 from technic_nb.research.replay.display import ReplayDisplay
 from technic_nb.research.replay.portfolios import ReplayPortfolios
+from technic_nb.research.replay.stability import ReplayStability
 from technic_nb.research.replay.trading import ReplayTrading
 from technic_nb.research.replay.work import ReplayOutcome
 from technic_nb.sources.base import BarsArrays
@@ -51,7 +52,9 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 
 @dataclass
-class ReplayResult(ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfolios):
+class ReplayResult(
+    ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfolios, ReplayStability
+):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
@@ -217,10 +220,13 @@ class ReplayResult(ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfoli
             column,
         )
 
-    def ic_summary(self, factors: Iterable[str] | None = None, column: str = "fwd") -> pd.DataFrame:
-        """Mean, std, IR, share positive and t-statistics (plain and Newey-West with a lag
-        matching the overlap of the horizons) of the IC of each factor and horizon."""
-        return ev.ic_summary(self.ic(factors, column), self.spacing)
+    def ic_summary(
+        self, factors: Iterable[str] | None = None, column: str = "fwd", hac_lags: int | None = None
+    ) -> pd.DataFrame:
+        """Mean, std, IR, share positive and t-statistics (plain and Newey-West with
+        ``hac_lags`` lags, by default matching the overlap of each horizon) of the IC of
+        each factor and horizon."""
+        return ev.ic_summary(self.ic(factors, column), self.spacing, hac_lags)
 
     def quantiles(
         self, factor: str = "tech_rating", horizon: int | None = None, quantiles: int = 5
@@ -236,9 +242,13 @@ class ReplayResult(ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfoli
             spacing_bars=self.spacing,
         )
 
-    def signals(self, horizon: int | None = None) -> pd.DataFrame:
-        """Count, mean forward return, hit rate and excess over the universe per signal."""
-        return ev.signal_stats(self.panel, self.returns, self._horizon(horizon))
+    def signals(self, horizon: int | None = None, hac_lags: int | None = None) -> pd.DataFrame:
+        """Per signal, per-date mean return, hit rate and excess over the ranked universe,
+        averaged over dates, with a Newey-West t of the excess (``hac_lags``, by default
+        the overlap of the horizon) and the share of rows from the 6 busiest dates."""
+        spacing = self.spacing if len(self.dates) > 1 else None
+        h = self._horizon(horizon)
+        return ev.signal_stats(self.panel, self.returns, h, hac_lags=hac_lags, spacing_bars=spacing)
 
     def turnover(self, top_n: int = 20) -> pd.Series:
         """Share of the top ``top_n`` that changed from one date to the next."""

@@ -18,6 +18,7 @@ class ReplayTrading:
     """Walks of the replayed trade plans (mixed into :class:`~technic_nb.ReplayResult`)."""
 
     config: Any
+    dates: tuple[Any, ...]
 
     if TYPE_CHECKING:  # provided by ReplayResult
 
@@ -53,10 +54,24 @@ class ReplayTrading:
             panel = panel.assign(target=panel["target_fixed"])
         return ev.walk_trade_plans(panel, self.bars, top_n, max_days, bad_bars=self.bad_bars)
 
-    def trade_summary(self, top_n: int | None = 20, max_days: int = 63) -> pd.DataFrame:
-        """Both plans' walks summarized side by side (R multiples, win rate, outcomes)."""
+    def trade_summary(
+        self, top_n: int | None = 20, max_days: int = 63, hac_lags: int | None = None
+    ) -> pd.DataFrame:
+        """Both plans' walks summarized side by side (R multiples, win rate, outcomes),
+        with the per-date mean R and its Newey-West t (``hac_lags``, by default the
+        overlap of ``max_days`` at the replay's spacing;
+        :func:`~technic_nb.research.evaluation.r_summary`)."""
+        spacing = self.spacing if len(self.dates) > 1 else None
         return pd.DataFrame(
-            {plan: ev.r_summary(self.trades(top_n, max_days, plan)) for plan in ("chart", "fixed")}
+            {
+                plan: ev.r_summary(
+                    self.trades(top_n, max_days, plan),
+                    hac_lags,
+                    max_days=max_days,
+                    spacing_bars=spacing,
+                )
+                for plan in ("chart", "fixed")
+            }
         )
 
     def plan_evaluation(
