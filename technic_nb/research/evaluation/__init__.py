@@ -108,6 +108,12 @@ This module re-exports the functions of its private parts:
 from __future__ import annotations
 
 from technic_nb.research.evaluation.common import find_bad_bars
+from technic_nb.research.evaluation.deflated import (
+    DeflatedSharpe,
+    deflated_sharpe,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+)
 from technic_nb.research.evaluation.groups import (
     QuantileReport,
     quantile_returns,
@@ -121,7 +127,19 @@ from technic_nb.research.evaluation.ic import (
     information_coefficient,
 )
 from technic_nb.research.evaluation.lists import diff_tables, top_turnover
+from technic_nb.research.evaluation.out_of_sample import (
+    SweepResult,
+    WalkForwardResult,
+    purged_training,
+    walk_forward_folds,
+    window_ends,
+)
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
+from technic_nb.research.evaluation.rescoring import (
+    rescored_ratings,
+    weight_grid,
+    weighting_objectives,
+)
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
     STATUSES,
@@ -148,12 +166,18 @@ __all__ = [
     "PLAN_GROUPS",
     "STATUSES",
     "TRADE_COLUMNS",
+    "DeflatedSharpe",
     "PlanEvaluation",
     "QuantileReport",
+    "SweepResult",
+    "WalkForwardResult",
     "adjusted_p_values",
+    "deflated_sharpe",
+    "deflated_sharpe_ratio",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",
+    "expected_max_sharpe",
     "find_bad_bars",
     "forward_returns",
     "ic_counts",
@@ -161,11 +185,17 @@ __all__ = [
     "information_coefficient",
     "newey_west_tstat",
     "overlap_lags",
+    "purged_training",
     "quantile_returns",
     "r_summary",
     "replay_spacing",
+    "rescored_ratings",
     "signal_stats",
     "to_alphalens",
     "top_turnover",
+    "walk_forward_folds",
     "walk_trade_plans",
+    "weight_grid",
+    "weighting_objectives",
+    "window_ends",
 ]

@@ -41,6 +41,7 @@ from technic_nb.engine.finalize import (
 from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.display import ReplayDisplay
+from technic_nb.research.replay.out_of_sample import ReplayOutOfSample
 from technic_nb.research.replay.trading import ReplayTrading
 from technic_nb.research.replay.work import ReplayOutcome
 from technic_nb.sources.base import BarsArrays
@@ -49,7 +50,7 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 
 @dataclass
-class ReplayResult(ReplayDisplay, ReplayTrading):
+class ReplayResult(ReplayDisplay, ReplayTrading, ReplayOutOfSample):
     """The scan replayed at many dates, and the tools to evaluate it.
 
     Attributes:
