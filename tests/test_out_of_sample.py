@@ -355,6 +355,10 @@ def test_sweep_top_n_and_hac_lags(result) -> None:
 def test_sweep_spans_are_checked(result) -> None:
     with pytest.raises(ValueError, match="overlap: pick spans that do not share dates"):
         result.sweep(WEIGHTINGS, train=("2022-01-01", "2024-06-30"), test=TEST)
+    with pytest.raises(ValueError, match="overlap"):  # no replay date in the shared days
+        result.sweep(
+            WEIGHTINGS, train=("2022-01-01", "2024-01-15"), test=("2024-01-10", "2025-12-31")
+        )
     with pytest.raises(ValueError, match="no replay date falls in the test span"):
         result.sweep(WEIGHTINGS, train=TRAIN, test=("2030-01-01", "2031-01-01"))
     with pytest.raises(ValueError, match="start <= end"):

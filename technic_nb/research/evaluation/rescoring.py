@@ -67,7 +67,7 @@ __all__ = [
 MAX_WEIGHTINGS = 500
 #: The objectives of :func:`weighting_objectives`.
 OBJECTIVES: tuple[str, ...] = ("ic", "top_n")
-_CHUNK = 32  # weightings ranked at once (memory: 32 x dates x width floats)
+_CHUNK = 16  # weightings ranked at once (memory: 16 x dates x width floats)
 
 
 def weight_grid(**values: Iterable[float]) -> list[ScoringWeights]:
@@ -243,15 +243,15 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     finite = np.isfinite(values)
     keyed = np.where(finite, values, np.inf)  # excluded values sort last, in a run of their own
     n = keyed.size
-    base = np.repeat(np.arange(0, n, width), width)
-    flat = base + np.argsort(keyed, axis=-1).reshape(-1)
+    base = np.arange(0, n, width)
+    flat = (base[:, None] + np.argsort(keyed, axis=-1).reshape(-1, width)).reshape(-1)
     ordered = keyed.reshape(-1)[flat]
     new_run = np.ones(n, dtype=bool)
     new_run[1:] = ordered[1:] != ordered[:-1]
     new_run[::width] = True
     start = np.flatnonzero(new_run)
     end = np.r_[start[1:], n] - 1
-    average = (start + end) / 2.0 + 1.0 - base[start]
+    average = (start + end) / 2.0 + 1.0 - base[start // width]
     ranks = np.empty(n)
     ranks[flat] = average[np.cumsum(new_run) - 1]
     return np.where(finite, ranks.reshape(values.shape), np.nan)

@@ -81,8 +81,8 @@ class ReplayOutOfSample:
         dates = to_ns(series.index, "dates")
         train_at = _span_positions(dates, train, "train")
         test_at = _span_positions(dates, test, "test")
-        start, end = (dates[train_at].min(), dates[train_at].max())
-        if start <= dates[test_at].max() and dates[test_at].min() <= end:
+        (a, b), (c, d) = (_bounds(train), _bounds(test))
+        if a <= d and c <= b:
             raise ValueError(
                 f"the train span {_span_text(train)} and the test span {_span_text(test)} "
                 "overlap: pick spans that do not share dates"
@@ -170,8 +170,8 @@ def _span_text(span: Any) -> str:
     return f"{pd.Timestamp(span[0]).date()} .. {pd.Timestamp(span[1]).date()}"
 
 
-def _span_positions(dates: np.ndarray, span: Any, name: str) -> np.ndarray:
-    """Positions of the dates inside ``span = (start, end)`` (ValueError when none)."""
+def _bounds(span: Any, name: str = "span") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(start, end)`` as timestamps (ValueError unless two dates with start <= end)."""
     try:
         start, end = (pd.Timestamp(span[0]), pd.Timestamp(span[1]))
     except (TypeError, ValueError, IndexError) as exc:
@@ -181,6 +181,12 @@ def _span_positions(dates: np.ndarray, span: Any, name: str) -> np.ndarray:
         ) from exc
     if len(span) != 2 or pd.isna(start) or pd.isna(end) or start > end:
         raise ValueError(f"{name}={span!r} is invalid: pass (start, end) dates with start <= end")
+    return start, end
+
+
+def _span_positions(dates: np.ndarray, span: Any, name: str) -> np.ndarray:
+    """Positions of the dates inside ``span = (start, end)`` (ValueError when none)."""
+    start, end = _bounds(span, name)
     inside = np.flatnonzero((dates >= start.value) & (dates <= end.value))
     if not len(inside):
         first, last = (pd.Timestamp(dates[0]).date(), pd.Timestamp(dates[-1]).date())
