@@ -279,9 +279,7 @@ def test_walk_forward_hand_case() -> None:
     ends = ev.window_ends(dates, 1)
     plan = ev.walk_forward_folds(dates.asi8, ends, folds=2, min_train=4)
     assert [list(test) for _, _, test in plan] == [[4, 5, 6, 7], [8, 9, 10, 11]]
-    out = ev.out_of_sample.walk_forward_weightings(
-        series, weightings, plan, objective="ic", horizon=1, lags=0
-    )
+    out = ev.walk_forward_weightings(series, weightings, plan, objective="ic", horizon=1, lags=0)
     # fold 1 trains on dates 0..2 (3 is purged: its window ends on date 4): weighting 1;
     # fold 2 on 0..6: weighting 0 (4 * 0.01 + 3 * 0.06 > 4 * 0.05 - 3 * 0.01)
     assert list(out.folds["chosen"]) == [1, 0]

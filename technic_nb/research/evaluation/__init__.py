@@ -83,6 +83,15 @@ Statistics
   (:mod:`~technic_nb.research.evaluation.plans`).
 * :func:`top_turnover`, :func:`diff_tables` - how the list changes.
 * :func:`to_alphalens` - the panel in alphalens' ``factor_data`` format.
+* :func:`weight_grid`, :func:`rescored_ratings`, :func:`weighting_objectives` - many
+  weightings of the TechRating re-scored at once and their per-date IC or top-N
+  excess (:mod:`~technic_nb.research.evaluation.rescoring`).
+* :func:`sweep_weightings`, :func:`walk_forward_weightings`, :func:`walk_forward_folds`,
+  :func:`purged_training` - choosing on training dates, testing on others, purged of
+  overlapping forward windows (:mod:`~technic_nb.research.evaluation.out_of_sample`).
+* :func:`deflated_sharpe`, :func:`expected_max_sharpe`, :func:`deflated_sharpe_ratio` -
+  the selection bias of the best of many trials
+  (:mod:`~technic_nb.research.evaluation.deflated`).
 
 Quantiles (ties)
 ----------------
@@ -131,7 +140,9 @@ from technic_nb.research.evaluation.out_of_sample import (
     SweepResult,
     WalkForwardResult,
     purged_training,
+    sweep_weightings,
     walk_forward_folds,
+    walk_forward_weightings,
     window_ends,
 )
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
@@ -191,9 +202,11 @@ __all__ = [
     "replay_spacing",
     "rescored_ratings",
     "signal_stats",
+    "sweep_weightings",
     "to_alphalens",
     "top_turnover",
     "walk_forward_folds",
+    "walk_forward_weightings",
     "walk_trade_plans",
     "weight_grid",
     "weighting_objectives",

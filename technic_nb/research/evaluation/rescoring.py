@@ -74,7 +74,7 @@ def weight_grid(**values: Iterable[float]) -> list[ScoringWeights]:
     """Every combination of the given weights, as :class:`ScoringWeights`.
 
     ``weight_grid(trend=[1, 2, 3], momentum=[0, 1, 2])`` gives the 3 x 3 = 9
-    combinations (``trend`` varying slowest); the subscores not named keep the
+    combinations (the first subscore named varies slowest); the subscores not named keep the
     :class:`ScoringWeights` defaults.  A combination whose weights are all 0 is
     left out, and so is one proportional to an earlier one (only the ratios of
     the weights matter, so it ranks identically and would count a trial twice):
@@ -200,14 +200,15 @@ def weighting_objectives(
     require(returns, [f"fwd_{horizon}d"], "returns")
     y = numeric(returns, f"fwd_{horizon}d")
     layout = _Layout(index)
+    grid_y = layout.spread(y[None, :])[0]
     values, turnover = [], []
     for start in range(0, ratings.shape[1], _CHUNK):
         x = layout.spread(ratings[:, start : start + _CHUNK].T)
         if objective == "ic":
-            values.append(_rank_ic(x, layout.spread(y[None, :])[0]))
+            values.append(_rank_ic(x, grid_y))
             turnover.append(np.full(values[-1].shape, np.nan))
         else:
-            net, share = _top_excess(x, layout.spread(y[None, :])[0], layout, n, cost)
+            net, share = _top_excess(x, grid_y, layout, n, cost)
             values.append(net)
             turnover.append(share)
     frame = np.concatenate(values).T
