@@ -92,6 +92,15 @@ Statistics
 * :func:`ic_lag_sensitivity`, :func:`hansen_hodrick_tstat`, :func:`ic_by_group`,
   :func:`rolling_ic`, :func:`ic_decay`, :func:`replay_regimes` - the stability of
   the IC (:mod:`~technic_nb.research.evaluation.stability`).
+* :func:`weight_grid`, :func:`rescored_ratings`, :func:`weighting_objectives` - many
+  weightings of the TechRating re-scored at once and their per-date IC or top-N
+  excess (:mod:`~technic_nb.research.evaluation.rescoring`).
+* :func:`sweep_weightings`, :func:`walk_forward_weightings`, :func:`walk_forward_folds`,
+  :func:`purged_training` - choosing on training dates, testing on others, purged of
+  overlapping forward windows (:mod:`~technic_nb.research.evaluation.out_of_sample`).
+* :func:`deflated_sharpe`, :func:`expected_max_sharpe`, :func:`deflated_sharpe_ratio` -
+  the selection bias of the best of many trials
+  (:mod:`~technic_nb.research.evaluation.deflated`).
 
 Quantiles (ties)
 ----------------
@@ -124,6 +133,12 @@ from technic_nb.research.evaluation.baselines import (
     trailing_dollar_volume,
 )
 from technic_nb.research.evaluation.common import find_bad_bars
+from technic_nb.research.evaluation.deflated import (
+    DeflatedSharpe,
+    deflated_sharpe,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+)
 from technic_nb.research.evaluation.groups import (
     QuantileReport,
     quantile_returns,
@@ -150,12 +165,26 @@ from technic_nb.research.evaluation.neutral import (
     sector_ic,
     sector_quantile_returns,
 )
+from technic_nb.research.evaluation.out_of_sample import (
+    SweepResult,
+    WalkForwardResult,
+    purged_training,
+    sweep_weightings,
+    walk_forward_folds,
+    walk_forward_weightings,
+    window_ends,
+)
 from technic_nb.research.evaluation.performance import performance_summary
 from technic_nb.research.evaluation.plans import PLAN_GROUPS, PlanEvaluation, evaluate_plans
 from technic_nb.research.evaluation.portfolios import (
     PortfolioReport,
     portfolio_report,
     quantile_portfolios,
+)
+from technic_nb.research.evaluation.rescoring import (
+    rescored_ratings,
+    weight_grid,
+    weighting_objectives,
 )
 from technic_nb.research.evaluation.returns import (
     HORIZONS,
@@ -196,18 +225,24 @@ __all__ = [
     "PLAN_GROUPS",
     "STATUSES",
     "TRADE_COLUMNS",
+    "DeflatedSharpe",
     "PlanEvaluation",
     "PortfolioReport",
     "QuantileReport",
     "ResidualIC",
     "SurvivorshipReport",
+    "SweepResult",
+    "WalkForwardResult",
     "adjusted_p_values",
     "baseline_scores",
     "benchmark_period_returns",
     "compare_baselines",
+    "deflated_sharpe",
+    "deflated_sharpe_ratio",
     "diff_tables",
     "dropped_summary",
     "evaluate_plans",
+    "expected_max_sharpe",
     "find_bad_bars",
     "forward_returns",
     "hansen_hodrick_tstat",
@@ -222,11 +257,13 @@ __all__ = [
     "overlap_lags",
     "performance_summary",
     "portfolio_report",
+    "purged_training",
     "quantile_portfolios",
     "quantile_returns",
     "r_summary",
     "replay_regimes",
     "replay_spacing",
+    "rescored_ratings",
     "residual_ic",
     "residual_ic_summary",
     "rolling_ic",
@@ -234,10 +271,16 @@ __all__ = [
     "sector_quantile_returns",
     "signal_stats",
     "survivorship_drift",
+    "sweep_weightings",
     "to_alphalens",
     "top_by_date",
     "top_turnover",
     "trailing_dollar_volume",
     "universe_returns",
+    "walk_forward_folds",
+    "walk_forward_weightings",
     "walk_trade_plans",
+    "weight_grid",
+    "weighting_objectives",
+    "window_ends",
 ]

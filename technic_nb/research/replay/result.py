@@ -42,6 +42,7 @@ from technic_nb.engine.plan import ScanPlan
 from technic_nb.research import evaluation as ev
 from technic_nb.research.replay.baselines import ReplayBaselines
 from technic_nb.research.replay.display import ReplayDisplay
+from technic_nb.research.replay.out_of_sample import ReplayOutOfSample
 from technic_nb.research.replay.portfolios import ReplayPortfolios
 from technic_nb.research.replay.stability import ReplayStability
 from technic_nb.research.replay.trading import ReplayTrading
@@ -53,7 +54,12 @@ __all__ = ["ReplayResult", "build_replay_result", "diff"]
 
 @dataclass
 class ReplayResult(
-    ReplayDisplay, ReplayTrading, ReplayBaselines, ReplayPortfolios, ReplayStability
+    ReplayDisplay,
+    ReplayTrading,
+    ReplayBaselines,
+    ReplayPortfolios,
+    ReplayStability,
+    ReplayOutOfSample,
 ):
     """The scan replayed at many dates, and the tools to evaluate it.
 
