@@ -27,6 +27,7 @@ from technic_nb.engine.result import ScanResult
 from technic_nb.engine.scan import clear_scan_cache as clear_cache
 from technic_nb.engine.scan import prune_cache, run_scan, scan
 from technic_nb.notebook.runner import ReplayRunner, RunnerState, ScanRunner
+from technic_nb.research.evaluation.rescoring import weight_grid
 from technic_nb.research.replay.result import ReplayResult, diff
 from technic_nb.research.replay.run import replay
 from technic_nb.rules.factors import Factor, factor
@@ -83,4 +84,5 @@ __all__ = [
     "replay",
     "run_scan",
     "scan",
+    "weight_grid",
 ]

@@ -407,3 +407,14 @@ def test_sweep_plot(result) -> None:
         ]
     ]
     assert len(ax.collections[0].get_offsets()) == 4
+
+
+def test_the_results_print_their_verdict_in_one_line(result) -> None:
+    grid = tn.weight_grid(trend=[1.0, 3.0], breakout=[0.0, 1.0])
+    swept = result.sweep(grid, train=TRAIN, test=TEST, horizon=5)
+    assert repr(swept).startswith(f"SweepResult({len(grid)} weightings, objective='ic'")
+    assert swept.warning in repr(swept) and "\n" not in repr(swept)
+    walked = result.walk_forward(grid, folds=2, horizon=5, min_train=4)
+    assert (
+        repr(walked) == f"WalkForwardResult(2 folds, objective='ic', horizon=5: {walked.warning})"
+    )

@@ -163,6 +163,13 @@ class SweepResult:
     horizon: int
     nw_lags: int
 
+    def __repr__(self) -> str:
+        return (
+            f"SweepResult({len(self.table)} weightings, objective={self.objective!r}, "
+            f"horizon={self.horizon}, {len(self.train_dates)} training and "
+            f"{len(self.test_dates)} test dates: {self.warning})"
+        )
+
     def plot(self, *, figsize: tuple[float, float] = (7.0, 5.0)) -> Figure:
         """In-sample against out-of-sample objective of each weighting, the chosen marked."""
         from technic_nb.research.evaluation.plots_oos import plot_sweep
@@ -197,6 +204,12 @@ class WalkForwardResult:
     objective: str
     horizon: int
     nw_lags: int
+
+    def __repr__(self) -> str:
+        return (
+            f"WalkForwardResult({len(self.folds)} folds, objective={self.objective!r}, "
+            f"horizon={self.horizon}: {self.warning})"
+        )
 
 
 def _figures(values: np.ndarray, lags: int) -> tuple[float, float]:
