@@ -408,3 +408,29 @@ def test_replay_neutral_views_match_the_pure_functions(demo):
     assert residual.exposure_corr["ret_21d_pct"].mean() > 0.3
     table = demo.residual_ic_summary()
     assert list(table.index.get_level_values(0).unique()) == ["tech_rating_resid"]
+
+
+def test_every_view_of_the_panel_takes_a_baseline_as_a_factor(demo):
+    scores = demo.scores(["reversal_1m", "tech_rating"])
+    expected = ev.information_coefficient(scores, demo.returns, ["reversal_1m"], demo.horizons)
+    pd.testing.assert_frame_equal(demo.ic("reversal_1m"), expected)
+    pd.testing.assert_frame_equal(demo.ic(["reversal_1m"]), expected)
+    both = demo.ic(["tech_rating", "reversal_1m"])
+    pd.testing.assert_frame_equal(both[["reversal_1m"]], expected)
+    assert "reversal_1m" not in demo.panel.columns  # the panel itself is left as it is
+    quintiles = demo.quantiles("reversal_1m", 21)
+    direct = ev.quantile_returns(
+        demo.panel.assign(reversal_1m=scores["reversal_1m"]),
+        demo.returns,
+        "reversal_1m",
+        21,
+        spacing_bars=demo.spacing,
+    )
+    pd.testing.assert_frame_equal(quintiles.summary, direct.summary)
+    by_year = demo.ic_by("year", factors=["reversal_1m"], horizon=21)
+    years = expected[("reversal_1m", 21)].groupby(expected.index.year).mean()
+    assert np.allclose(by_year.loc["reversal_1m", "mean"].to_numpy(), years.dropna().to_numpy())
+    decay = demo.ic_decay("momentum_12_1", horizons=(5, 21))
+    assert decay.loc[21, "mean"] == pytest.approx(
+        demo.ic("momentum_12_1")[("momentum_12_1", 21)].mean()
+    )

@@ -198,6 +198,14 @@ class ReplayBaselines:
         return out
 
     # -- helpers -----------------------------------------------------------------------
+    def _scored_panel(self, names: Iterable[str]) -> pd.DataFrame:
+        """The panel, with the baselines among ``names`` added as columns (seed 0), so
+        that every evaluation of the panel takes a baseline's name as a factor."""
+        wanted = [n for n in _names(names) if n in ev.BASELINES]
+        if not wanted:
+            return self.panel
+        return self.panel.assign(**{n: self._baselines(0)[n] for n in wanted})
+
     def _default_scores(self) -> tuple[str, ...]:
         return (*self._factors(), *ev.BASELINES)
 

@@ -218,13 +218,9 @@ class ReplayResult(
     def ic(self, factors: Iterable[str] | None = None, column: str = "fwd") -> pd.DataFrame:
         """Spearman rank IC per date, (factor, horizon) columns; ``column`` is ``"fwd"``
         (raw returns) or ``"excess"`` (over the benchmark)."""
-        return ev.information_coefficient(
-            self.panel,
-            self.returns,
-            tuple(factors or self._factors()),
-            self.horizons,
-            column,
-        )
+        names = (factors,) if isinstance(factors, str) else tuple(factors or self._factors())
+        panel = self._scored_panel(names)
+        return ev.information_coefficient(panel, self.returns, names, self.horizons, column)
 
     def ic_summary(
         self, factors: Iterable[str] | None = None, column: str = "fwd", hac_lags: int | None = None
@@ -240,7 +236,7 @@ class ReplayResult(
         """Mean forward return by quantile of ``factor``, the top-minus-bottom spread and
         its cumulative return."""
         return ev.quantile_returns(
-            self.panel,
+            self._scored_panel([factor]),
             self.returns,
             factor,
             self._horizon(horizon),

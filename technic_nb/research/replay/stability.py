@@ -54,6 +54,8 @@ class ReplayStability:
 
         def _horizon(self, horizon: int | None) -> int: ...
 
+        def _scored_panel(self, names: Iterable[str]) -> pd.DataFrame: ...
+
     @functools.cached_property
     def regimes(self) -> pd.DataFrame:
         """The market regime of each replay date from the benchmark's closes up to that
@@ -123,14 +125,18 @@ class ReplayStability:
         horizons the replay lacks are computed from the bars (once per set of horizons)."""
         steps = tuple(sorted(check_horizons(horizons)))
         returns = self._decay_returns(steps)
-        ic = ev.information_coefficient(self.panel, returns, [factor], steps, column)
+        ic = ev.information_coefficient(
+            self._scored_panel([factor]), returns, [factor], steps, column
+        )
         return st.ic_decay(ic, factor, self.spacing, hac_lags)
 
     def _ic_at(self, factors: Iterable[str] | None, horizon: int) -> pd.DataFrame:
         """The IC per date of ``factors`` (default: the rating and the subscores) at one
         horizon of the replay."""
         names = (factors,) if isinstance(factors, str) else tuple(factors or self._factors())
-        return ev.information_coefficient(self.panel, self.returns, names, (horizon,))
+        return ev.information_coefficient(
+            self._scored_panel(names), self.returns, names, (horizon,)
+        )
 
     def _decay_returns(self, horizons: tuple[int, ...]) -> pd.DataFrame:
         cache: dict[tuple[int, ...], pd.DataFrame] = self.__dict__.setdefault("_decay_cache", {})
