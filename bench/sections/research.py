@@ -18,6 +18,7 @@ temporary cache folder itself), twice in the full run; the quick run skips it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -147,9 +148,22 @@ def _imports() -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def _notebook(bench: Bench) -> list[float]:
-    """Seconds of each cold execution of notebook 07 (nbconvert, a subprocess)."""
+def _errors(executed: Path) -> list[str]:
+    """``"cell N: ErrorName: message"`` for each cell of the executed notebook that failed."""
+    notebook = json.loads(executed.read_text())
+    found = []
+    for number, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"cell {number}: {output['ename']}: {output['evalue']}")
+    return found
+
+
+def _notebook() -> tuple[list[float], list[str]]:
+    """Seconds of each cold execution of notebook 07 (nbconvert, a subprocess; a failing
+    cell does not stop it, ``--allow-errors``) and the cells that failed."""
     times: list[float] = []
+    errors: list[str] = []
     for i in range(2):
         with tempfile.TemporaryDirectory(prefix="technic_nb_nb07_") as folder:
             out = Path(folder) / "executed.ipynb"
@@ -161,6 +175,7 @@ def _notebook(bench: Bench) -> list[float]:
                 "--to",
                 "notebook",
                 "--execute",
+                "--allow-errors",
                 "--ExecutePreprocessor.timeout=600",
                 "--output",
                 str(out),
@@ -169,11 +184,12 @@ def _notebook(bench: Bench) -> list[float]:
             started = time.perf_counter()
             proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
             seconds = time.perf_counter() - started
-            if proc.returncode != 0:
-                raise RuntimeError(f"notebook 07 failed: {proc.stderr[-2000:]}")
+            if proc.returncode != 0 or not out.is_file():
+                raise RuntimeError(f"notebook 07 did not run: {proc.stderr[-2000:]}")
+            errors = _errors(out)
         times.append(seconds)
-        log(f"notebook 07 cold run {i + 1}: {seconds:.1f}s")
-    return times
+        log(f"notebook 07 cold run {i + 1}: {seconds:.1f}s, {len(errors)} failing cells")
+    return times, errors
 
 
 def run(bench: Bench) -> dict[str, Any]:
@@ -213,13 +229,20 @@ def run(bench: Bench) -> dict[str, Any]:
     if bench.quick:
         out["notes"].append("Quick run: notebook 07 is not executed (it takes about a minute).")
     else:
-        nb = summarize(_notebook(bench), "s (nbconvert --execute, cold cache)")
-        figures["notebook_07_cold_s"] = judge(
-            nb,
-            "< 90 s",
-            nb["median"] < 90,
+        nb_times, errors = _notebook()
+        nb = summarize(nb_times, "s (nbconvert --execute, cold cache)")
+        bound = (
             "the cold replay of every month-end (every file read once, 2 workers), then each "
-            "cell's research call and its figures; plus the kernel's start and imports",
+            "cell's research call and its figures; plus the kernel's start and imports"
+        )
+        if errors:
+            bound += "; NOT judged: a cell failed, " + "; ".join(errors)
+            out["notes"].append(
+                "Notebook 07 ran to its end with --allow-errors but these cells failed (the "
+                "time covers every cell, the failing one up to its error): " + "; ".join(errors)
+            )
+        figures["notebook_07_cold_s"] = judge(
+            nb, "< 90 s", None if errors else nb["median"] < 90, bound
         )
     out["notes"].append(
         f"Data: {label}; {len(dates)} business month-ends {dates[0]} .. {dates[-1]}, "
