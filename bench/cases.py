@@ -24,6 +24,7 @@ from .sections import (
     overhead,
     peak_memory,
     replay,
+    research,
     scaling,
     user_factors,
 )
@@ -42,6 +43,7 @@ ORDER: tuple[str, ...] = (
     "http_throughput",
     "dask",
     "replay",
+    "research",
     "user_factors",
     "http_load",
     "browser_panel",
@@ -75,6 +77,7 @@ SECTIONS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "http_throughput": http.run,
     "dask": dask_backend.run,
     "replay": replay.run,
+    "research": research.run,
     "user_factors": user_factors.run,
     "http_load": external.run_http_load,
     "browser_panel": external.run_browser_panel,

@@ -32,6 +32,7 @@ SECTIONS = (
     "http_throughput",
     "dask",
     "replay",
+    "research",
     "user_factors",
     "http_load",
     "browser_panel",
@@ -64,6 +65,17 @@ REQUIRED_FIGURES = {
     "cancel_latency": ("loky_cancel_latency_s", "threading_cancel_latency_s"),
     "replay": ("replay_over_loop_speedup", "replay_warm_speedup", "loop_of_scans_s"),
     "user_factors": ("five_factors_overhead_pct", "add_one_factor_speedup"),
+    "research": (
+        "load_from_cache_s",
+        "panel_first_s",
+        "returns_first_s",
+        "ic_summary_s",
+        "plan_evaluation_s",
+        "ic_decay_s",
+        "sweep_32_s",
+        "walk_forward_32_s",
+        "to_alphalens_s",
+    ),
 }
 
 

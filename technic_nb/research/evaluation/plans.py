@@ -50,7 +50,11 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.core.scoring import ScoringParams, trade_plan
-from technic_nb.research.evaluation.common import bar_arrays, check_int, panel_index, require
+from technic_nb.research.evaluation.common import (
+    check_int,
+    panel_index,
+    require,
+)
 from technic_nb.research.evaluation.stats import (
     adjusted_p_values,
     newey_west_tstat,
@@ -58,7 +62,8 @@ from technic_nb.research.evaluation.stats import (
     overlap_lags,
     resolve_spacing,
 )
-from technic_nb.research.evaluation.trades import walk_trade_plans
+from technic_nb.research.evaluation.trades import walk_rows
+from technic_nb.research.evaluation.walks import BarStore, excursions
 
 __all__ = ["PLAN_GROUPS", "PlanEvaluation", "evaluate_plans"]
 
@@ -142,26 +147,16 @@ def _choose(
     return {"top": top, "all": passing, "bottom": bottom, "random": random}
 
 
-def _excursions(trades: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> tuple[Any, Any]:
+def _excursions(trades: pd.DataFrame, store: BarStore) -> tuple[Any, Any]:
     """MAE and MFE in R of each filled long trade (NaN without a fill)."""
-    mae = np.full(len(trades), np.nan)
-    mfe = np.full(len(trades), np.nan)
-    filled = np.flatnonzero(trades["fill_date"].notna().to_numpy())
-    for symbol, rows in trades.iloc[filled].groupby("symbol").indices.items():
-        dates, (high, low) = bar_arrays(symbol, bars[symbol], ("high", "low"))
-        group = trades.iloc[filled[rows]]
-        first = np.searchsorted(
-            dates, group["fill_date"].to_numpy(dtype="datetime64[ns]").view("int64")
-        )
-        last = np.searchsorted(
-            dates, group["exit_date"].to_numpy(dtype="datetime64[ns]").view("int64")
-        )
-        fill = group["fill_price"].to_numpy(dtype="float64")
-        risk = (group["entry"] - group["stop"]).to_numpy(dtype="float64")
-        for k, (a, b) in enumerate(zip(first, last, strict=True)):
-            mae[filled[rows[k]]] = (low[a : b + 1].min() - fill[k]) / risk[k]
-            mfe[filled[rows[k]]] = (high[a : b + 1].max() - fill[k]) / risk[k]
-    return mae, mfe
+    return excursions(
+        trades["symbol"].to_numpy(dtype=object),
+        trades["fill_date"].to_numpy(dtype="datetime64[ns]").view("int64"),
+        trades["exit_date"].to_numpy(dtype="datetime64[ns]").view("int64"),
+        trades["fill_price"].to_numpy(dtype="float64"),
+        (trades["entry"] - trades["stop"]).to_numpy(dtype="float64"),
+        store,
+    )
 
 
 def _per_date(trades: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -179,7 +174,8 @@ def _median_bars(trades: pd.DataFrame, outcomes: tuple[str, ...]) -> float:
 
 def _summary(trades: pd.DataFrame, per_date: pd.DataFrame, lags: int) -> pd.DataFrame:
     returns = _per_date(trades, "return_net")
-    wins = _per_date(trades.assign(win=(trades["r_net"] > 0).where(trades["r_net"].notna())), "win")
+    won = (trades["r_net"] > 0).astype("float64").where(trades["r_net"].notna())
+    wins = _per_date(trades.assign(win=won), "win")  # 1.0 / 0.0 / NaN: a numeric mean
     rows = {}
     for group in PLAN_GROUPS:
         mine = trades[trades["group"] == group]
@@ -279,20 +275,20 @@ def evaluate_plans(
     plans = _long_plans(panel, params or ScoringParams())
     groups = _choose(panel, plans, n, seed)
     cost = float(cost_bps) / 1e4
-    frames = []
-    for name, rows in groups.items():
-        walked = walk_trade_plans(rows, bars, max_days=days, bad_bars=bad_bars)
-        walked["group"] = name
-        walked["target_kind"] = rows["target_kind"].to_numpy()
-        walked["reward_risk"] = rows["reward_risk"].to_numpy()
-        frames.append(walked)
-    trades = pd.concat(frames, ignore_index=True)
+    # every group's plans walked in one pass (each symbol's bars read once; a walk
+    # depends on its own row only), in the order of the groups
+    chosen = pd.concat(list(groups.values()))
+    store = BarStore(bars, bad_bars)
+    trades = walk_rows(chosen, store, max_days=days)
+    trades["group"] = np.repeat(list(groups), [len(rows) for rows in groups.values()])
+    trades["target_kind"] = chosen["target_kind"].to_numpy()
+    trades["reward_risk"] = chosen["reward_risk"].to_numpy()
     risk = trades["entry"] - trades["stop"]
     trades["r_net"] = (
         trades["r_multiple"] - cost * (trades["fill_price"] + trades["exit_price"]) / risk
     )
     trades["return_net"] = trades["exit_price"] / trades["fill_price"] - 1.0 - 2.0 * cost
-    trades["mae_r"], trades["mfe_r"] = _excursions(trades, bars)
+    trades["mae_r"], trades["mfe_r"] = _excursions(trades, store)
     trades["group"] = pd.Categorical(trades["group"], categories=list(PLAN_GROUPS))
     per_date = _per_date(trades, "r_net")
     outcome = trades["outcome"].astype(object)

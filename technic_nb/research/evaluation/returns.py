@@ -79,7 +79,7 @@ def forward_returns(
     for h in steps:
         columns[f"fwd_{h}d"] = fwd[h]
         columns[f"excess_{h}d"] = _excess(fwd[h], start, ends[h], bench)
-        columns[f"status_{h}d"] = pd.Categorical(status[h], categories=STATUSES)
+        columns[f"status_{h}d"] = status[h]
     columns["anchor_date"] = to_dates(start)
     return pd.DataFrame(columns, index=mi)
 
@@ -88,7 +88,7 @@ class _Forward(NamedTuple):
     """Per horizon, the forward returns, statuses and end dates; the anchor dates."""
 
     fwd: dict[int, np.ndarray]
-    status: dict[int, np.ndarray]
+    status: dict[int, pd.Categorical]
     ends: dict[int, np.ndarray]
     start: np.ndarray
 
@@ -101,12 +101,18 @@ def _forward_arrays(
     end_ns: int,
     bad_bars: Mapping[str, np.ndarray] | None,
 ) -> _Forward:
-    """The forward returns of every row, symbol by symbol (see :func:`forward_returns`)."""
+    """The forward returns of every row (see :func:`forward_returns`).
+
+    Each symbol's anchor bar is found on its own bars; then every symbol's closes,
+    dates and bad-bar counts are laid end to end so that each horizon is one
+    vectorised step over all rows (the same arithmetic as symbol by symbol).
+    """
     n = len(mi)
     fwd = {h: np.full(n, np.nan) for h in steps}
-    status = {h: np.full(n, "no_bars", dtype=object) for h in steps}
+    status = {h: np.full(n, _NO_BARS, dtype=np.int8) for h in steps}
     ends = {h: np.full(n, NAT, dtype=np.int64) for h in steps}
     start = np.full(n, NAT, dtype=np.int64)
+    parts = _Concatenated()
     for symbol, rows in row_groups(mi.get_level_values(1)).items():
         frame = bars.get(symbol)
         if frame is None or not len(frame):
@@ -115,20 +121,86 @@ def _forward_arrays(
         seen = symbol_bad_bars(symbol, frame, bad_bars)
         pos = np.searchsorted(dates, anchors[rows], side="right") - 1
         found = pos >= 0
-        rows, pos = rows[found], pos[found]
-        start[rows] = dates[pos]
-        last = len(dates) - 1
-        delisted = bool(dates[-1] < end_ns)
-        for h in steps:
-            full = pos + h <= last
-            stop = np.minimum(pos + h, last)
-            bad = seen[stop + 1] > seen[pos]  # a bad bar from the anchor to the end bar
-            kept = (full | delisted) & ~bad
-            fwd[h][rows[kept]] = close[stop[kept]] / close[pos[kept]] - 1.0
-            ends[h][rows[kept]] = dates[stop[kept]]
-            reached = np.where(full, "ok", "delisted" if delisted else "no_future")
-            status[h][rows] = np.where(bad, "bad_bar", reached)
-    return _Forward(fwd, status, ends, start)
+        parts.add(rows[found], pos[found], dates, close, seen, bool(dates[-1] < end_ns))
+    if not parts.rows:
+        return _Forward(fwd, _categoricals(status), ends, start)
+    rows, pos, last, delisted, bar_at, seen_at, dates, close, seen = parts.arrays()
+    start[rows] = dates[bar_at + pos]
+    for h in steps:
+        full = pos + h <= last
+        stop = np.minimum(pos + h, last)
+        bad = seen[seen_at + stop + 1] > seen[seen_at + pos]  # a bad bar on the way
+        kept = (full | delisted) & ~bad
+        fwd[h][rows[kept]] = (
+            close[bar_at[kept] + stop[kept]] / close[bar_at[kept] + pos[kept]] - 1.0
+        )
+        ends[h][rows[kept]] = dates[bar_at[kept] + stop[kept]]
+        reached = np.where(full, _OK, np.where(delisted, _DELISTED, _NO_FUTURE))
+        status[h][rows] = np.where(bad, _BAD_BAR, reached)
+    return _Forward(fwd, _categoricals(status), ends, start)
+
+
+_OK, _DELISTED, _NO_FUTURE, _NO_BARS, _BAD_BAR = range(len(STATUSES))
+
+
+def _categoricals(codes: dict[int, np.ndarray]) -> dict[int, Any]:
+    """The status codes (positions in :data:`STATUSES`) as categoricals."""
+    return {h: pd.Categorical.from_codes(c, categories=STATUSES) for h, c in codes.items()}
+
+
+class _Concatenated:
+    """Every symbol's rows and bars laid end to end (offsets into the joined arrays)."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.pos: list[np.ndarray] = []
+        self.last: list[np.ndarray] = []
+        self.delisted: list[np.ndarray] = []
+        self.bar_at: list[np.ndarray] = []
+        self.seen_at: list[np.ndarray] = []
+        self.dates: list[np.ndarray] = []
+        self.close: list[np.ndarray] = []
+        self.seen: list[np.ndarray] = []
+        self._bars = 0
+        self._seen = 0
+
+    def add(
+        self,
+        rows: np.ndarray,
+        pos: np.ndarray,
+        dates: np.ndarray,
+        close: np.ndarray,
+        seen: np.ndarray,
+        delisted: bool,
+    ) -> None:
+        k = len(rows)
+        self.rows.append(rows)
+        self.pos.append(pos)
+        self.last.append(np.full(k, len(dates) - 1, dtype=np.int64))
+        self.delisted.append(np.full(k, delisted))
+        self.bar_at.append(np.full(k, self._bars, dtype=np.int64))
+        self.seen_at.append(np.full(k, self._seen, dtype=np.int64))
+        self.dates.append(dates)
+        self.close.append(close)
+        self.seen.append(seen)
+        self._bars += len(dates)
+        self._seen += len(seen)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(
+            np.concatenate(getattr(self, name))
+            for name in (
+                "rows",
+                "pos",
+                "last",
+                "delisted",
+                "bar_at",
+                "seen_at",
+                "dates",
+                "close",
+                "seen",
+            )
+        )
 
 
 def _excess(

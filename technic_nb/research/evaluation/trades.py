@@ -59,16 +59,12 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.research.evaluation.common import (
-    NAT,
     anchor_dates,
-    bar_arrays,
     check_int,
     numeric,
     panel_index,
     require,
-    row_groups,
     scan_dates,
-    symbol_bad_bars,
     to_dates,
 )
 from technic_nb.research.evaluation.stats import (
@@ -77,23 +73,10 @@ from technic_nb.research.evaluation.stats import (
     overlap_lags,
     resolve_spacing,
 )
+from technic_nb.research.evaluation.walks import OUTCOMES, BarStore, Walks, walk_plans
 
 __all__ = ["OUTCOMES", "TRADE_COLUMNS", "r_summary", "walk_trade_plans"]
 
-#: The outcomes of :func:`walk_trade_plans`.
-OUTCOMES: tuple[str, ...] = (
-    "no_plan",
-    "no_bars",
-    "bad_bar",
-    "pending",
-    "no_fill",
-    "stop_gap",
-    "stop",
-    "target_gap",
-    "target",
-    "timeout",
-    "open",
-)
 #: The columns of :func:`walk_trade_plans`.
 TRADE_COLUMNS: tuple[str, ...] = (
     "date",
@@ -111,28 +94,8 @@ TRADE_COLUMNS: tuple[str, ...] = (
     "r_multiple",
 )
 
-_PRICE_COLUMNS = ("open", "high", "low", "close")
-
-
 #: The outcomes of rows with no walk to count (left out of ``r_summary``'s ``trades``).
 _UNWALKED = ("no_plan", "bad_bar")
-
-
-class _Walk(NamedTuple):
-    outcome: str
-    fill: int = -1
-    fill_price: float = math.nan
-    exit: int = -1
-    exit_price: float = math.nan
-    #: the last bar read: the one that decides the outcome (-1: none)
-    last: int = -1
-
-
-class _Plan(NamedTuple):
-    direction: int
-    entry: float
-    stop: float
-    target: float
 
 
 class _Levels(NamedTuple):
@@ -177,6 +140,17 @@ def walk_trade_plans(
         ValueError: a malformed argument, ``bad_bars`` mask or bars (unsorted, or
             without ``open, high, low, close``; bad values are bad bars).
     """
+    return walk_rows(panel, BarStore(bars, bad_bars), top_n, max_days, entry_window)
+
+
+def walk_rows(
+    panel: pd.DataFrame,
+    store: BarStore,
+    top_n: int | None = None,
+    max_days: int = 63,
+    entry_window: int = 5,
+) -> pd.DataFrame:
+    """:func:`walk_trade_plans` over bars already read into ``store``."""
     days = check_int("max_days", max_days, 1)
     window = check_int("entry_window", entry_window, 1)
     index = panel_index(panel)
@@ -189,11 +163,10 @@ def walk_trade_plans(
         numeric(panel, "stop")[rows],
         numeric(panel, "target")[rows],
     )
-    plans = _plans(levels)
     anchors = anchor_dates(panel, index)[rows]
     symbols = index.get_level_values(1)[rows]
-    walks, fill_ns, exit_ns = _walk_symbols(symbols, anchors, plans, bars, days, window, bad_bars)
-    return _trade_frame(index, rows, levels, walks, fill_ns, exit_ns)
+    walks = walk_plans(symbols, anchors, *levels, _usable(levels), store, days, window)
+    return _trade_frame(index, rows, levels, walks)
 
 
 def _plan_rows(panel: pd.DataFrame, direction: np.ndarray, top_n: int | None) -> np.ndarray:
@@ -205,117 +178,26 @@ def _plan_rows(panel: pd.DataFrame, direction: np.ndarray, top_n: int | None) ->
     return np.flatnonzero(chosen)
 
 
-def _walk_symbols(
-    symbols: pd.Index,
-    anchors: np.ndarray,
-    plans: list[_Plan | None],
-    bars: Mapping[str, pd.DataFrame],
-    days: int,
-    window: int,
-    bad_bars: Mapping[str, np.ndarray] | None,
-) -> tuple[list[_Walk], np.ndarray, np.ndarray]:
-    """Every plan walked over its symbol's bars: the walks, fill and exit dates (int64 ns)."""
-    walks: list[_Walk] = [_Walk("no_plan" if p is None else "no_bars") for p in plans]
-    fill_ns = np.full(len(plans), NAT, dtype=np.int64)
-    exit_ns = np.full(len(plans), NAT, dtype=np.int64)
-    for symbol, members in row_groups(symbols).items():
-        frame = bars.get(symbol)
-        if frame is None or not len(frame):
-            continue
-        dates, prices = bar_arrays(symbol, frame, _PRICE_COLUMNS)
-        seen = symbol_bad_bars(symbol, frame, bad_bars)
-        positions = np.searchsorted(dates, anchors[members], side="right") - 1
-        for member, anchor in zip(members, positions, strict=True):
-            plan = plans[member]
-            if anchor < 0 or plan is None:
-                continue
-            walk = _walk(prices, int(anchor), plan, days, window)
-            if seen[walk.last + 1] > seen[anchor]:  # a bad bar on the path (rule 4)
-                walk = _Walk("bad_bar")
-            walks[member] = walk
-            if walk.fill >= 0:
-                fill_ns[member] = dates[walk.fill]
-                exit_ns[member] = dates[walk.exit]
-    return walks, fill_ns, exit_ns
-
-
-def _plans(levels: _Levels) -> list[_Plan | None]:
-    """The plans of the rows; None for a plan that cannot be walked (rule 0)."""
+def _usable(levels: _Levels) -> np.ndarray:
+    """The plans that can be walked (rule 0): levels finite and in the side's order."""
     side, entry, stop, target = levels
     # NaN compares false: a missing level fails both orders (and inf is not finite)
     long_ok = (stop < entry) & (entry < target)
     short_ok = (target < entry) & (entry < stop)
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(entry + stop + target)
-    usable = np.where(side > 0, long_ok, short_ok) & finite
-    return [
-        _Plan(int(d), float(e), float(s), float(t)) if ok else None
-        for d, e, s, t, ok in zip(side, entry, stop, target, usable, strict=True)
-    ]
-
-
-def _walk(prices: list[np.ndarray], anchor: int, plan: _Plan, days: int, window: int) -> _Walk:
-    """One plan walked from the bar after ``anchor`` (the rules of walk_trade_plans)."""
-    open_, high, low, close = prices
-    last = len(close) - 1
-    first, stop_at = anchor + 1, min(anchor + window, last)
-    long = plan.direction > 0
-    reach = (
-        high[first : stop_at + 1] >= plan.entry if long else low[first : stop_at + 1] <= plan.entry
-    )
-    hits = np.flatnonzero(reach)
-    if not len(hits):
-        if anchor + window > last:
-            return _Walk("pending", last=last)
-        return _Walk("no_fill", last=anchor + window)
-    fill = first + int(hits[0])
-    fill_price = max(open_[fill], plan.entry) if long else min(open_[fill], plan.entry)
-    end = min(fill + days - 1, last)
-    lo, hi = low[fill : end + 1], high[fill : end + 1]
-    touched = (
-        (lo <= plan.stop) | (hi >= plan.target) if long else (hi >= plan.stop) | (lo <= plan.target)
-    )
-    exits = np.flatnonzero(touched)
-    if len(exits):
-        bar = fill + int(exits[0])
-        price, outcome = _exit_on(plan, open_[bar], low[bar], high[bar], bar == fill)
-        return _Walk(outcome, fill, float(fill_price), bar, price, bar)
-    if fill + days - 1 <= last:
-        return _Walk("timeout", fill, float(fill_price), end, float(close[end]), end)
-    return _Walk("open", fill, float(fill_price), last, float(close[last]), last)
-
-
-def _exit_on(
-    plan: _Plan, open_: float, low: float, high: float, fill_bar: bool
-) -> tuple[float, str]:
-    """Exit price and outcome on a bar that touches the stop or the target."""
-    sign = 1.0 if plan.direction > 0 else -1.0
-    # In "long space" (prices times sign) a short's rules are the long ones.
-    o, s, t = sign * open_, sign * plan.stop, sign * plan.target
-    adverse = sign * low if sign > 0 else sign * high
-    if not fill_bar and o <= s:
-        return float(open_), "stop_gap"
-    if adverse <= s:
-        return plan.stop, "stop"
-    if o >= t:
-        return float(open_), "target_gap"
-    return plan.target, "target"
+    return np.where(side > 0, long_ok, short_ok) & finite
 
 
 def _trade_frame(
-    index: pd.MultiIndex,
-    rows: np.ndarray,
-    levels: _Levels,
-    walks: list[_Walk],
-    fill_ns: np.ndarray,
-    exit_ns: np.ndarray,
+    index: pd.MultiIndex, rows: np.ndarray, levels: _Levels, walks: Walks
 ) -> pd.DataFrame:
-    fill_price = np.array([w.fill_price for w in walks], dtype=np.float64)
-    exit_price = np.array([w.exit_price for w in walks], dtype=np.float64)
-    held = [w.exit - w.fill + 1 if w.fill >= 0 else pd.NA for w in walks]
-    filled = np.array([w.fill >= 0 for w in walks], dtype=bool)
+    filled = walks.fill >= 0
+    held = pd.arrays.IntegerArray(np.where(filled, walks.exit - walks.fill + 1, 0), ~filled)
     with np.errstate(divide="ignore", invalid="ignore"):  # rows without a fill: NaN
-        r = np.where(filled, (exit_price - fill_price) / (levels.entry - levels.stop), np.nan)
+        r = np.where(
+            filled, (walks.exit_price - walks.fill_price) / (levels.entry - levels.stop), np.nan
+        )
     frame = pd.DataFrame(
         {
             "date": to_dates(scan_dates(index, "the panel")[rows]),
@@ -324,12 +206,12 @@ def _trade_frame(
             "entry": levels.entry,
             "stop": levels.stop,
             "target": levels.target,
-            "fill_date": to_dates(fill_ns),
-            "fill_price": fill_price,
-            "exit_date": to_dates(exit_ns),
-            "exit_price": exit_price,
-            "outcome": pd.Categorical([w.outcome for w in walks], categories=OUTCOMES),
-            "bars_held": pd.array(held, dtype="Int64"),
+            "fill_date": to_dates(walks.fill_ns),
+            "fill_price": walks.fill_price,
+            "exit_date": to_dates(walks.exit_ns),
+            "exit_price": walks.exit_price,
+            "outcome": walks.outcomes(),
+            "bars_held": held,
             "r_multiple": r,
         }
     )
