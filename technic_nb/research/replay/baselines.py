@@ -195,6 +195,7 @@ class ReplayBaselines:
             warnings=list(self.warnings),
         )
         out.__dict__["bars"], out.__dict__["bad_bars"] = self.bars, self.bad_bars
+        out.__dict__["_known_returns"] = self.returns  # a row's forward return is its own
         return out
 
     # -- helpers -----------------------------------------------------------------------

@@ -186,8 +186,12 @@ class ReplayResult(
         benchmark) and ``status_{h}d`` (``ok``, ``delisted``: the symbol stopped
         trading, return to its last bar; ``no_future``: the data ends first; ``no_bars``;
         ``bad_bar``: one of :attr:`bad_bars` on the way), from each symbol's own bars."""
+        index = self.panel.index
+        known = self.__dict__.get("_known_returns")  # a subset's rows: their returns as they were
+        if known is not None and index.isin(known.index).all():
+            return known.reindex(index)
         return ev.forward_returns(
-            self.panel.index, self.bars, self.horizons, self.benchmark, bad_bars=self.bad_bars
+            index, self.bars, self.horizons, self.benchmark, bad_bars=self.bad_bars
         )
 
     def dropped(self) -> pd.DataFrame:
