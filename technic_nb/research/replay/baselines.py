@@ -15,46 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import Any, Self, cast
 
-import numpy as np
 import pandas as pd
 
 from technic_nb.research import evaluation as ev
+from technic_nb.research.replay.parts import ReplayParts
 
 __all__ = ["ReplayBaselines"]
 
 
-class ReplayBaselines:
+class ReplayBaselines(ReplayParts):
     """Baselines and neutralised views (mixed into :class:`~technic_nb.ReplayResult`)."""
-
-    config: Any
-    horizons: tuple[int, ...]
-    features: pd.DataFrame
-    status: str
-    stats: dict[str, Any]
-    warnings: list[str]
-
-    if TYPE_CHECKING:  # provided by ReplayResult
-
-        @property
-        def panel(self) -> pd.DataFrame: ...
-
-        @property
-        def returns(self) -> pd.DataFrame: ...
-
-        @property
-        def bars(self) -> dict[str, pd.DataFrame]: ...
-
-        @property
-        def bad_bars(self) -> dict[str, np.ndarray]: ...
-
-        @property
-        def spacing(self) -> float: ...
-
-        def _factors(self) -> tuple[str, ...]: ...
-
-        def _horizon(self, horizon: int | None) -> int: ...
 
     # -- scores ------------------------------------------------------------------------
     def scores(self, names: Iterable[str] | None = None, *, seed: int = 0) -> pd.DataFrame:

@@ -13,7 +13,7 @@ the benchmark's trading days (weekdays without a benchmark).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,28 +22,13 @@ from technic_nb.research.evaluation import out_of_sample as oos
 from technic_nb.research.evaluation import rescoring
 from technic_nb.research.evaluation.common import to_ns
 from technic_nb.research.evaluation.stats import overlap_lags
+from technic_nb.research.replay.parts import ReplayParts
 
 __all__ = ["ReplayOutOfSample"]
 
 
-class ReplayOutOfSample:
+class ReplayOutOfSample(ReplayParts):
     """Train/test sweeps and walk-forward of weightings (mixed into ``ReplayResult``)."""
-
-    config: Any
-    benchmark: pd.Series | None
-
-    if TYPE_CHECKING:  # provided by ReplayResult
-
-        @property
-        def panel(self) -> pd.DataFrame: ...
-
-        @property
-        def returns(self) -> pd.DataFrame: ...
-
-        @property
-        def spacing(self) -> float: ...
-
-        def _horizon(self, horizon: int | None) -> int: ...
 
     def sweep(
         self,

@@ -3,49 +3,23 @@ portfolios after costs, and the survivorship drift of the universe."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from technic_nb.research import evaluation as ev
+from technic_nb.research.replay.parts import ReplayParts
 
 __all__ = ["ReplayPortfolios"]
 
 
-class ReplayPortfolios:
+class ReplayPortfolios(ReplayParts):
     """Portfolios rebalanced at each replay date (mixed into :class:`~technic_nb.ReplayResult`).
 
     The rules (selection, weights, drift, costs, dropped positions) are those of
     :mod:`technic_nb.research.evaluation.portfolios`; the holding rule that of
     :mod:`technic_nb.research.evaluation.holdings`.
     """
-
-    dates: tuple[dt.date, ...]
-    horizons: tuple[int, ...]
-    benchmark: pd.Series | None
-
-    if TYPE_CHECKING:  # provided by ReplayResult
-
-        @property
-        def panel(self) -> pd.DataFrame: ...
-
-        @property
-        def returns(self) -> pd.DataFrame: ...
-
-        @property
-        def bars(self) -> dict[str, pd.DataFrame]: ...
-
-        @property
-        def bad_bars(self) -> dict[str, np.ndarray]: ...
-
-        @property
-        def spacing(self) -> float: ...
-
-        def scores(self, names: Iterable[str] | None = None, *, seed: int = 0) -> pd.DataFrame: ...
 
     def portfolio(
         self,

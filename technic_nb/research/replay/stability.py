@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from technic_nb.research import evaluation as ev
 from technic_nb.research.evaluation import stability as st
 from technic_nb.research.evaluation.common import check_horizons
+from technic_nb.research.replay.parts import ReplayParts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -26,35 +26,8 @@ __all__ = ["ReplayStability"]
 _BY = ("year", "regime", "trend", "volatility")
 
 
-class ReplayStability:
+class ReplayStability(ReplayParts):
     """Stability of the IC over time (mixed into :class:`~technic_nb.ReplayResult`)."""
-
-    dates: tuple[Any, ...]
-    horizons: tuple[int, ...]
-    benchmark: pd.Series | None
-
-    if TYPE_CHECKING:  # provided by ReplayResult
-
-        @property
-        def panel(self) -> pd.DataFrame: ...
-
-        @property
-        def bars(self) -> dict[str, pd.DataFrame]: ...
-
-        @property
-        def bad_bars(self) -> dict[str, np.ndarray]: ...
-
-        @property
-        def returns(self) -> pd.DataFrame: ...
-
-        @property
-        def spacing(self) -> float: ...
-
-        def _factors(self) -> tuple[str, ...]: ...
-
-        def _horizon(self, horizon: int | None) -> int: ...
-
-        def _scored_panel(self, names: Iterable[str]) -> pd.DataFrame: ...
 
     @functools.cached_property
     def regimes(self) -> pd.DataFrame:

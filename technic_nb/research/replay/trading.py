@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
 import pandas as pd
 
 from technic_nb.research import evaluation as ev
+from technic_nb.research.replay.parts import ReplayParts
 
 __all__ = ["ReplayTrading"]
 
 _DIRECTIONAL = ("Strong Long", "Long", "Short", "Strong Short")
 
 
-class ReplayTrading:
+class ReplayTrading(ReplayParts):
     """Walks of the replayed trade plans (mixed into :class:`~technic_nb.ReplayResult`)."""
-
-    config: Any
-    dates: tuple[Any, ...]
-
-    if TYPE_CHECKING:  # provided by ReplayResult
-
-        @property
-        def panel(self) -> pd.DataFrame: ...
-
-        @property
-        def bars(self) -> dict[str, pd.DataFrame]: ...
-
-        @property
-        def bad_bars(self) -> dict[str, np.ndarray]: ...
-
-        @property
-        def spacing(self) -> float: ...
 
     def trades(
         self, top_n: int | None = 20, max_days: int = 63, plan: str = "chart"
