@@ -21,7 +21,8 @@ import technic_nb as tn
 from technic_nb.core.bars import WindowScreen, check_bar_arrays
 from technic_nb.core.errors import ScanError
 from technic_nb.core.indicators import features_from_arrays
-from technic_nb.core.indicators.history import _breaks, row_columns
+from technic_nb.core.indicators.history import row_columns
+from technic_nb.core.indicators.level_history import _breaks
 from technic_nb.engine.outcomes import Features
 from technic_nb.engine.work import SymbolJob
 from technic_nb.research.replay.work import History, outcome_at
@@ -164,7 +165,7 @@ def test_real_data_window_screen_matches_the_check_at_every_month_end(real_data_
                 check_bar_arrays(history.values[first:end], history.dates, symbol, start=first)
             except ScanError:
                 failing += 1
-                assert not ok, (symbol, history.iso[end - 1])
+                assert not ok, (symbol, history.iso(np.array([end - 1])))
     assert windows > 60_000
     assert failing <= exact < windows // 10
 

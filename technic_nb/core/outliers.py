@@ -242,10 +242,10 @@ def outlier_candidates(values: np.ndarray) -> np.ndarray:
     * the inner rule and the last-bar rule flag a price at least 8x above or below the
       previous close: the bar's high or low is that far from it;
     * the first-bar rule flags a price at least 8x from the next close: likewise;
-    * the volume rule flags a volume at least 100x the median volume of up to 5 bars
-      before it inside the window, which is at least the smallest of them, so at least
-      the smallest of the 5 bars before it in the history (a non-finite one counts as
-      below any volume).
+    * the volume rule flags a volume at least 100x the median volume of the (1 to 5)
+      bars before it inside the window, which is at least the smallest of them, so at
+      least the smallest of the 5 bars before it in the history (a non-finite one
+      counts as below any volume); and likewise for the bars after it.
     """
     count = len(values)
     marked = np.zeros(count, dtype=bool)
@@ -259,9 +259,12 @@ def outlier_candidates(values: np.ndarray) -> np.ndarray:
         volume = values[:, _VOLUME]
         floor = np.where(np.isfinite(volume), volume, -math.inf)
         before = np.full(count, math.inf)
+        after = np.full(count, math.inf)
         for lag in range(1, VOLUME_SIDE_BARS + 1):
             np.minimum(before[lag:], floor[:-lag], out=before[lag:])
-        marked |= volume >= (VOLUME_SPIKE * _CANDIDATE_MARGIN) * before
+            np.minimum(after[:-lag], floor[lag:], out=after[:-lag])
+        spike = VOLUME_SPIKE * _CANDIDATE_MARGIN
+        marked |= (volume >= spike * before) & (volume >= spike * after)
     return marked
 
 

@@ -34,14 +34,19 @@ import math
 
 import numpy as np
 import talib
-from numpy.lib.stride_tricks import sliding_window_view
 
-from technic_nb.core.indicators.levels import _levels, level_names
+from technic_nb.core.indicators.level_history import LevelHistory
+from technic_nb.core.indicators.levels import level_names
 from technic_nb.core.indicators.params import IndicatorParams, feature_names
 
 __all__ = ["FeatureHistory", "row_columns"]
 
 _ANNUALIZE_PCT = 100.0 * math.sqrt(252)
+# TA-Lib's functions without the wrapper that looks for pandas and polars arguments
+# (called once per window here, on numpy arrays only).
+_RSI = getattr(talib.RSI, "__wrapped__", talib.RSI)
+_ATR = getattr(talib.ATR, "__wrapped__", talib.ATR)
+_MACD = getattr(talib.MACD, "__wrapped__", talib.MACD)
 
 
 def row_columns(params: IndicatorParams) -> tuple[str, ...]:
@@ -52,92 +57,6 @@ def row_columns(params: IndicatorParams) -> tuple[str, ...]:
 def _tails(values: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
     """``values[e - width:e]`` for each ``e`` of ``ends``, one C-contiguous row each."""
     return values[ends[:, None] + np.arange(-width, 0)]
-
-
-def _rolling(values: np.ndarray, width: int, reduce: np.ufunc) -> np.ndarray:
-    """``reduce`` over ``values[i - width + 1:i + 1]`` at every ``i >= width - 1``."""
-    if len(values) < width:
-        return np.empty(0)
-    return reduce.reduce(sliding_window_view(values, width), axis=1)
-
-
-def _breaks(values: np.ndarray, positions: np.ndarray, higher: bool) -> np.ndarray:
-    """For each of ``positions``, the first later bar strictly above its value
-    (``higher``) or strictly below it; ``len(values)`` when none.
-
-    Binary lifting over a sparse table of running minima: ``levels[k][i]`` is the
-    smallest value of ``values[i:i + 2**k]``, and each position advances by the largest
-    blocks holding nothing below its value.  A NaN counts as a break, so the answer is
-    exact for any window of finite bars (a NaN after it only moves a break that lies
-    beyond the window's end anyway).
-    """
-    signed = -values if higher else values
-    count = len(signed)
-    levels = [signed]
-    while 2 ** len(levels) <= count:
-        previous, half = levels[-1], 2 ** (len(levels) - 1)
-        levels.append(np.minimum(previous[:-half], previous[half:]))
-    reference = signed[positions]
-    reach = positions + 1
-    for k in range(len(levels) - 1, -1, -1):
-        size = 2**k
-        inside = reach + size <= count
-        blocks = levels[k][np.where(inside, reach, 0)]
-        reach = np.where(inside & (blocks >= reference), reach + size, reach)
-    return reach
-
-
-class LevelHistory:
-    """:func:`~technic_nb.core.indicators.chart_levels` at the end of many windows of one
-    history (each window at least ``window`` bars)."""
-
-    def __init__(self, high: np.ndarray, low: np.ndarray, params: IndicatorParams) -> None:
-        self.high = high
-        self.low = low
-        self.window = params.high_window
-        self.n = n = params.pivot_bars
-        self.bars = params.congestion_bars
-        self.base = params.base_window
-        span = 2 * n + 1
-        centers = np.arange(n, len(high) - n)
-        highest = _rolling(high, span, np.maximum)
-        lowest = _rolling(low, span, np.minimum)
-        self.pivot_highs = centers[high[centers] >= highest[: len(centers)]]
-        self.pivot_lows = centers[low[centers] <= lowest[: len(centers)]]
-        # ranges[j]: the stretch of ``bars`` bars from j on
-        self.ranges = _rolling(high, self.bars, np.maximum) - _rolling(low, self.bars, np.minimum)
-        # for each pivot, the first bar that breaks it (exceeds its high, undercuts its low)
-        self.high_breaks = _breaks(high, self.pivot_highs, True)
-        self.low_breaks = _breaks(low, self.pivot_lows, False)
-
-    def at(self, end: int, close: float, atr: float) -> dict[str, float]:
-        """The levels of the window of the last ``window`` bars before ``end``."""
-        start = end - self.window
-        highs, swing_high = self._pivots(self.pivot_highs, self.high_breaks, start, end)
-        lows, swing_low = self._pivots(self.pivot_lows, self.low_breaks, start, end)
-        return _levels(
-            self.high[start:end],
-            self.low[start:end],
-            close,
-            atr,
-            (highs - start, lows - start),
-            (
-                None if swing_low is None else float(self.low[swing_low]),
-                None if swing_high is None else float(self.high[swing_high]),
-            ),
-            self.ranges[start : end - self.bars + 1],
-            self.bars,
-            self.base,
-        )
-
-    def _pivots(
-        self, pivots: np.ndarray, breaks: np.ndarray, start: int, end: int
-    ) -> tuple[np.ndarray, int | None]:
-        """The pivots confirmed inside the window ``[start, end)``, and the last of them
-        that no bar before ``end`` breaks (None: none)."""
-        low, high = np.searchsorted(pivots, (start + self.n, end - self.n)).tolist()
-        intact = np.flatnonzero(breaks[low:high] >= end)
-        return pivots[low:high], int(pivots[low + intact[-1]]) if len(intact) else None
 
 
 class FeatureHistory:
@@ -182,11 +101,9 @@ class FeatureHistory:
         macd, signal, hist = np.empty(count), np.empty(count), np.empty(count)
         for i, (first, end) in enumerate(zip(firsts.tolist(), ends.tolist(), strict=True)):
             h, lo, cl = high[first:end], low[first:end], close[first:end]
-            rsi[i] = talib.RSI(cl, timeperiod=p.rsi_period)[-1]
-            atr[i] = talib.ATR(h, lo, cl, timeperiod=p.atr_period)[-1]
-            m, s, d = talib.MACD(
-                cl, fastperiod=p.macd_fast, slowperiod=p.macd_slow, signalperiod=p.macd_signal
-            )
+            rsi[i] = _RSI(cl, p.rsi_period)[-1]
+            atr[i] = _ATR(h, lo, cl, p.atr_period)[-1]
+            m, s, d = _MACD(cl, p.macd_fast, p.macd_slow, p.macd_signal)
             macd[i], signal[i], hist[i] = m[-1], s[-1], d[-1]
         out["rsi"], out["atr"] = rsi, atr
         out["atr_pct"] = 100.0 * atr / c
@@ -211,11 +128,15 @@ class FeatureHistory:
         with np.errstate(divide="ignore", invalid="ignore"):
             out["volume_spike"] = np.where(prior > 0.0, volume[last] / prior, np.nan)
         out["low_recent"] = _tails(low, ends, p.recent_low_window).min(axis=1)
-        out["low52w"] = _tails(low, ends, p.high_window).min(axis=1)
-        levels = [
-            self.levels.at(end, price, value)
-            for end, price, value in zip(ends.tolist(), c.tolist(), atr.tolist(), strict=True)
-        ]
-        for name in level_names():
-            out[name] = np.array([row[name] for row in levels], dtype=np.float64)
+        out["low52w"] = low52w = _tails(low, ends, p.high_window).min(axis=1)
+        levels = self.levels.columns(
+            ends,
+            c,
+            atr,
+            high52w,
+            low52w,
+            _tails(high, ends, p.base_window).max(axis=1),
+            _tails(low, ends, p.base_window).min(axis=1),
+        )
+        out.update(levels)
         return out

@@ -305,7 +305,10 @@ class History:
             name: np.ascontiguousarray(self.values[:, columns.index(name)])
             for name in ("high", "low", "close", "volume")
         }
-        self.iso = np.datetime_as_string(self.stamps, unit="D")
+
+    def iso(self, positions: np.ndarray) -> list[str]:
+        """The ISO dates of the bars at ``positions``."""
+        return np.datetime_as_string(self.stamps[positions], unit="D").tolist()
 
     def spans(self, dates: list[dt.date], lookback: int) -> tuple[np.ndarray, np.ndarray]:
         """``(first, end)`` positions of the bars used at each of ``dates``."""
@@ -352,7 +355,7 @@ class History:
         for row in np.flatnonzero(~fast).tolist():
             first, end = int(firsts[where[row]]), int(ends[where[row]])
             computed = features_from_arrays(
-                str(self.iso[end - 1]),
+                self.iso(np.array([end - 1]))[0],
                 c["high"][first:end],
                 c["low"][first:end],
                 c["close"][first:end],
@@ -364,7 +367,7 @@ class History:
             tuple(dates[i].isoformat() for i in where.tolist()),
             columns,
             values,
-            tuple(self.iso[ends[where] - 1].tolist()),
+            tuple(self.iso(ends[where] - 1)),
         )
         return block, errors
 
