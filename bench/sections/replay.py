@@ -167,7 +167,9 @@ def _against_careful_loop(
         replays.append(seconds)
         return seconds
 
-    _replay(bench.fresh(config), dates[-2:])  # the workers up, as for the loop of scans
+    warm = bench.fresh(config)
+    _replay(warm, dates[-2:])  # the workers up, as for the loop of scans
+    bench.drop(warm.cache_dir)
     ratios, aa, loop_times = interleaved_pairs(bench.sizes.replay_pairs, loop, replay)
     log(
         "replay / careful TA-Lib loop: "

@@ -264,14 +264,29 @@ class WindowScreen:
     """
 
     def __init__(self, values: np.ndarray) -> None:
-        suspect = outlier_candidates(values)
-        for _, mask in _row_checks(values):
-            suspect |= mask
+        suspect = outlier_candidates(values) | _failing_rows(values)
         self.counts = np.concatenate([[0], np.cumsum(suspect)])
 
     def clean(self, first: np.ndarray, end: np.ndarray) -> np.ndarray:
         """True where the window ``values[first:end]`` surely passes (element-wise)."""
         return np.asarray(self.counts[end] == self.counts[first])
+
+
+def _failing_rows(values: np.ndarray) -> np.ndarray:
+    """The rows failing any of :func:`_row_checks`, column by column (the same tests as
+    there; a row-wise reduction of 5 values is slow on long histories)."""
+    open_, high, low, close, volume = (values[:, k] for k in range(5))
+    failing = ~(
+        np.isfinite(open_)
+        & np.isfinite(high)
+        & np.isfinite(low)
+        & np.isfinite(close)
+        & np.isfinite(volume)
+    )
+    failing |= (open_ <= 0) | (high <= 0) | (low <= 0) | (close <= 0) | (volume < 0)
+    failing |= high < low
+    failing |= (open_ > high) | (open_ < low) | (close > high) | (close < low)
+    return failing
 
 
 def _row_checks(values: np.ndarray) -> Iterator[tuple[str, Any]]:

@@ -39,7 +39,7 @@ from technic_nb.core.indicators.level_history import LevelHistory
 from technic_nb.core.indicators.levels import level_names
 from technic_nb.core.indicators.params import IndicatorParams, feature_names
 
-__all__ = ["FeatureHistory", "row_columns"]
+__all__ = ["FeatureHistory", "full_bars", "row_columns"]
 
 _ANNUALIZE_PCT = 100.0 * math.sqrt(252)
 # TA-Lib's functions without the wrapper that looks for pandas and polars arguments
@@ -59,6 +59,17 @@ def _tails(values: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
     return values[ends[:, None] + np.arange(-width, 0)]
 
 
+def full_bars(params: IndicatorParams) -> int:
+    """The fewest bars a window needs for :class:`FeatureHistory` (every value defined)."""
+    return max(
+        *params.bars_needed().values(),
+        params.high_window,
+        2 * params.pivot_bars + 1,
+        params.congestion_bars,
+        params.base_window,
+    )
+
+
 class FeatureHistory:
     """``features_from_arrays`` of many windows of one history (see the module)."""
 
@@ -71,15 +82,9 @@ class FeatureHistory:
         params: IndicatorParams,
     ) -> None:
         self.high, self.low, self.close, self.volume = high, low, close, volume
-        self.params = p = params
+        self.params = params
         #: the fewest bars a window needs here (shorter ones: ``features_from_arrays``)
-        self.full = max(
-            *p.bars_needed().values(),
-            p.high_window,
-            2 * p.pivot_bars + 1,
-            p.congestion_bars,
-            p.base_window,
-        )
+        self.full = full_bars(params)
         with np.errstate(all="ignore"):
             self.log_returns = np.log(close[1:] / close[:-1])
             self.dollars = close * volume

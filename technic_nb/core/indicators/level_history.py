@@ -24,7 +24,6 @@ The windows must hold finite bars; bars outside them may be anything.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from technic_nb.core.indicators.levels import (
     CONGESTION_ATR,
@@ -37,11 +36,15 @@ from technic_nb.core.indicators.params import IndicatorParams
 __all__ = ["LevelHistory"]
 
 
-def _rolling(values: np.ndarray, width: int, reduce: np.ufunc) -> np.ndarray:
-    """``reduce`` over ``values[i:i + width]`` at every ``i <= len - width``."""
-    if len(values) < width:
+def _rolling(table: list[np.ndarray], width: int, reduce: np.ufunc) -> np.ndarray:
+    """``reduce`` over ``values[i:i + width]`` at every ``i <= len - width``, from the
+    sparse table of ``values`` (:func:`_sparse_table`; max and min are exact)."""
+    count = len(table[0]) - width + 1
+    if count <= 0:
         return np.empty(0)
-    return np.asarray(reduce.reduce(sliding_window_view(values, width), axis=1))
+    k = width.bit_length() - 1
+    row = table[k]
+    return np.asarray(reduce(row[:count], row[width - 2**k : width - 2**k + count]))
 
 
 def _sparse_table(values: np.ndarray, reduce: np.ufunc) -> list[np.ndarray]:
@@ -107,18 +110,20 @@ class LevelHistory:
         self.window = params.high_window
         self.n = n = params.pivot_bars
         self.bars = params.congestion_bars
+        self.highest = _sparse_table(high, np.maximum)
+        self.lowest = _sparse_table(low, np.minimum)
         centers = np.arange(n, len(high) - n)
-        highest = _rolling(high, 2 * n + 1, np.maximum)
-        lowest = _rolling(low, 2 * n + 1, np.minimum)
+        highest = _rolling(self.highest, 2 * n + 1, np.maximum)
+        lowest = _rolling(self.lowest, 2 * n + 1, np.minimum)
         self.pivot_highs = centers[high[centers] >= highest[: len(centers)]]
         self.pivot_lows = centers[low[centers] <= lowest[: len(centers)]]
         # for each pivot, the first bar that breaks it (exceeds its high, undercuts its low)
-        self.high_breaks = _breaks(high, self.pivot_highs, True).tolist()
-        self.low_breaks = _breaks(low, self.pivot_lows, False).tolist()
+        self.high_breaks = _breaks(high, self.pivot_highs, True)
+        self.low_breaks = _breaks(low, self.pivot_lows, False)
         # ranges[j]: highest high minus lowest low of the stretch of ``bars`` bars from j
-        self.ranges = _rolling(high, self.bars, np.maximum) - _rolling(low, self.bars, np.minimum)
-        self.highest = _sparse_table(high, np.maximum)
-        self.lowest = _sparse_table(low, np.minimum)
+        self.ranges = _rolling(self.highest, self.bars, np.maximum) - _rolling(
+            self.lowest, self.bars, np.minimum
+        )
 
     def columns(
         self,
@@ -144,16 +149,14 @@ class LevelHistory:
         ):
             first = np.searchsorted(positions, starts + self.n)
             stop = np.searchsorted(positions, ends - self.n)
-            swings = extreme.copy()
-            for i, (a, b, end) in enumerate(
-                zip(first.tolist(), stop.tolist(), ends.tolist(), strict=True)
-            ):
-                for k in range(b - 1, a - 1, -1):
-                    if breaks[k] >= end:
-                        swings[i] = values[positions[k]]
-                        break
-            out[name] = swings
             taken, owner = _segments(first, stop)
+            # the last pivot of each window that no bar up to its end breaks
+            intact = breaks[taken] >= ends[owner]
+            kept, holder = taken[intact], owner[intact]
+            last = np.append(holder[1:] != holder[:-1], True) if len(holder) else holder
+            swings = extreme.copy()
+            swings[holder[last]] = values[positions[kept[last]]]
+            out[name] = swings
             pivots[name] = (values[positions[taken]], owner)
         tops, bottoms, zone_owner = self._zones(starts, atrs, usable)
         merge = np.where(usable, MERGE_ATR * atrs, 0.0).tolist()

@@ -25,7 +25,7 @@ import pandas as pd
 from technic_nb.core.bars import WindowScreen, check_bar_arrays
 from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.core.indicators import features_from_arrays
-from technic_nb.core.indicators.history import FeatureHistory, row_columns
+from technic_nb.core.indicators.history import FeatureHistory, full_bars, row_columns
 from technic_nb.engine.factor_work import compute_one
 from technic_nb.engine.outcomes import (
     Columns,
@@ -346,9 +346,9 @@ class History:
             return RowBlock.empty(), errors
         values = np.empty((len(where), len(columns)))
         c = self.columns
-        features = FeatureHistory(c["high"], c["low"], c["close"], c["volume"], job.indicators)
-        fast = ends[where] - firsts[where] >= features.full
+        fast = ends[where] - firsts[where] >= full_bars(job.indicators)
         if fast.any():
+            features = FeatureHistory(c["high"], c["low"], c["close"], c["volume"], job.indicators)
             picked = where[fast]
             found = features.columns(firsts[picked], ends[picked])
             values[fast] = np.column_stack([found[name] for name in columns])
