@@ -84,6 +84,7 @@ class Sizes:
     replay_rounds: int
     replay_loop_dates: int | None
     replay_added_dates: int
+    replay_pairs: int
     factor_rounds: int
     external: bool
 
@@ -126,6 +127,7 @@ FULL = Sizes(
     replay_rounds=3,
     replay_loop_dates=None,
     replay_added_dates=12,
+    replay_pairs=5,
     factor_rounds=3,
     external=True,
 )
@@ -168,6 +170,7 @@ QUICK = Sizes(
     replay_rounds=1,
     replay_loop_dates=3,
     replay_added_dates=3,
+    replay_pairs=1,
     factor_rounds=1,
     external=False,
 )

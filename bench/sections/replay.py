@@ -2,6 +2,10 @@
 
 On the real data (505 stocks, every business month-end of the replay span):
 
+* cold replay vs the careful TA-Lib loop (:func:`bench.reference.careful_replay_loop`:
+  each file loaded once, then the same features on the last ``lookback`` bars at each
+  date, one process), in interleaved rounds ``loop replay replay loop`` with the A/A
+  ratio of the two loops of each round beside it;
 * cold replay vs the loop of cold scans over the same dates.  The loop is split
   into chunks run between the cold replays (replay, chunk, replay, chunk, ...,
   replay), so both share the machine's slow and fast phases.  With
@@ -22,7 +26,8 @@ import pandas as pd
 import technic_nb as tn
 from technic_nb.engine.hooks import ScanHooks
 
-from ..common import Bench, judge, log, median, section
+from ..common import Bench, interleaved_pairs, judge, log, median, section
+from ..reference import careful_replay_loop
 from ..stats import summarize, timed
 
 
@@ -140,6 +145,55 @@ def _cold_vs_loop(
     return cold, warm, loop, result, scanned
 
 
+def _against_careful_loop(
+    bench: Bench, config: tn.ScanConfig, dates: list[dt.date], out: dict[str, Any]
+) -> None:
+    """Interleaved rounds of the careful TA-Lib loop (A) and the cold replay (B)."""
+    assert bench.csv_dir is not None
+    folder = bench.csv_dir
+    symbols = bench.csv_symbols
+    loads: list[float] = []
+    replays: list[float] = []
+
+    def loop() -> float:
+        found = careful_replay_loop(folder, symbols, dates, config.lookback_days)
+        loads.append(found["load_s"])
+        return float(found["load_s"] + found["compute_s"])
+
+    def replay() -> float:
+        fresh = bench.fresh(config)
+        seconds = _replay(fresh, dates)[0]
+        bench.drop(fresh.cache_dir)
+        replays.append(seconds)
+        return seconds
+
+    warm = bench.fresh(config)
+    _replay(warm, dates[-2:])  # the workers up, as for the loop of scans
+    bench.drop(warm.cache_dir)
+    ratios, aa, loop_times = interleaved_pairs(bench.sizes.replay_pairs, loop, replay)
+    log(
+        "replay / careful TA-Lib loop: "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + f" (A/A loop/loop {', '.join(f'{a:.2f}' for a in aa)})"
+    )
+    figures = out["figures"]
+    figures["careful_talib_loop_s"] = summarize(
+        loop_times, "s (load included)", load_s=median(loads), dates=len(dates)
+    )
+    figures["replay_cold_paired_s"] = summarize(replays, "s", dates=len(dates))
+    figures["replay_over_careful_talib_loop"] = judge(
+        summarize(ratios, "ratio (replay / loop, lower is better)"),
+        "<= 1.0",
+        median(ratios) <= 1.0,
+        "the replay validates every window (running counts of suspect bars, the exact "
+        "check only where one lies), computes the scan's features and chart levels (TA-Lib "
+        "RSI, ATR and MACD per window, the rest for every date at once) and writes one "
+        "checkpoint entry per symbol, on 2 workers; the loop computes the features only, "
+        "on one core",
+    )
+    figures["careful_talib_loop_aa"] = summarize(aa, "ratio (loop / loop, noise)")
+
+
 def _added(bench: Bench, config: tn.ScanConfig, dates: list[dt.date]) -> tuple[list[float], int]:
     """Seconds to replay every date after a finished replay of all but the last ones."""
     k = bench.sizes.replay_added_dates
@@ -175,6 +229,8 @@ def run(bench: Bench) -> dict[str, Any]:
     out = section("Replay: tn.replay against a loop of tn.scan(as_of=d)")
     config, dates, label = setup(bench)
     k = bench.sizes.replay_added_dates
+    if bench.csv_dir is not None:
+        _against_careful_loop(bench, config, dates, out)
     cold, warm, loop, result, scanned = _cold_vs_loop(bench, config, dates)
     loop_fig = _loop_figure(loop, scanned, dates)
     loop_total = loop_fig["median"]

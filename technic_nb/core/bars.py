@@ -27,9 +27,15 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.core.errors import ScanError, data_error
-from technic_nb.core.outliers import Outlier, find_outliers_in_values
+from technic_nb.core.outliers import Outlier, find_outliers_in_values, outlier_candidates
 
-__all__ = ["BAR_COLUMNS", "check_bar_values", "normalize_bars", "rejected_rows"]
+__all__ = [
+    "BAR_COLUMNS",
+    "WindowScreen",
+    "check_bar_values",
+    "normalize_bars",
+    "rejected_rows",
+]
 
 BAR_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 #: The column index of normalized bars, built once: building an Index of strings is slow.
@@ -244,6 +250,43 @@ def rejected_rows(values: np.ndarray) -> np.ndarray:
     if outliers:
         rejected[kept[[o.position for o in outliers]]] = True
     return rejected
+
+
+class WindowScreen:
+    """Which windows of one history :func:`check_bar_arrays` surely passes, found once.
+
+    The row checks are per row, and :func:`~technic_nb.core.outliers.outlier_candidates`
+    marks every bar that could be an outlier in some window; a window holding no bar
+    that fails a row check and no marked bar passes :func:`check_bar_arrays`.  Running
+    counts of those bars answer each window in O(1): :meth:`clean` is True for such a
+    window; for the others (a bad row or a candidate inside), run
+    :func:`check_bar_arrays` on the window: it raises the scan's exact error, or passes.
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        suspect = outlier_candidates(values) | _failing_rows(values)
+        self.counts = np.concatenate([[0], np.cumsum(suspect)])
+
+    def clean(self, first: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """True where the window ``values[first:end]`` surely passes (element-wise)."""
+        return np.asarray(self.counts[end] == self.counts[first])
+
+
+def _failing_rows(values: np.ndarray) -> np.ndarray:
+    """The rows failing any of :func:`_row_checks`, column by column (the same tests as
+    there; a row-wise reduction of 5 values is slow on long histories)."""
+    open_, high, low, close, volume = (values[:, k] for k in range(5))
+    failing = ~(
+        np.isfinite(open_)
+        & np.isfinite(high)
+        & np.isfinite(low)
+        & np.isfinite(close)
+        & np.isfinite(volume)
+    )
+    failing |= (open_ <= 0) | (high <= 0) | (low <= 0) | (close <= 0) | (volume < 0)
+    failing |= high < low
+    failing |= (open_ > high) | (open_ < low) | (close > high) | (close < low)
+    return failing
 
 
 def _row_checks(values: np.ndarray) -> Iterator[tuple[str, Any]]:

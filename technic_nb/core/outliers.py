@@ -80,6 +80,7 @@ __all__ = [
     "Outlier",
     "find_isolated_outliers",
     "find_outliers_in_values",
+    "outlier_candidates",
 ]
 
 #: An inner price at least this many times above (or below) both neighbouring closes.
@@ -217,6 +218,54 @@ def find_outliers_in_values(values: np.ndarray, *, ohlc_checked: bool = False) -
     if len(found) > 1:
         found.sort(key=lambda o: (o.position, o.kind == "volume"))
     return found
+
+
+#: How much looser than the rules :func:`outlier_candidates` is (room for rounding).
+_CANDIDATE_MARGIN = 0.9
+
+
+def outlier_candidates(values: np.ndarray) -> np.ndarray:
+    """The bars of a whole history that may hold an isolated outlier in some window.
+
+    A bool mask over the rows of ``values`` (open, high, low, close, volume; any rows,
+    invalid ones included) with this guarantee: for any window ``values[a:b]`` whose
+    rows pass the row checks of :func:`technic_nb.core.bars.check_bar_values`,
+    ``find_outliers_in_values(values[a:b], ohlc_checked=True)`` is empty when no row
+    of ``a .. b - 1`` is marked.  So a replay checks each symbol's history once and
+    runs the exact rule only on the windows holding a marked bar (running counts of
+    the marks).
+
+    Why each rule needs a mark (prices in a valid row lie within ``[low, high]``, and
+    every condition here is the rule's own necessary condition loosened by
+    :data:`_CANDIDATE_MARGIN`):
+
+    * the inner rule and the last-bar rule flag a price at least 8x above or below the
+      previous close: the bar's high or low is that far from it;
+    * the first-bar rule flags a price at least 8x from the next close: likewise;
+    * the volume rule flags a volume at least 100x the median volume of the (1 to 5)
+      bars before it inside the window, which is at least the smallest of them, so at
+      least the smallest of the 5 bars before it in the history (a non-finite one
+      counts as below any volume); and likewise for the bars after it.
+    """
+    count = len(values)
+    marked = np.zeros(count, dtype=bool)
+    if count < 2:
+        return marked
+    high, low, close = values[:, 1], values[:, 2], values[:, _CLOSE]
+    jump = _SCREEN_JUMP * _CANDIDATE_MARGIN
+    with np.errstate(invalid="ignore", over="ignore"):
+        marked[1:] = (high[1:] >= jump * close[:-1]) | (low[1:] * jump <= close[:-1])
+        marked[:-1] |= (high[:-1] >= jump * close[1:]) | (low[:-1] * jump <= close[1:])
+        volume = values[:, _VOLUME]
+        floor = np.where(np.isfinite(volume), volume, -math.inf)
+        before = np.full(count, math.inf)
+        after = np.full(count, math.inf)
+        for lag in range(1, VOLUME_SIDE_BARS + 1):
+            np.minimum(before[lag:], floor[:-lag], out=before[lag:])
+            np.minimum(after[:-lag], floor[lag:], out=after[:-lag])
+        spike = VOLUME_SPIKE * _CANDIDATE_MARGIN
+        marked |= (volume >= spike * before) & (volume >= spike * after)
+    return marked
 
 
 def _price_screen(values: np.ndarray) -> bool:

@@ -103,13 +103,22 @@ def pivot_positions(
     return centers[high[centers] >= highest], centers[low[centers] <= lowest]
 
 
-def _congestion_edges(high: np.ndarray, low: np.ndarray, bars: int, width: float) -> np.ndarray:
-    """Top and bottom of every congestion zone (see the module documentation)."""
-    if not width > 0 or len(high) < bars:
+def _stretch_ranges(high: np.ndarray, low: np.ndarray, bars: int) -> np.ndarray:
+    """``ranges[j]``: highest high minus lowest low of the ``bars`` bars from ``j`` on."""
+    if len(high) < bars:
         return np.empty(0)
-    ranges = (
+    return (
         talib.MAX(high, timeperiod=bars)[bars - 1 :] - talib.MIN(low, timeperiod=bars)[bars - 1 :]
     )
+
+
+def _congestion_edges(
+    ranges: np.ndarray, high: np.ndarray, low: np.ndarray, bars: int, width: float
+) -> np.ndarray:
+    """Top and bottom of every congestion zone (see the module documentation), from the
+    ranges of the ``bars``-bar stretches of ``high`` / ``low`` (:func:`_stretch_ranges`)."""
+    if not width > 0 or len(high) < bars:
+        return np.empty(0)
     tight = np.flatnonzero(ranges <= width)
     if not len(tight):
         return np.empty(0)
@@ -164,22 +173,49 @@ def chart_levels(
     """
     high = high[-window:]
     low = low[-window:]
-    out: dict[str, float] = {}
     pivot_highs, pivot_lows = pivot_positions(high, low, pivot_bars)
 
     # min of the lows after each bar (inf after the last), max of the highs likewise
     low_after = np.append(np.minimum.accumulate(low[::-1])[::-1][1:], math.inf)
     high_after = np.append(np.maximum.accumulate(high[::-1])[::-1][1:], -math.inf)
-
     swing_low = _last_intact(low, pivot_lows, low_after)
-    out["swing_low"] = float(low.min()) if swing_low is None else swing_low
     swing_high = _last_intact(-high, pivot_highs, -high_after)
-    out["swing_high"] = float(high.max()) if swing_high is None else -swing_high
+    return _levels(
+        high,
+        low,
+        close,
+        atr,
+        (pivot_highs, pivot_lows),
+        (swing_low, None if swing_high is None else -swing_high),
+        _stretch_ranges(high, low, congestion_bars),
+        congestion_bars,
+        base_window,
+    )
+
+
+def _levels(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: float,
+    atr: float,
+    pivots: tuple[np.ndarray, np.ndarray],
+    swings: tuple[float | None, float | None],
+    ranges: np.ndarray,
+    congestion_bars: int,
+    base_window: int,
+) -> dict[str, float]:
+    """The levels of the window ``high`` / ``low`` from its pivots (highs, lows), its
+    intact swings (low, high; None: none intact) and its stretch ranges."""
+    pivot_highs, pivot_lows = pivots
+    out: dict[str, float] = {}
+    swing_low, swing_high = swings
+    out["swing_low"] = float(low.min()) if swing_low is None else swing_low
+    out["swing_high"] = float(high.max()) if swing_high is None else swing_high
 
     usable_atr = math.isfinite(atr) and atr > 0
     merge = MERGE_ATR * atr if usable_atr else 0.0
     edges = (
-        _congestion_edges(high, low, congestion_bars, CONGESTION_ATR * atr)
+        _congestion_edges(ranges, high, low, congestion_bars, CONGESTION_ATR * atr)
         if usable_atr
         else np.empty(0)
     )

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from technic_nb.core.bars import check_bar_arrays
+from technic_nb.core.bars import WindowScreen, check_bar_arrays
 from technic_nb.core.errors import ScanError, unexpected_error
 from technic_nb.core.indicators import features_from_arrays
+from technic_nb.core.indicators.history import FeatureHistory, full_bars, row_columns
 from technic_nb.engine.factor_work import compute_one
 from technic_nb.engine.outcomes import (
     Columns,
@@ -162,18 +163,18 @@ class ReplayWork(SymbolWork):
         errors = dict(record.errors) if record is not None else {}
         factor_rows = {k: dict(v) for k, v in (record.factor_rows if record else {}).items()}
         history = History(bars)
-        rows: dict[str, dict[str, Any]] = {}
+        todo = [
+            date
+            for date in missing
+            if date.isoformat() not in errors
+            and not (record is not None and date.isoformat() in record._dates)
+        ]
+        block, failed = history.outcomes(symbol, todo, job)
+        errors.update(failed)
+        have = set(block.dates) | (record._dates if record is not None else frozenset())
         for date in missing:
             day = date.isoformat()
-            has_features = record is not None and day in record._dates
-            if not has_features and day not in errors:
-                computed = history.outcome_at(symbol, date, job)
-                if isinstance(computed, Features):
-                    rows[day] = computed.row
-                    has_features = True
-                else:
-                    errors[day] = computed.error
-            if has_features:
+            if day in have:
                 for item, key in job.factors.items:
                     done = factor_rows.setdefault(key, {})
                     if day not in done:
@@ -181,7 +182,6 @@ class ReplayWork(SymbolWork):
                         done[day] = compute_one(item, used, symbol, job.factors.reserved)
             if job.cancelled():  # a long history: see the cancel between dates too
                 raise Unfinished(symbol)
-        block = RowBlock.from_rows(rows)
         if record is not None:
             block = record.block.merged(block)
         return ReplayRecord(BarsArrays.of(bars), None, block, errors, factor_rows)
@@ -285,11 +285,15 @@ def outcome_at(symbol: str, bars: pd.DataFrame, date: dt.date, job: SymbolJob) -
 class History:
     """One symbol's bars as arrays, cut per date without pandas.
 
-    :meth:`outcome_at` runs the scan's own checks and indicators
+    :meth:`outcomes` gives, at many dates, what the scan's own checks and indicators
     (:func:`~technic_nb.core.bars.check_bar_arrays`,
     :func:`~technic_nb.core.indicators.features_from_arrays`, which
-    ``check_bar_values`` and ``latest_features`` call on a frame) on the same
-    rows :func:`used_bars` selects, so its outcome is the scan's, number for number.
+    ``check_bar_values`` and ``latest_features`` call on a frame) give on the same
+    rows :func:`used_bars` selects, number for number, doing once per symbol what
+    does not change between dates: the row checks and the outlier candidates
+    (:class:`~technic_nb.core.bars.WindowScreen`; the exact check runs only on the
+    windows holding a suspect bar) and the windowed indicators and chart pivots
+    (:class:`~technic_nb.core.indicators.history.FeatureHistory`).
     """
 
     def __init__(self, bars: pd.DataFrame) -> None:
@@ -301,36 +305,81 @@ class History:
             name: np.ascontiguousarray(self.values[:, columns.index(name)])
             for name in ("high", "low", "close", "volume")
         }
-        self.iso = [str(d) for d in self.stamps.astype("datetime64[D]")]
 
-    def span(self, date: dt.date, lookback: int) -> tuple[int, int, Any]:
-        """``(first, end)`` positions of the bars used at ``date``, and the scan's window."""
-        window = window_ending(date, lookback)
-        assert window.start is not None
-        low = int(np.searchsorted(self.stamps, np.datetime64(window.start, "ns"), "left"))
-        high = int(np.searchsorted(self.stamps, np.datetime64(date, "ns") + _DAY, "left"))
-        return max(low, high - lookback), high, window
+    def iso(self, positions: np.ndarray) -> list[str]:
+        """The ISO dates of the bars at ``positions``."""
+        return np.datetime_as_string(self.stamps[positions], unit="D").tolist()
+
+    def spans(self, dates: list[dt.date], lookback: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(first, end)`` positions of the bars used at each of ``dates``."""
+        window = window_ending(dt.date(2000, 1, 1), lookback)
+        assert window.start is not None and window.end is not None
+        days = np.array(dates, dtype="datetime64[D]")
+        span = np.timedelta64((window.end - window.start).days, "D")
+        starts = (days - span).astype("datetime64[ns]")
+        low = np.searchsorted(self.stamps, starts, "left")
+        high = np.searchsorted(self.stamps, (days + _DAY).astype("datetime64[ns]"), "left")
+        return np.maximum(low, high - lookback), high
+
+    def outcomes(
+        self, symbol: str, dates: list[dt.date], job: SymbolJob
+    ) -> tuple[RowBlock, dict[str, ScanError]]:
+        """The feature rows at ``dates`` (ascending) and the errors of the others (by ISO
+        date): what :func:`outcome_at` gives at each."""
+        firsts, ends = self.spans(dates, job.lookback)
+        errors: dict[str, ScanError] = {}
+        good = np.zeros(len(dates), dtype=bool)
+        clean = WindowScreen(self.values).clean(firsts, ends) if len(dates) else good
+        for i, date in enumerate(dates):
+            first, end = int(firsts[i]), int(ends[i])
+            try:
+                if end <= first:
+                    raise no_bars_error(symbol, window_ending(date, job.lookback))
+                if not clean[i]:
+                    check_bar_arrays(self.values[first:end], self.dates, symbol, start=first)
+                good[i] = True
+            except ScanError as exc:
+                errors[date.isoformat()] = exc
+        columns = row_columns(job.indicators)
+        where = np.flatnonzero(good)
+        if not len(where):
+            return RowBlock.empty(), errors
+        values = np.empty((len(where), len(columns)))
+        c = self.columns
+        fast = ends[where] - firsts[where] >= full_bars(job.indicators)
+        if fast.any():
+            features = FeatureHistory(c["high"], c["low"], c["close"], c["volume"], job.indicators)
+            picked = where[fast]
+            found = features.columns(firsts[picked], ends[picked])
+            values[fast] = np.column_stack([found[name] for name in columns])
+        for row in np.flatnonzero(~fast).tolist():
+            first, end = int(firsts[where[row]]), int(ends[where[row]])
+            computed = features_from_arrays(
+                self.iso(np.array([end - 1]))[0],
+                c["high"][first:end],
+                c["low"][first:end],
+                c["close"][first:end],
+                c["volume"][first:end],
+                job.indicators,
+            )
+            values[row] = [computed[name] for name in columns]
+        block = RowBlock(
+            tuple(dates[i].isoformat() for i in where.tolist()),
+            columns,
+            values,
+            tuple(self.iso(ends[where] - 1)),
+        )
+        return block, errors
 
     def outcome_at(self, symbol: str, date: dt.date, job: SymbolJob) -> Computed:
-        """What :func:`outcome_at` gives, from the arrays."""
-        first, end, window = self.span(date, job.lookback)
-        try:
-            if end <= first:
-                raise no_bars_error(symbol, window)
-            check_bar_arrays(self.values[first:end], self.dates, symbol, start=first)
-            c = self.columns
-            return Features(
-                features_from_arrays(
-                    self.iso[end - 1],
-                    c["high"][first:end],
-                    c["low"][first:end],
-                    c["close"][first:end],
-                    c["volume"][first:end],
-                    job.indicators,
-                )
-            )
-        except ScanError as exc:
-            return Failure(exc)
+        """What :func:`outcome_at` gives, from the arrays (one date)."""
+        block, errors = self.outcomes(symbol, [date], job)
+        day = date.isoformat()
+        if day in errors:
+            return Failure(errors[day])
+        row: dict[str, Any] = {"last_date": block.last_dates[0]}
+        row.update(zip(block.columns, block.values[0].tolist(), strict=True))
+        return Features(row)
 
 
 _DAY = np.timedelta64(1, "D")
