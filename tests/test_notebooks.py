@@ -100,7 +100,7 @@ def test_quickstart_starts_the_scan_in_exactly_one_cell():
         ("01_quickstart.ipynb", 1),
         ("03_custom_scoring.ipynb", 1),
         ("05_point_in_time.ipynb", 1),
-        ("07_does_it_work.ipynb", 3),
+        ("07_does_it_work.ipynb", 7),  # IC, rolling IC, decay, spread, book, trades, sweep
     ],
 )
 def test_figures_are_stored_as_images(name, figures):
