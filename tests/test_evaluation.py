@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from technic_nb.core.bars import check_bar_values
@@ -1189,3 +1191,23 @@ def test_real_data_slg_decimal_shifted_close_is_a_bad_bar(real_data_dir: Path) -
         close.iloc[close.index.get_loc(dates[0]) + 5] / close[dates[0]] - 1, rel=1e-12
     )
     assert dropped_summary(got).xs(21, level="horizon")["bad_bar"].tolist() == [1, 1, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=1, max_size=40),
+    st.integers(0, 3),
+)
+def test_holm_equals_statsmodels_multipletests(p_values: list[float], ties: int) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    from technic_nb.research.evaluation import adjusted_p_values
+
+    values = np.array(p_values + p_values[:ties])  # repeated p-values too
+    got = adjusted_p_values(pd.Series(values))
+    np.testing.assert_allclose(
+        got["p_holm"], multipletests(values, method="holm")[1], rtol=0, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        got["p_bh"], multipletests(values, method="fdr_bh")[1], rtol=0, atol=1e-15
+    )

@@ -40,21 +40,22 @@ BOUNDS: dict[str, str] = {
     "ic_summary": "per-date Spearman ranks of 7 factors x 3 horizons, then Newey-West",
     "quantiles": "per-date quantile buckets and their mean returns",
     "signals": "per-date means per signal over the panel",
-    "trade_summary": "the Python walk of every top-20 plan (chart and fixed) over its bars",
-    "plan_evaluation": "the Python walk of every plan of 4 groups (all ranked rows "
-    "included) over its bars, then each fill's excursion (MAE/MFE)",
+    "trade_summary": "the array walk of every top-20 plan (chart and fixed) over its bars",
+    "plan_evaluation": "the plans of 4 groups (all ranked rows included) rebuilt from the "
+    "panel, walked over their bars in blocks, then each fill's excursion (MAE/MFE)",
     "turnover": "per-date set differences of the top 20",
     "compare": "the baseline scores (per-date ranks of returns and random draws) and their "
     "ICs at every horizon",
     "scores": "the baselines, already built by compare()",
     "sector_ic_summary": "per-date, per-sector Spearman ranks",
     "sector_quantiles": "per-date, per-sector quantile buckets",
-    "residual_ic_summary": "per-date sector-demeaned ranks and their ICs",
+    "residual_ic_summary": "a per-date least-squares fit of the rating's ranks on the "
+    "exposures' ranks, then the residuals' ICs",
     "liquid_200_ic_summary": "the 63-bar dollar-volume windows of every symbol, then a new "
     "panel's forward returns and ICs",
-    "portfolio": "the daily holding returns of every ranked row (bars per symbol)",
-    "quantile_portfolios": "five portfolios' daily holding returns",
-    "survivorship": "a comparison of two ICs already computed",
+    "portfolio": "the holding-period returns of every ranked row (bars per symbol, once)",
+    "quantile_portfolios": "five portfolios over the holding-period returns",
+    "survivorship": "the universe's holding-period returns, already built, against SPY",
     "ic_lag_sensitivity": "the IC at one horizon and Newey-West at several lags",
     "ic_by_year": "the IC and a Newey-West t per year",
     "ic_by_regime": "the benchmark's regimes per date, then the IC by regime",

@@ -137,7 +137,9 @@ def adjusted_p_values(p_values: pd.Series) -> pd.DataFrame:
 
     ``p_holm`` controls the family-wise error rate (the chance of any false
     positive), ``p_bh`` the false discovery rate; both from statsmodels'
-    ``multipletests`` over the p-values that are known.  A NaN p-value (a test
+    ``multipletests`` over the p-values that are known (Holm's step-down is computed
+    here, equal to ``multipletests(method="holm")``: that one runs a full garbage
+    collection on every call, 0.1 s with a replay in memory).  A NaN p-value (a test
     that could not be run) stays NaN and does not count as a test.
 
     Returns:
@@ -150,6 +152,17 @@ def adjusted_p_values(p_values: pd.Series) -> pd.DataFrame:
     known = values.notna().to_numpy()
     if known.any():
         tested = values.to_numpy()[known]
-        out.loc[known, "p_holm"] = multipletests(tested, method="holm")[1]
+        out.loc[known, "p_holm"] = _holm(tested)
         out.loc[known, "p_bh"] = multipletests(tested, method="fdr_bh")[1]
+    return out
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment: the i-th smallest of n p-values times ``n - i``
+    (i from 0), made non-decreasing in that order and capped at 1."""
+    order = np.argsort(p_values, kind="stable")
+    n = len(p_values)
+    stepped = np.maximum.accumulate(p_values[order] * np.arange(n, 0, -1))
+    out = np.empty(n)
+    out[order] = np.minimum(stepped, 1.0)
     return out
