@@ -15,23 +15,12 @@ import numpy as np
 import pandas as pd
 
 from technic_nb.display.charts import _new_figure
+from technic_nb.research.evaluation.plots import _DOWN, _GRID_COLOUR, _LINE, _UP, _empty
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["plot_ic_decay", "plot_rolling_ic"]
-
-_UP = "#1a7f37"
-_DOWN = "#b42318"
-_LINE = "#1f2937"
-_GRID_COLOUR = "#e5e7eb"
-
-
-def _empty(fig: Figure, text: str) -> Figure:
-    ax = fig.axes[0]
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-    return fig
 
 
 def plot_rolling_ic(rolling: pd.Series, *, figsize: tuple[float, float] = (10.0, 4.0)) -> Figure:
